@@ -1,0 +1,291 @@
+//! Command-line arguments: the only module that knows clap.
+//!
+//! These are the "low" arguments; [`super::settings`] turns them, together
+//! with `.thoth.yaml`, into the immutable settings the commands run with.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::policy::{DecisionType, OutputFormat, PredictorKind, RecommendationType};
+
+fn recommendation_parser() -> impl TypedValueParser<Value = RecommendationType> {
+    PossibleValuesParser::new(RecommendationType::NAMES)
+        .map(|s| s.parse::<RecommendationType>().unwrap_or_default())
+}
+
+fn predictor_parser() -> impl TypedValueParser<Value = PredictorKind> {
+    clap::builder::NonEmptyStringValueParser::new().try_map(|s| s.parse::<PredictorKind>())
+}
+
+fn format_parser() -> impl TypedValueParser<Value = OutputFormat> {
+    PossibleValuesParser::new(["pipfile-lock", "requirements", "pylock"])
+        .map(|s| s.parse::<OutputFormat>().unwrap_or_default())
+}
+
+fn decision_parser() -> impl TypedValueParser<Value = DecisionType> {
+    PossibleValuesParser::new(DecisionType::NAMES)
+        .map(|s| s.parse::<DecisionType>().unwrap_or_default())
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorChoice {
+    /// Colour when stderr is a terminal.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// thoth-rs: an offline Python dependency resolver that picks stacks by quality.
+#[derive(Debug, Parser)]
+#[command(
+    name = "thoth-rs",
+    version,
+    about = "An offline Python dependency resolver that picks stacks by quality, guided by prescriptions",
+    after_help = "Exit codes: 0 success, 1 no resolution or a failed check, 2 bad input or usage.\n\n\
+Examples:\n  thoth-rs config --print\n  thoth-rs advise -C examples/flask-app\n  thoth-rs advise --recommendation-type security --json > report.json"
+)]
+pub struct Cli {
+    /// More log output on stderr (-v debug, -vv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less output: only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Colour output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, env = "THOTH_COLOR")]
+    pub color: ColorChoice,
+    /// Run as if started in DIR.
+    #[arg(short = 'C', long = "directory", value_name = "DIR", global = true)]
+    pub directory: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve the project into a lock, choosing the best stack for the environment.
+    #[command(
+        after_help = "Examples:\n  thoth-rs advise\n  thoth-rs advise -C examples/flask-app --recommendation-type latest\n  thoth-rs advise --runtime-environment gpu --labels requester=ci --json\n  thoth-rs advise --format requirements -o requirements.txt"
+    )]
+    Advise(Box<AdviseArgs>),
+    /// Produce many distinct valid stacks for testing an application.
+    #[command(
+        name = "dependency-monkey",
+        after_help = "Examples:\n  thoth-rs dependency-monkey --count 20 --output stacks/\n  thoth-rs dependency-monkey --decision-type random --seed 7 --output stacks/"
+    )]
+    DependencyMonkey(DependencyMonkeyArgs),
+    /// Check that a Pipfile.lock's hashes and indexes agree with the snapshot.
+    #[command(
+        name = "provenance-check",
+        after_help = "Examples:\n  thoth-rs provenance-check\n  thoth-rs provenance-check --lock path/to/Pipfile.lock --json"
+    )]
+    ProvenanceCheck(ProvenanceArgs),
+    /// Work with prescriptions.
+    #[command(subcommand)]
+    Prescriptions(PrescriptionsCommand),
+    /// Build and inspect knowledge-base snapshots.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Detect this machine and write .thoth.yaml.
+    #[command(
+        after_help = "Examples:\n  thoth-rs config --print\n  thoth-rs config --python /usr/bin/python3.11 --force"
+    )]
+    Config(ConfigArgs),
+}
+
+/// `advise` options.
+#[derive(Debug, Args)]
+pub struct AdviseArgs {
+    /// Project file (default: Pipfile, pyproject.toml, requirements.in, requirements.txt, first found).
+    #[arg(long, value_name = "FILE")]
+    pub project: Option<PathBuf>,
+    /// What to optimise for.
+    #[arg(short = 't', long, value_parser = recommendation_parser(), env = "THOTH_RECOMMENDATION_TYPE")]
+    pub recommendation_type: Option<RecommendationType>,
+    /// Runtime environment from .thoth.yaml (default: the first one).
+    #[arg(
+        short = 'e',
+        long,
+        value_name = "NAME",
+        env = "THOTH_RUNTIME_ENVIRONMENT"
+    )]
+    pub runtime_environment: Option<String>,
+    /// Extra prescription directory (repeatable).
+    #[arg(long = "prescriptions", value_name = "DIR")]
+    pub prescriptions: Vec<PathBuf>,
+    /// Knowledge-base snapshot (default: the bundled one).
+    #[arg(long, value_name = "PATH", env = "THOTH_SNAPSHOT")]
+    pub snapshot: Option<PathBuf>,
+    /// Constraints file (pip syntax or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub constraints: Option<PathBuf>,
+    /// Labels selecting prescriptions, KEY=VALUE,...
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub labels: Option<String>,
+    /// Include development packages.
+    #[arg(long)]
+    pub dev: bool,
+    /// Seed of the random number generator (same seed, same lock).
+    #[arg(long, env = "THOTH_SEED")]
+    pub seed: Option<u64>,
+    /// Number of accepted stacks to explore.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Number of stacks to report.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Width of the search beam.
+    #[arg(long, value_name = "N")]
+    pub beam_width: Option<u64>,
+    /// Wall-clock budget for the search, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub time_budget: Option<f64>,
+    /// Predictor steering the search (auto, asa, td, mcts, hill-climbing, random-walk, approximating-latest, sampling).
+    #[arg(long, value_name = "NAME", value_parser = predictor_parser())]
+    pub predictor: Option<PredictorKind>,
+    /// Ignore releases uploaded after DATE (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub exclude_newer: Option<String>,
+    /// Lock format to write.
+    #[arg(long, value_parser = format_parser())]
+    pub format: Option<OutputFormat>,
+    /// Print the JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to write the lock (default: next to the project file).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `dependency-monkey` options.
+#[derive(Debug, Args)]
+pub struct DependencyMonkeyArgs {
+    /// Project file (default: found in the directory).
+    #[arg(long, value_name = "FILE")]
+    pub project: Option<PathBuf>,
+    /// Number of distinct stacks.
+    #[arg(long, default_value_t = 3)]
+    pub count: u64,
+    /// How stacks are picked.
+    #[arg(long, value_parser = decision_parser(), default_value = "all")]
+    pub decision_type: DecisionType,
+    /// Directory receiving one Pipfile.lock per stack and a summary.
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Knowledge-base snapshot.
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Option<PathBuf>,
+}
+
+/// `provenance-check` options.
+#[derive(Debug, Args)]
+pub struct ProvenanceArgs {
+    /// Lock to check (default: Pipfile.lock in the directory).
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Knowledge-base snapshot.
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Option<PathBuf>,
+    /// Print findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `prescriptions` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PrescriptionsCommand {
+    /// Compile prescription directories and report counts, errors and warnings.
+    #[command(
+        after_help = "Examples:\n  thoth-rs prescriptions check prescriptions/\n  thoth-rs prescriptions check ../corpus/prescriptions --json"
+    )]
+    Check {
+        /// Directories to compile.
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `snapshot` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Build a snapshot from a package index.
+    #[command(
+        after_help = "Examples:\n  thoth-rs snapshot sync --package flask --package numpy -o snapshot.sqlite\n  thoth-rs snapshot sync --roots data/roots.txt --max-versions 25 --jobs 8"
+    )]
+    Sync {
+        /// Root package (repeatable).
+        #[arg(long = "package", value_name = "NAME")]
+        packages: Vec<String>,
+        /// File with one root requirement per line.
+        #[arg(long, value_name = "FILE")]
+        roots: Option<PathBuf>,
+        /// Keep the newest K versions of each project.
+        #[arg(long, value_name = "K")]
+        max_versions: Option<u64>,
+        /// Ignore releases uploaded before DATE.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Index to read (default: pip's configured index).
+        #[arg(long, value_name = "URL")]
+        index_url: Option<String>,
+        /// Parallel requests.
+        #[arg(long, default_value_t = 8)]
+        jobs: u64,
+        /// Output file.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Show what a snapshot holds.
+    #[command(
+        after_help = "Examples:\n  thoth-rs snapshot info\n  thoth-rs snapshot info --snapshot my.sqlite --json"
+    )]
+    Info {
+        /// Snapshot (default: the bundled one).
+        #[arg(long, value_name = "PATH")]
+        snapshot: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import OSV advisories into a snapshot.
+    #[command(
+        name = "import-advisories",
+        after_help = "Examples:\n  thoth-rs snapshot import-advisories ../advisory-database --snapshot snapshot.sqlite"
+    )]
+    ImportAdvisories {
+        /// Directory of OSV advisories (vulns/<project>/*.yaml or *.json).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Snapshot to update.
+        #[arg(long, value_name = "PATH")]
+        snapshot: Option<PathBuf>,
+    },
+}
+
+/// `config` options.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Python interpreter to ask for its version and platform.
+    #[arg(long, value_name = "PATH", default_value = "python3")]
+    pub python: String,
+    /// Print the configuration instead of writing .thoth.yaml.
+    #[arg(long)]
+    pub print: bool,
+    /// Overwrite an existing .thoth.yaml.
+    #[arg(long)]
+    pub force: bool,
+}

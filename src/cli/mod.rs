@@ -1,0 +1,186 @@
+//! The command-line front end: parses arguments once, resolves settings,
+//! dispatches to a command and maps every outcome to an exit code.
+//!
+//! Exit codes: 0 success, 1 no resolution or a failed check, 2 bad input or
+//! usage. Machine output (JSON, locks on `-o -`) goes to stdout; everything
+//! meant for people goes to stderr.
+
+mod advise;
+pub mod args;
+mod config;
+mod settings;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use args::{Cli, ColorChoice, Command, PrescriptionsCommand, SnapshotCommand};
+
+use crate::input::InputError;
+
+/// Why a command did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A user input file or value is invalid (exit 2).
+    #[error("{0}")]
+    Input(#[from] InputError),
+    /// A flag combination or value is invalid (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The command ran but failed: no resolution, failed check (exit 1).
+    #[error("{0}")]
+    Failure(String),
+    /// The command exists but this build does not implement it yet (exit 2).
+    #[error("`thoth-rs {0}` is not implemented in this build yet")]
+    NotImplemented(&'static str),
+    /// Writing output failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Failure(_) => 1,
+            Self::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+            _ => 2,
+        }
+    }
+}
+
+/// Output channels shared by commands.
+pub struct Printer {
+    /// Suppress human output.
+    pub quiet: bool,
+    /// Use ANSI colours on stderr.
+    pub color: bool,
+}
+
+impl Printer {
+    /// Write a line for people (stderr); errors writing it are ignored.
+    pub fn info(&self, line: impl AsRef<str>) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "{}", line.as_ref());
+        }
+    }
+
+    /// Write a warning for people (stderr), even when quiet is off.
+    pub fn warn(&self, line: impl AsRef<str>) {
+        if !self.quiet {
+            let prefix = if self.color {
+                "\x1b[33mwarning\x1b[0m"
+            } else {
+                "warning"
+            };
+            let _ = writeln!(std::io::stderr().lock(), "{prefix}: {}", line.as_ref());
+        }
+    }
+
+    /// Write machine output to stdout (broken pipes surface as `Io` errors).
+    pub fn stdout(&self, text: &str) -> Result<(), CliError> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        if !text.ends_with('\n') {
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+fn init_tracing(cli: &Cli, color: bool) {
+    let default = if cli.quiet {
+        "error"
+    } else {
+        match cli.verbose {
+            0 => "warn",
+            1 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("THOTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Parse the process arguments and run; returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match <Cli as clap::Parser>::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { 2 } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    init_tracing(&cli, color);
+    let printer = Printer {
+        quiet: cli.quiet,
+        color,
+    };
+    match run(cli, &printer) {
+        Ok(code) => code,
+        Err(err) => {
+            let code = err.exit_code();
+            if code != 0 {
+                let prefix = if color {
+                    "\x1b[31merror\x1b[0m"
+                } else {
+                    "error"
+                };
+                let _ = writeln!(std::io::stderr().lock(), "{prefix}: {err}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli, printer: &Printer) -> Result<ExitCode, CliError> {
+    let dir = match &cli.directory {
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(CliError::Usage(format!(
+                    "-C {}: not a directory",
+                    dir.display()
+                )));
+            }
+            dir.clone()
+        }
+        None => PathBuf::from("."),
+    };
+    match cli.command {
+        Command::Advise(args) => {
+            let settings = settings::advise_settings(&dir, &args)?;
+            advise::run(&settings, printer)
+        }
+        Command::Config(args) => config::run(&dir, &args, printer),
+        Command::DependencyMonkey(_) => Err(CliError::NotImplemented("dependency-monkey")),
+        Command::ProvenanceCheck(_) => Err(CliError::NotImplemented("provenance-check")),
+        Command::Prescriptions(PrescriptionsCommand::Check { .. }) => {
+            Err(CliError::NotImplemented("prescriptions check"))
+        }
+        Command::Snapshot(SnapshotCommand::Sync { .. }) => {
+            Err(CliError::NotImplemented("snapshot sync"))
+        }
+        Command::Snapshot(SnapshotCommand::Info { .. }) => {
+            Err(CliError::NotImplemented("snapshot info"))
+        }
+        Command::Snapshot(SnapshotCommand::ImportAdvisories { .. }) => {
+            Err(CliError::NotImplemented("snapshot import-advisories"))
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Turning `advise` arguments into [`AdviseSettings`].
+//!
+//! Priority for every value: command line (or its `THOTH_*` variable), then
+//! the chosen runtime environment in `.thoth.yaml`, then the top level of
+//! `.thoth.yaml`, then the built-in default.
+
+use std::path::{Path, PathBuf};
+
+use super::CliError;
+use super::args::AdviseArgs;
+use crate::environment::TargetEnvironment;
+use crate::input::constraints::read_constraints;
+use crate::input::labels::parse_labels;
+use crate::input::thoth_yaml::ThothConfig;
+use crate::input::{InputError, Project};
+use crate::policy::{OutputFormat, RecommendationType};
+use crate::settings::{AdviseSettings, DEFAULT_COUNT, DEFAULT_LIMIT, Provenance, parse_cutoff};
+
+/// Name of the environment file in a project directory.
+pub const THOTH_YAML: &str = ".thoth.yaml";
+
+fn resolve(dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        dir.join(path)
+    }
+}
+
+/// Build the settings of an `advise` run rooted at `dir`.
+pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, CliError> {
+    let project = match &args.project {
+        Some(file) => {
+            let file = resolve(dir, file);
+            if !file.is_file() {
+                return Err(InputError::file(&file, "project file not found").into());
+            }
+            Project::load(&file)?
+        }
+        None => Project::discover(dir)?,
+    };
+
+    let yaml_path = dir.join(THOTH_YAML);
+    let thoth_config = if yaml_path.is_file() {
+        Some(ThothConfig::from_path(&yaml_path)?)
+    } else {
+        None
+    };
+    let runtime = match (&thoth_config, &args.runtime_environment) {
+        (Some(config), name) => config.environment(name.as_deref())?.cloned(),
+        (None, Some(name)) => {
+            return Err(CliError::Usage(format!(
+                "--runtime-environment {name}: there is no {} in {} (run `thoth-rs config` to create one)",
+                THOTH_YAML,
+                dir.display()
+            )));
+        }
+        (None, None) => None,
+    };
+    let environment =
+        TargetEnvironment::from_runtime(runtime.as_ref(), project.python_version.as_deref());
+    environment
+        .marker_environment()
+        .map_err(|e| InputError::file(&yaml_path, e).key("python_version"))?;
+
+    let recommendation_type = if let Some(t) = args.recommendation_type {
+        (t, Provenance::CommandLine)
+    } else if let Some(t) = runtime.as_ref().and_then(|e| e.recommendation_type.value()) {
+        (*t, Provenance::Environment)
+    } else if let Some(t) = thoth_config
+        .as_ref()
+        .and_then(|c| c.config.recommendation_type.value())
+    {
+        (*t, Provenance::ThothYaml)
+    } else {
+        (RecommendationType::default(), Provenance::Default)
+    };
+
+    let mut constraints = project.constraints.clone();
+    if let Some(file) = &args.constraints {
+        let file = resolve(dir, file);
+        for c in read_constraints(&file)? {
+            if let Some(prev) = constraints
+                .iter()
+                .find(|p| p.requirement.name == c.requirement.name)
+            {
+                return Err(InputError::file(
+                    &file,
+                    format!(
+                        "constraint for `{}` conflicts with the one at {}:{}",
+                        c.requirement.name,
+                        prev.origin.file.display(),
+                        prev.origin.line
+                    ),
+                )
+                .at_line(c.origin.line)
+                .into());
+            }
+            constraints.push(c);
+        }
+    }
+
+    let mut labels = std::collections::BTreeMap::new();
+    if let Some(env_labels) = runtime.as_ref().and_then(|e| e.labels.value()) {
+        for (k, v) in env_labels {
+            labels.insert(k.clone(), v.0.clone());
+        }
+    }
+    if let Some(text) = &args.labels {
+        let cli = parse_labels(text).map_err(|e| CliError::Usage(format!("--labels: {e}")))?;
+        labels.extend(cli);
+    }
+
+    let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
+    let count = args.count.unwrap_or(DEFAULT_COUNT);
+    if limit == 0 {
+        return Err(CliError::Usage("--limit must be at least 1".into()));
+    }
+    if count == 0 {
+        return Err(CliError::Usage("--count must be at least 1".into()));
+    }
+    if count > limit {
+        return Err(CliError::Usage(format!(
+            "--count {count} is larger than --limit {limit}"
+        )));
+    }
+    if args.beam_width == Some(0) {
+        return Err(CliError::Usage("--beam-width must be at least 1".into()));
+    }
+    if let Some(budget) = args.time_budget {
+        if !(budget.is_finite() && budget > 0.0) {
+            return Err(CliError::Usage(format!(
+                "--time-budget {budget}: expected a positive number of seconds"
+            )));
+        }
+    }
+    let exclude_newer = args
+        .exclude_newer
+        .as_deref()
+        .map(parse_cutoff)
+        .transpose()
+        .map_err(|e| CliError::Usage(format!("--exclude-newer: {e}")))?;
+
+    let mut prescriptions = Vec::new();
+    for p in &args.prescriptions {
+        let p = resolve(dir, p);
+        if !p.is_dir() {
+            return Err(CliError::Usage(format!(
+                "--prescriptions {}: not a directory",
+                p.display()
+            )));
+        }
+        prescriptions.push(p);
+    }
+    let snapshot = match &args.snapshot {
+        Some(p) => {
+            let p = resolve(dir, p);
+            if !p.is_file() {
+                return Err(CliError::Usage(format!(
+                    "--snapshot {}: no such file",
+                    p.display()
+                )));
+            }
+            Some(p)
+        }
+        None => None,
+    };
+
+    let format = args.format.unwrap_or_default();
+    let default_name = match format {
+        OutputFormat::PipfileLock => "Pipfile.lock",
+        OutputFormat::Requirements => "requirements.txt",
+        OutputFormat::Pylock => "pylock.toml",
+    };
+    let project_dir = project
+        .path
+        .parent()
+        .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
+    let output = match &args.output {
+        Some(p) => resolve(dir, p),
+        None => project_dir.join(default_name),
+    };
+
+    Ok(AdviseSettings {
+        project_dir,
+        project,
+        thoth_config,
+        environment,
+        recommendation_type,
+        prescriptions,
+        snapshot,
+        constraints,
+        labels,
+        dev: args.dev,
+        seed: args.seed.unwrap_or(0),
+        limit,
+        count,
+        beam_width: args.beam_width,
+        time_budget: args.time_budget,
+        predictor: args.predictor.unwrap_or_default(),
+        exclude_newer,
+        format,
+        json: args.json,
+        output,
+    })
+}

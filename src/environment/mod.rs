@@ -1,0 +1,196 @@
+//! The runtime environment a stack is resolved for.
+//!
+//! `.thoth.yaml` describes it (possibly partially); [`TargetEnvironment`]
+//! fills what is missing with documented defaults, records which values were
+//! defaulted, and derives the PEP 508 marker environment.
+
+pub mod detect;
+
+use crate::input::thoth_yaml::RuntimeEnvironment;
+use crate::python::MarkerEnvironment;
+
+/// A fully specified environment to resolve for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TargetEnvironment {
+    /// Name from `.thoth.yaml`, if any.
+    pub name: Option<String>,
+    /// OS name (`rhel`, `ubuntu`, …).
+    pub os_name: Option<String>,
+    /// OS version.
+    pub os_version: Option<String>,
+    /// `X.Y`.
+    pub python_version: String,
+    /// `X.Y.Z`.
+    pub python_full_version: String,
+    /// sysconfig platform, e.g. `linux-x86_64`.
+    pub platform: String,
+    /// CPU family.
+    pub cpu_family: Option<i64>,
+    /// CPU model.
+    pub cpu_model: Option<i64>,
+    /// CPU flags.
+    pub cpu_flags: Vec<String>,
+    /// GPU model.
+    pub gpu_model: Option<String>,
+    /// CUDA version.
+    pub cuda_version: Option<String>,
+    /// cuDNN version.
+    pub cudnn_version: Option<String>,
+    /// MKL version.
+    pub mkl_version: Option<String>,
+    /// OpenBLAS version.
+    pub openblas_version: Option<String>,
+    /// Open MPI version.
+    pub openmpi_version: Option<String>,
+    /// Base container image.
+    pub base_image: Option<String>,
+    /// Which values were not given and how they were chosen.
+    pub defaulted: Vec<String>,
+}
+
+/// Python version used when neither the environment nor the project names one.
+pub const DEFAULT_PYTHON: &str = "3.11";
+
+impl TargetEnvironment {
+    /// Complete a (possibly partial) runtime environment.
+    ///
+    /// `project_python` is the project's own pin (`[requires] python_version`),
+    /// used when the environment leaves the Python version open.
+    pub fn from_runtime(env: Option<&RuntimeEnvironment>, project_python: Option<&str>) -> Self {
+        let mut defaulted = Vec::new();
+        let text = |f: &crate::input::thoth_yaml::Field<crate::input::thoth_yaml::Text>| {
+            f.value().map(|t| t.0.clone())
+        };
+        let os = env.and_then(|e| e.operating_system.value());
+        let hw = env.and_then(|e| e.hardware.value());
+        let python = env.and_then(|e| text(&e.python_version));
+        let (python_version, python_full_version) = match (python, project_python) {
+            (Some(v), _) => (v.clone(), format!("{v}.0")),
+            (None, Some(p)) => {
+                let parts: Vec<&str> = p.split('.').collect();
+                let xy = parts.iter().take(2).copied().collect::<Vec<_>>().join(".");
+                let full = if parts.len() >= 3 {
+                    p.to_string()
+                } else {
+                    format!("{xy}.0")
+                };
+                defaulted.push(format!(
+                    "python_version: {xy} (from the project's [requires])"
+                ));
+                (xy, full)
+            }
+            (None, None) => {
+                defaulted.push(format!("python_version: {DEFAULT_PYTHON} (default)"));
+                (DEFAULT_PYTHON.to_string(), format!("{DEFAULT_PYTHON}.0"))
+            }
+        };
+        let platform = match env.and_then(|e| e.platform.value()) {
+            Some(p) => p.clone(),
+            None => {
+                defaulted.push("platform: linux-x86_64 (default)".into());
+                "linux-x86_64".into()
+            }
+        };
+        Self {
+            name: env.and_then(|e| e.name.value().cloned()),
+            os_name: os.and_then(|o| text(&o.name)),
+            os_version: os.and_then(|o| text(&o.version)),
+            python_version,
+            python_full_version,
+            platform,
+            cpu_family: hw.and_then(|h| h.cpu_family.value().copied()),
+            cpu_model: hw.and_then(|h| h.cpu_model.value().copied()),
+            cpu_flags: hw
+                .and_then(|h| h.cpu_flags.value().cloned())
+                .unwrap_or_default(),
+            gpu_model: hw.and_then(|h| text(&h.gpu_model)),
+            cuda_version: env.and_then(|e| text(&e.cuda_version)),
+            cudnn_version: env.and_then(|e| text(&e.cudnn_version)),
+            mkl_version: env.and_then(|e| text(&e.mkl_version)),
+            openblas_version: env.and_then(|e| text(&e.openblas_version)),
+            openmpi_version: env.and_then(|e| text(&e.openmpi_version)),
+            base_image: env.and_then(|e| e.base_image.value().cloned()),
+            defaulted,
+        }
+    }
+
+    /// (sys_platform, platform_system, platform_machine, os_name) for the platform.
+    pub fn platform_parts(&self) -> (&'static str, &'static str, String, &'static str) {
+        let p = self.platform.as_str();
+        let machine = p.rsplit(['-', '_']).next().unwrap_or("x86_64");
+        if p.starts_with("macosx") {
+            ("darwin", "Darwin", machine.to_string(), "posix")
+        } else if p.starts_with("win") {
+            let machine = match p {
+                "win32" => "x86".to_string(),
+                _ if p.ends_with("amd64") => "AMD64".to_string(),
+                _ if p.ends_with("arm64") => "ARM64".to_string(),
+                _ => machine.to_string(),
+            };
+            ("win32", "Windows", machine, "nt")
+        } else {
+            let machine = p.strip_prefix("linux-").unwrap_or(machine).to_string();
+            ("linux", "Linux", machine, "posix")
+        }
+    }
+
+    /// The PEP 508 marker environment (CPython assumed).
+    pub fn marker_environment(&self) -> Result<MarkerEnvironment, String> {
+        let (sys_platform, platform_system, machine, os_name) = self.platform_parts();
+        MarkerEnvironment::try_from(pep508_rs::MarkerEnvironmentBuilder {
+            implementation_name: "cpython",
+            implementation_version: &self.python_full_version,
+            os_name,
+            platform_machine: &machine,
+            platform_python_implementation: "CPython",
+            platform_release: "",
+            platform_system,
+            platform_version: "",
+            python_full_version: &self.python_full_version,
+            python_version: &self.python_version,
+            sys_platform,
+        })
+        .map_err(|e| format!("invalid Python version in the runtime environment: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::python::parse_marker;
+
+    #[test]
+    fn defaults_are_recorded() {
+        let env = TargetEnvironment::from_runtime(None, Some("3.9"));
+        assert_eq!(env.python_version, "3.9");
+        assert_eq!(env.python_full_version, "3.9.0");
+        assert_eq!(env.platform, "linux-x86_64");
+        assert_eq!(env.defaulted.len(), 2);
+    }
+
+    #[test]
+    fn markers_follow_platform_and_python() {
+        let mut env = TargetEnvironment::from_runtime(None, Some("3.11"));
+        let markers = env.marker_environment().unwrap();
+        assert!(parse_marker("sys_platform == 'linux' and platform_machine == 'x86_64' and python_version >= '3.10'")
+            .unwrap()
+            .tree
+            .evaluate(&markers, &[]));
+        env.platform = "macosx-11.0-arm64".into();
+        let markers = env.marker_environment().unwrap();
+        assert!(
+            parse_marker("sys_platform == 'darwin' and platform_machine == 'arm64'")
+                .unwrap()
+                .tree
+                .evaluate(&markers, &[])
+        );
+        env.platform = "win-amd64".into();
+        let markers = env.marker_environment().unwrap();
+        assert!(
+            parse_marker("os_name == 'nt' and platform_machine == 'AMD64'")
+                .unwrap()
+                .tree
+                .evaluate(&markers, &[])
+        );
+    }
+}
