@@ -12,6 +12,25 @@
 //!
 //! [`python`] wraps the PEP 440/508 crates so the rest of the code never
 //! depends on them directly; [`policy`] holds the small policy enums.
+//!
+//! ```
+//! use std::path::Path;
+//! use thoth_rs::environment::TargetEnvironment;
+//! use thoth_rs::input::pipfile::Pipfile;
+//!
+//! let pipfile = Pipfile::parse(
+//!     Path::new("Pipfile"),
+//!     "[packages]\nuvloop = {version = \">=0.17\", markers = \"sys_platform == 'linux'\"}\n\n[requires]\npython_version = \"3.11\"\n",
+//! )
+//! .unwrap();
+//! let uvloop = &pipfile.packages[0].requirement;
+//! assert_eq!(uvloop.name.as_ref(), "uvloop");
+//!
+//! // The marker holds on the default environment (CPython 3.11 on linux-x86_64).
+//! let env = TargetEnvironment::from_runtime(None, pipfile.requires.python_version.as_deref());
+//! let markers = env.marker_environment().unwrap();
+//! assert!(uvloop.marker.as_ref().unwrap().tree.evaluate(&markers, &[]));
+//! ```
 
 pub mod cli;
 pub mod environment;

@@ -6,6 +6,18 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// `RecommendationType` -> `recommendation type`.
+fn words(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
 macro_rules! policy_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal $(| $alias:literal)*),+ $(,)? } default $default:ident) => {
         $(#[$meta])*
@@ -44,7 +56,7 @@ macro_rules! policy_enum {
                     $($text $(| $alias)* => Ok(Self::$variant),)+
                     _ => Err(format!(
                         "unknown {} `{s}`: expected one of {}",
-                        stringify!($name), Self::NAMES.join(", ")
+                        words(stringify!($name)), Self::NAMES.join(", ")
                     )),
                 }
             }

@@ -127,12 +127,12 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     if args.beam_width == Some(0) {
         return Err(CliError::Usage("--beam-width must be at least 1".into()));
     }
-    if let Some(budget) = args.time_budget {
-        if !(budget.is_finite() && budget > 0.0) {
-            return Err(CliError::Usage(format!(
-                "--time-budget {budget}: expected a positive number of seconds"
-            )));
-        }
+    if let Some(budget) = args.time_budget
+        && !(budget.is_finite() && budget > 0.0)
+    {
+        return Err(CliError::Usage(format!(
+            "--time-budget {budget}: expected a positive number of seconds"
+        )));
     }
     let exclude_newer = args
         .exclude_newer

@@ -192,12 +192,12 @@ fn convert(
                 )));
             }
         }
-        if let Some(index) = &entry.index {
-            if !sources.iter().any(|s| &s.name == index) {
-                return Err(err(format!(
-                    "index `{index}` is not one of `_meta.sources`"
-                )));
-            }
+        if let Some(index) = &entry.index
+            && !sources.iter().any(|s| &s.name == index)
+        {
+            return Err(err(format!(
+                "index `{index}` is not one of `_meta.sources`"
+            )));
         }
         if let Some(markers) = &entry.markers {
             python::parse_marker(markers).map_err(|e| err(e.message))?;

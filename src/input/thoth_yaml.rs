@@ -296,13 +296,14 @@ impl ThothConfig {
                 }
                 seen.push(name.clone());
             }
-            if let Some(os) = env.operating_system.value() {
-                if os.version.value().is_some() && os.name.value().is_none() {
-                    return Err(err(
-                        "version",
-                        "operating_system.version is set but operating_system.name is not".into(),
-                    ));
-                }
+            if let Some(os) = env.operating_system.value()
+                && os.version.value().is_some()
+                && os.name.value().is_none()
+            {
+                return Err(err(
+                    "version",
+                    "operating_system.version is set but operating_system.name is not".into(),
+                ));
             }
             if let Some(v) = env.python_version.value() {
                 let ok = v.0.split('.').count() == 2
@@ -330,21 +331,21 @@ impl ThothConfig {
                     crate::python::parse_version(&v.0).map_err(|e| err(k, e.message))?;
                 }
             }
-            if let Some(platform) = env.platform.value() {
-                if platform.is_empty() || platform.contains(char::is_whitespace) {
-                    return Err(err(
-                        "platform",
-                        format!("invalid platform `{platform}`: expected e.g. linux-x86_64"),
-                    ));
-                }
+            if let Some(platform) = env.platform.value()
+                && (platform.is_empty() || platform.contains(char::is_whitespace))
+            {
+                return Err(err(
+                    "platform",
+                    format!("invalid platform `{platform}`: expected e.g. linux-x86_64"),
+                ));
             }
-            if let Some(image) = env.base_image.value() {
-                if image.is_empty() || image.contains(char::is_whitespace) {
-                    return Err(err(
-                        "base_image",
-                        format!("invalid base_image `{image}`: expected image:tag"),
-                    ));
-                }
+            if let Some(image) = env.base_image.value()
+                && (image.is_empty() || image.contains(char::is_whitespace))
+            {
+                return Err(err(
+                    "base_image",
+                    format!("invalid base_image `{image}`: expected image:tag"),
+                ));
             }
         }
         Ok(())

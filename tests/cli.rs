@@ -1,0 +1,189 @@
+//! End-to-end behaviour of the binary: config round trip, advise on the
+//! example projects, exit codes, help, and broken pipes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_thoth-rs"));
+    cmd.env_remove("THOTH_LOG").env("NO_COLOR", "1");
+    cmd
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+#[test]
+fn config_print_is_read_back_by_advise() {
+    let out = bin().args(["config", "--print"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(yaml.contains("runtime_environments:"));
+    assert!(yaml.contains("platform: "));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".thoth.yaml"), &yaml).unwrap();
+    std::fs::write(dir.path().join("requirements.in"), "flask>=2\n").unwrap();
+    let out = bin()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["advise", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let env = &report["inputs"]["environment"];
+    // What config detected is what advise uses.
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    let detected = &parsed["runtime_environments"][0];
+    assert_eq!(env["name"].as_str(), detected["name"].as_str());
+    assert_eq!(env["platform"].as_str(), detected["platform"].as_str());
+    assert_eq!(report["inputs"]["recommendation_type"], "stable");
+    assert_eq!(report["resolved"], false);
+}
+
+#[test]
+fn config_never_overwrites_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".thoth.yaml");
+    std::fs::write(&path, "# mine\n").unwrap();
+    let out = bin()
+        .arg("-C")
+        .arg(dir.path())
+        .arg("config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+    let out = bin()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["config", "--force"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("runtime_environments")
+    );
+}
+
+#[test]
+fn advise_reports_example_project_and_writes_no_lock() {
+    let dir = example("flask-app");
+    let out = bin()
+        .arg("-C")
+        .arg(&dir)
+        .args(["advise", "--json", "--dev", "--labels", "requester=ci"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inputs = &report["inputs"];
+    assert_eq!(inputs["project"]["kind"], "Pipfile");
+    assert_eq!(
+        inputs["project"]["requirements"].as_array().unwrap().len(),
+        5
+    );
+    assert_eq!(inputs["environment"]["name"], "rhel-8-py311");
+    assert_eq!(inputs["environment"]["os_name"], "rhel");
+    assert_eq!(inputs["recommendation_type"], "stable");
+    assert_eq!(inputs["recommendation_type_from"], "environment");
+    assert_eq!(inputs["labels"]["team"], "web");
+    assert_eq!(inputs["labels"]["requester"], "ci");
+    assert!(
+        !dir.join("Pipfile.lock").exists(),
+        "no lock may be written before the resolver exists"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pytest>=7 (dev)"), "{stderr}");
+}
+
+#[test]
+fn advise_flag_overrides_environment() {
+    let out = bin()
+        .arg("-C")
+        .arg(example("flask-app"))
+        .args(["advise", "--json", "-e", "ubuntu-py312", "-t", "security"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["inputs"]["environment"]["python_version"], "3.12");
+    assert_eq!(report["inputs"]["recommendation_type"], "security");
+    assert_eq!(report["inputs"]["recommendation_type_from"], "command-line");
+}
+
+#[test]
+fn every_subcommand_has_help_with_examples() {
+    for args in [
+        vec!["advise"],
+        vec!["dependency-monkey"],
+        vec!["provenance-check"],
+        vec!["prescriptions", "check"],
+        vec!["snapshot", "sync"],
+        vec!["snapshot", "info"],
+        vec!["snapshot", "import-advisories"],
+        vec!["config"],
+    ] {
+        let out = bin().args(&args).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Examples:"),
+            "{args:?} help has no examples:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn unimplemented_commands_say_so() {
+    let out = bin().args(["snapshot", "info"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented in this build yet"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = bin().args(["advise", "--no-such-flag"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn broken_pipe_is_not_a_panic() {
+    let mut child = bin()
+        .args(["config", "--print"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the child writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
