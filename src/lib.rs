@@ -35,7 +35,9 @@
 pub mod cli;
 pub mod environment;
 pub mod input;
+pub mod kb;
 pub mod policy;
 pub mod python;
 pub mod settings;
+pub mod sync;
 pub mod write;

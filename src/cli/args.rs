@@ -236,9 +236,30 @@ pub enum SnapshotCommand {
         /// Keep the newest K versions of each project.
         #[arg(long, value_name = "K")]
         max_versions: Option<u64>,
-        /// Ignore releases uploaded before DATE.
+        /// Ignore releases first uploaded before DATE.
         #[arg(long, value_name = "DATE")]
         since: Option<String>,
+        /// Ignore files uploaded after DATE (recorded as the snapshot's cutoff; default: now).
+        #[arg(long, value_name = "DATE")]
+        exclude_newer: Option<String>,
+        /// Response cache directory (default: the user cache directory).
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Fetch project pages again even when cached.
+        #[arg(long)]
+        refresh: bool,
+        /// Stop adding projects beyond N.
+        #[arg(long, value_name = "N", default_value_t = 5000)]
+        max_projects: u64,
+        /// Root extras to follow: all of them, or only those written as name[extra].
+        #[arg(long, value_parser = ["all", "listed"], default_value = "all")]
+        root_extras: String,
+        /// Use only the simple API (PEP 691/503), never the project JSON API.
+        #[arg(long)]
+        simple_only: bool,
+        /// Print the sync report as JSON.
+        #[arg(long)]
+        json: bool,
         /// Index to read (default: pip's configured index).
         #[arg(long, value_name = "URL")]
         index_url: Option<String>,

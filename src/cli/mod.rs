@@ -9,12 +9,13 @@ mod advise;
 pub mod args;
 mod config;
 mod settings;
+pub mod snapshot;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use args::{Cli, ColorChoice, Command, PrescriptionsCommand, SnapshotCommand};
+use args::{Cli, ColorChoice, Command, PrescriptionsCommand};
 
 use crate::input::InputError;
 
@@ -173,14 +174,6 @@ fn run(cli: Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Prescriptions(PrescriptionsCommand::Check { .. }) => {
             Err(CliError::NotImplemented("prescriptions check"))
         }
-        Command::Snapshot(SnapshotCommand::Sync { .. }) => {
-            Err(CliError::NotImplemented("snapshot sync"))
-        }
-        Command::Snapshot(SnapshotCommand::Info { .. }) => {
-            Err(CliError::NotImplemented("snapshot info"))
-        }
-        Command::Snapshot(SnapshotCommand::ImportAdvisories { .. }) => {
-            Err(CliError::NotImplemented("snapshot import-advisories"))
-        }
+        Command::Snapshot(command) => snapshot::run(&dir, command, printer),
     }
 }

@@ -1,0 +1,623 @@
+//! The SQLite snapshot: a read-only [`KnowledgeBase`] and an atomic writer.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use super::tags::parse_wheel_filename;
+use super::{
+    Advisory, Dependency, Distribution, KbError, KnowledgeBase, Lookup, ProjectRecord, Release,
+    SCHEMA_VERSION, SnapshotMeta,
+};
+use crate::python::{Version, parse_version};
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> KbError + '_ {
+    move |source| KbError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A snapshot opened for reading.
+pub struct SqliteKb {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    meta: SnapshotMeta,
+    cache: Mutex<HashMap<String, Lookup>>,
+    advisories: Mutex<Option<HashMap<String, Advisory>>>,
+}
+
+impl std::fmt::Debug for SqliteKb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteKb")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Read the `meta` table.
+pub fn read_meta(conn: &Connection, path: &Path) -> Result<SnapshotMeta, KbError> {
+    let mut stmt = conn
+        .prepare("SELECT key, value FROM meta")
+        .map_err(sql_err(path))?;
+    let rows: HashMap<String, String> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(sql_err(path))?
+        .collect::<Result<_, _>>()
+        .map_err(sql_err(path))?;
+    let schema_version = rows
+        .get("schema_version")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(SnapshotMeta {
+        schema_version,
+        created_at: rows.get("created_at").cloned(),
+        index_url: rows.get("index_url").cloned(),
+        roots: rows
+            .get("roots")
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or_default(),
+        cutoff: rows.get("cutoff").cloned(),
+        max_versions: rows.get("max_versions").and_then(|v| v.parse().ok()),
+        advisories_source: rows.get("advisories_source").cloned(),
+    })
+}
+
+impl SqliteKb {
+    /// Open a snapshot read-only and check its schema version.
+    pub fn open(path: &Path) -> Result<Self, KbError> {
+        if !path.is_file() {
+            return Err(KbError::Schema {
+                path: path.display().to_string(),
+                message: "no such file".into(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql_err(path))?;
+        let has_meta: bool = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| KbError::Schema {
+                path: path.display().to_string(),
+                message: format!("not a thoth-rs snapshot ({e})"),
+            })?;
+        if !has_meta {
+            return Err(KbError::Schema {
+                path: path.display().to_string(),
+                message: "not a thoth-rs snapshot (no meta table)".into(),
+            });
+        }
+        let meta = read_meta(&conn, path)?;
+        if meta.schema_version != SCHEMA_VERSION {
+            return Err(KbError::Schema {
+                path: path.display().to_string(),
+                message: format!(
+                    "schema version {} is not the supported version {SCHEMA_VERSION}",
+                    meta.schema_version
+                ),
+            });
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+            meta,
+            cache: Mutex::new(HashMap::new()),
+            advisories: Mutex::new(None),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run a closure with the connection (for `snapshot info`).
+    pub fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, KbError> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&conn).map_err(sql_err(&self.path))
+    }
+
+    fn load(&self, name: &str) -> Result<Lookup, KbError> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let e = sql_err(&self.path);
+        let row: Option<(i64, String, String, Option<String>)> = conn
+            .prepare_cached(
+                "SELECT id, display_name, status, status_reason FROM projects WHERE name = ?1",
+            )
+            .map_err(&e)?
+            .query_row([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()
+            .map_err(&e)?;
+        let Some((project_id, display_name, status, reason)) = row else {
+            return Ok(Lookup::Missing);
+        };
+        if status != "ok" {
+            return Ok(Lookup::Unavailable(reason.unwrap_or(status)));
+        }
+
+        let mut sets: HashMap<i64, Arc<Vec<Dependency>>> = HashMap::new();
+        {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT d.set_id, d.name, d.extras, d.specifier, d.marker, d.extra FROM dependencies d \
+                     WHERE d.set_id IN (SELECT dependency_set_id FROM releases WHERE project_id = ?1) \
+                     ORDER BY d.set_id, d.position",
+                )
+                .map_err(&e)?;
+            let mut grouped: HashMap<i64, Vec<Dependency>> = HashMap::new();
+            let rows = stmt
+                .query_map([project_id], |r| {
+                    let extras: String = r.get(2)?;
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        Dependency {
+                            name: r.get(1)?,
+                            extras: if extras.is_empty() {
+                                Vec::new()
+                            } else {
+                                extras.split(',').map(str::to_string).collect()
+                            },
+                            specifier: r.get(3)?,
+                            marker: r.get(4)?,
+                            extra: r.get(5)?,
+                        },
+                    ))
+                })
+                .map_err(&e)?;
+            for row in rows {
+                let (set, dep) = row.map_err(&e)?;
+                grouped.entry(set).or_default().push(dep);
+            }
+            for (set, deps) in grouped {
+                sets.insert(set, Arc::new(deps));
+            }
+        }
+
+        let mut dists: HashMap<i64, Vec<Distribution>> = HashMap::new();
+        {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT release_id, filename, sha256, size, upload_time, requires_python, yanked FROM distributions \
+                     WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY id",
+                )
+                .map_err(&e)?;
+            let rows = stmt
+                .query_map([project_id], |r| {
+                    let sha: Option<Vec<u8>> = r.get(2)?;
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        Distribution {
+                            filename: r.get(1)?,
+                            sha256: sha.map(hex::encode),
+                            size: r.get(3)?,
+                            upload_time: r.get(4)?,
+                            requires_python: r.get(5)?,
+                            yanked: r.get::<_, i64>(6)? != 0,
+                        },
+                    ))
+                })
+                .map_err(&e)?;
+            for row in rows {
+                let (release, dist) = row.map_err(&e)?;
+                dists.entry(release).or_default().push(dist);
+            }
+        }
+
+        let mut extras: HashMap<i64, Vec<String>> = HashMap::new();
+        let mut affected: HashMap<i64, Vec<String>> = HashMap::new();
+        for (sql, target) in [
+            (
+                "SELECT release_id, name FROM provides_extras WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY release_id, name",
+                &mut extras,
+            ),
+            (
+                "SELECT release_id, advisory_id FROM affected WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY release_id, advisory_id",
+                &mut affected,
+            ),
+        ] {
+            let mut stmt = conn.prepare_cached(sql).map_err(&e)?;
+            let rows = stmt
+                .query_map([project_id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(&e)?;
+            for row in rows {
+                let (release, value) = row.map_err(&e)?;
+                target.entry(release).or_default().push(value);
+            }
+        }
+
+        let mut releases = Vec::new();
+        {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, version, upload_time, yanked, yanked_reason, requires_python, dependency_set_id \
+                     FROM releases WHERE project_id = ?1",
+                )
+                .map_err(&e)?;
+            let rows = stmt
+                .query_map([project_id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<i64>>(6)?,
+                    ))
+                })
+                .map_err(&e)?;
+            for row in rows {
+                let (id, version, upload_time, yanked, yanked_reason, requires_python, set) =
+                    row.map_err(&e)?;
+                let version = parse_version(&version).map_err(|err| KbError::Schema {
+                    path: self.path.display().to_string(),
+                    message: format!("project {name}: {}", err.message),
+                })?;
+                releases.push(Release {
+                    version,
+                    upload_time,
+                    yanked: yanked != 0,
+                    yanked_reason,
+                    requires_python,
+                    distributions: dists.remove(&id).unwrap_or_default(),
+                    dependencies: set.map(|s| sets.get(&s).cloned().unwrap_or_default()),
+                    provides_extras: extras.remove(&id).unwrap_or_default(),
+                    advisories: affected.remove(&id).unwrap_or_default(),
+                });
+            }
+        }
+        releases.sort_by(|a, b| b.version.cmp(&a.version));
+        Ok(Lookup::Found(Arc::new(ProjectRecord {
+            name: name.to_string(),
+            display_name,
+            releases,
+        })))
+    }
+
+    fn load_advisories(&self) -> Result<HashMap<String, Advisory>, KbError> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let e = sql_err(&self.path);
+        let mut fixed: HashMap<String, Vec<Version>> = HashMap::new();
+        let mut stmt = conn
+            .prepare("SELECT advisory_id, version FROM advisory_events WHERE kind = 'fixed'")
+            .map_err(&e)?;
+        for row in stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(&e)?
+        {
+            let (id, v) = row.map_err(&e)?;
+            if let Ok(v) = parse_version(&v) {
+                fixed.entry(id).or_default().push(v);
+            }
+        }
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, project, aliases, summary, published, withdrawn, link FROM advisories",
+            )
+            .map_err(&e)?;
+        let mut out = HashMap::new();
+        for row in stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(&e)?
+        {
+            let (id, project, aliases, summary, published, withdrawn, link) = row.map_err(&e)?;
+            let mut fixes = fixed.remove(&id).unwrap_or_default();
+            fixes.sort();
+            out.insert(
+                id.clone(),
+                Advisory {
+                    id,
+                    project,
+                    aliases: aliases
+                        .split(',')
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    summary,
+                    published,
+                    withdrawn,
+                    link,
+                    fixed_in: fixes.iter().map(ToString::to_string).collect(),
+                },
+            );
+        }
+        Ok(out)
+    }
+}
+
+impl KnowledgeBase for SqliteKb {
+    fn meta(&self) -> &SnapshotMeta {
+        &self.meta
+    }
+
+    fn project(&self, name: &str) -> Result<Lookup, KbError> {
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+        {
+            return Ok(hit.clone());
+        }
+        let loaded = self.load(name)?;
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn advisory(&self, id: &str) -> Result<Option<Advisory>, KbError> {
+        let mut guard = self
+            .advisories
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.is_none() {
+            *guard = Some(self.load_advisories()?);
+        }
+        Ok(guard.as_ref().and_then(|m| m.get(id).cloned()))
+    }
+}
+
+/// Builds a snapshot in a temporary file next to the target and renames it
+/// into place on [`SnapshotWriter::finish`]; dropping it unfinished removes
+/// the temporary file and leaves any existing snapshot untouched.
+pub struct SnapshotWriter {
+    conn: Option<Connection>,
+    tmp: PathBuf,
+    target: PathBuf,
+    sets: HashMap<Vec<u8>, i64>,
+}
+
+impl SnapshotWriter {
+    /// Start a new snapshot that will replace `target`.
+    pub fn create(target: &Path) -> Result<Self, KbError> {
+        let dir = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "snapshot".into());
+        let tmp = dir.join(format!(".{name}.{}.partial", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let conn = Connection::open(&tmp).map_err(sql_err(&tmp))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA page_size = 4096;",
+        )
+        .map_err(sql_err(&tmp))?;
+        conn.execute_batch(SCHEMA).map_err(sql_err(&tmp))?;
+        conn.execute_batch("BEGIN").map_err(sql_err(&tmp))?;
+        Ok(Self {
+            conn: Some(conn),
+            tmp,
+            target: target.to_path_buf(),
+            sets: HashMap::new(),
+        })
+    }
+
+    fn conn(&self) -> &Connection {
+        self.conn.as_ref().expect("writer used after finish")
+    }
+
+    /// Write the `meta` table.
+    pub fn set_meta(&mut self, meta: &SnapshotMeta) -> Result<(), KbError> {
+        let e = sql_err(&self.tmp);
+        let mut rows: Vec<(&str, String)> = vec![
+            ("schema_version", SCHEMA_VERSION.to_string()),
+            (
+                "roots",
+                serde_json::to_string(&meta.roots).unwrap_or_else(|_| "[]".into()),
+            ),
+        ];
+        for (key, value) in [
+            ("created_at", &meta.created_at),
+            ("index_url", &meta.index_url),
+            ("cutoff", &meta.cutoff),
+            ("advisories_source", &meta.advisories_source),
+        ] {
+            if let Some(v) = value {
+                rows.push((key, v.clone()));
+            }
+        }
+        if let Some(k) = meta.max_versions {
+            rows.push(("max_versions", k.to_string()));
+        }
+        for (k, v) in rows {
+            self.conn()
+                .execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                    params![k, v],
+                )
+                .map_err(&e)?;
+        }
+        Ok(())
+    }
+
+    /// Record a project that has no usable releases.
+    pub fn add_unavailable(&mut self, name: &str, reason: &str) -> Result<(), KbError> {
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO projects (name, display_name, status, status_reason) VALUES (?1, ?1, 'unavailable', ?2)",
+                params![name, reason],
+            )
+            .map_err(sql_err(&self.tmp))?;
+        Ok(())
+    }
+
+    fn dependency_set(&mut self, deps: &[Dependency]) -> Result<i64, KbError> {
+        let mut hasher = Sha256::new();
+        for d in deps {
+            for field in [
+                &d.name,
+                &d.extras.join(","),
+                &d.specifier,
+                d.marker.as_deref().unwrap_or("\u{1}"),
+                d.extra.as_deref().unwrap_or("\u{1}"),
+            ] {
+                hasher.update(field.as_bytes());
+                hasher.update([0]);
+            }
+            hasher.update([1]);
+        }
+        let digest = hasher.finalize().to_vec();
+        if let Some(id) = self.sets.get(&digest) {
+            return Ok(*id);
+        }
+        let e = sql_err(&self.tmp);
+        let conn = self.conn.as_ref().expect("writer used after finish");
+        conn.execute(
+            "INSERT INTO dependency_sets (digest) VALUES (?1)",
+            params![digest],
+        )
+        .map_err(&e)?;
+        let id = conn.last_insert_rowid();
+        let mut stmt = conn
+            .prepare_cached("INSERT INTO dependencies (set_id, position, name, extras, specifier, marker, extra) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+            .map_err(&e)?;
+        for (i, d) in deps.iter().enumerate() {
+            stmt.execute(params![
+                id,
+                i as i64,
+                d.name,
+                d.extras.join(","),
+                d.specifier,
+                d.marker,
+                d.extra
+            ])
+            .map_err(&e)?;
+        }
+        self.sets.insert(digest, id);
+        Ok(id)
+    }
+
+    /// Add a project with its releases (any order; ranks are computed).
+    pub fn add_project(&mut self, record: &ProjectRecord) -> Result<(), KbError> {
+        let tmp = self.tmp.clone();
+        let e = sql_err(&tmp);
+        self.conn()
+            .execute(
+                "INSERT INTO projects (name, display_name) VALUES (?1, ?2)",
+                params![record.name, record.display_name],
+            )
+            .map_err(&e)?;
+        let project_id = self.conn().last_insert_rowid();
+        let mut order: Vec<&Release> = record.releases.iter().collect();
+        order.sort_by(|a, b| b.version.cmp(&a.version));
+        for (rank, release) in order.into_iter().enumerate() {
+            let set = match &release.dependencies {
+                Some(deps) => Some(self.dependency_set(deps)?),
+                None => None,
+            };
+            let conn = self.conn.as_ref().expect("writer used after finish");
+            conn.execute(
+                "INSERT INTO releases (project_id, version, version_rank, upload_time, yanked, yanked_reason, requires_python, dependency_set_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![project_id, release.version.to_string(), rank as i64, release.upload_time, release.yanked as i64, release.yanked_reason, release.requires_python, set],
+            )
+            .map_err(&e)?;
+            let release_id = conn.last_insert_rowid();
+            for extra in &release.provides_extras {
+                conn.execute(
+                    "INSERT OR IGNORE INTO provides_extras (release_id, name) VALUES (?1, ?2)",
+                    params![release_id, extra],
+                )
+                .map_err(&e)?;
+            }
+            let mut stmt = conn
+                .prepare_cached(
+                    "INSERT INTO distributions (release_id, filename, packagetype, python_tag, abi_tag, platform_tag, sha256, size, upload_time, requires_python, yanked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(&e)?;
+            for d in &release.distributions {
+                let tags = parse_wheel_filename(&d.filename);
+                let sha = d.sha256.as_deref().and_then(|h| hex::decode(h).ok());
+                stmt.execute(params![
+                    release_id,
+                    d.filename,
+                    if tags.is_some() { "wheel" } else { "sdist" },
+                    tags.as_ref().map(|t| t.python.join(".")),
+                    tags.as_ref().map(|t| t.abi.join(".")),
+                    tags.as_ref().map(|t| t.platform.join(".")),
+                    sha,
+                    d.size,
+                    d.upload_time,
+                    d.requires_python,
+                    d.yanked as i64
+                ])
+                .map_err(&e)?;
+            }
+            for advisory in &release.advisories {
+                conn.execute(
+                    "INSERT OR IGNORE INTO affected (release_id, advisory_id) VALUES (?1, ?2)",
+                    params![release_id, advisory],
+                )
+                .map_err(&e)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commit, compact and move the snapshot into place.
+    pub fn finish(mut self) -> Result<PathBuf, KbError> {
+        let conn = self.conn.take().expect("finish called twice");
+        let e = sql_err(&self.tmp);
+        conn.execute_batch("COMMIT; VACUUM;").map_err(&e)?;
+        conn.close().map_err(|(_, err)| e(err))?;
+        std::fs::rename(&self.tmp, &self.target).map_err(|source| KbError::Io {
+            path: self.target.display().to_string(),
+            source,
+        })?;
+        Ok(self.target.clone())
+    }
+
+    /// The temporary path being written (for advisory import).
+    pub fn connection(&self) -> &Connection {
+        self.conn()
+    }
+}
+
+impl Drop for SnapshotWriter {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn);
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}

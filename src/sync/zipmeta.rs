@@ -1,0 +1,134 @@
+//! Reading `*.dist-info/METADATA` out of a wheel from byte ranges: the end of
+//! central directory record, the central directory, then one local entry.
+//! Used when an index has no PEP 658 `.metadata` file for a wheel.
+
+use std::io::Read;
+
+/// A window of the remote file.
+#[derive(Debug, Clone)]
+pub struct Window {
+    /// Offset of `bytes[0]` in the file.
+    pub offset: u64,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Total file size.
+    pub total: u64,
+}
+
+impl Window {
+    fn slice(&self, start: u64, len: u64) -> Option<&[u8]> {
+        let s = start.checked_sub(self.offset)? as usize;
+        let e = s.checked_add(len as usize)?;
+        self.bytes.get(s..e)
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> u64 {
+    u64::from(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+fn u32_at(b: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
+}
+
+/// Where the central directory is: (offset, size).
+pub fn find_central_directory(tail: &Window) -> Result<(u64, u64), String> {
+    let b = &tail.bytes;
+    if b.len() < 22 {
+        return Err("file too short for a zip archive".into());
+    }
+    let eocd = (0..=b.len() - 22)
+        .rev()
+        .find(|&i| b[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
+        .ok_or("no end-of-central-directory record (not a zip file?)")?;
+    let size = u32_at(b, eocd + 12);
+    let offset = u32_at(b, eocd + 16);
+    if offset == 0xFFFF_FFFF || size == 0xFFFF_FFFF {
+        return Err("zip64 archives are not supported by the range reader".into());
+    }
+    Ok((offset, size))
+}
+
+/// The METADATA entry: (local header offset, compressed size, method).
+pub fn find_metadata_entry(directory: &[u8]) -> Result<(u64, u64, u64), String> {
+    let mut i = 0;
+    while i + 46 <= directory.len() {
+        if directory[i..i + 4] != [0x50, 0x4b, 0x01, 0x02] {
+            return Err("corrupt central directory".into());
+        }
+        let method = u16_at(directory, i + 10);
+        let compressed = u32_at(directory, i + 20);
+        let name_len = u16_at(directory, i + 28) as usize;
+        let extra_len = u16_at(directory, i + 30) as usize;
+        let comment_len = u16_at(directory, i + 32) as usize;
+        let local = u32_at(directory, i + 42);
+        let name = directory
+            .get(i + 46..i + 46 + name_len)
+            .ok_or("truncated central directory")?;
+        let name = String::from_utf8_lossy(name);
+        let mut parts = name.split('/');
+        if let (Some(dir), Some("METADATA"), None) = (parts.next(), parts.next(), parts.next())
+            && dir.ends_with(".dist-info")
+        {
+            return Ok((local, compressed, method));
+        }
+        i += 46 + name_len + extra_len + comment_len;
+    }
+    Err("no *.dist-info/METADATA in the wheel".into())
+}
+
+/// Byte range (start, length) needed from a local header to read its data,
+/// given the 30-byte header.
+pub fn local_data_range(
+    header: &[u8],
+    local_offset: u64,
+    compressed: u64,
+) -> Result<(u64, u64), String> {
+    if header.len() < 30 || header[..4] != [0x50, 0x4b, 0x03, 0x04] {
+        return Err("corrupt local file header".into());
+    }
+    let name_len = u16_at(header, 26);
+    let extra_len = u16_at(header, 28);
+    Ok((local_offset + 30 + name_len + extra_len, compressed))
+}
+
+/// Inflate (method 8) or copy (method 0) entry data.
+pub fn decompress(data: &[u8], method: u64) -> Result<String, String> {
+    let bytes = match method {
+        0 => data.to_vec(),
+        8 => {
+            let mut out = Vec::new();
+            flate2::read::DeflateDecoder::new(data)
+                .take(64 * 1024 * 1024)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("inflate: {e}"))?;
+            out
+        }
+        other => return Err(format!("unsupported zip compression method {other}")),
+    };
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Extract METADATA from a complete wheel held in memory.
+pub fn metadata_from_bytes(bytes: &[u8]) -> Result<String, String> {
+    let window = Window {
+        offset: 0,
+        bytes: bytes.to_vec(),
+        total: bytes.len() as u64,
+    };
+    let (cd_offset, cd_size) = find_central_directory(&window)?;
+    let directory = window
+        .slice(cd_offset, cd_size)
+        .ok_or("central directory outside the file")?;
+    let (local, compressed, method) = find_metadata_entry(directory)?;
+    let header = window
+        .slice(local, 30)
+        .ok_or("local header outside the file")?;
+    let (start, len) = local_data_range(header, local, compressed)?;
+    decompress(
+        window
+            .slice(start, len)
+            .ok_or("entry data outside the file")?,
+        method,
+    )
+}
