@@ -424,6 +424,9 @@ impl SnapshotWriter {
         )
         .map_err(sql_err(&tmp))?;
         conn.execute_batch(SCHEMA).map_err(sql_err(&tmp))?;
+        // Rows may arrive in any order; integrity is checked once at the end.
+        conn.execute_batch("PRAGMA foreign_keys = OFF;")
+            .map_err(sql_err(&tmp))?;
         conn.execute_batch("BEGIN").map_err(sql_err(&tmp))?;
         Ok(Self {
             conn: Some(conn),
@@ -598,6 +601,26 @@ impl SnapshotWriter {
     pub fn finish(mut self) -> Result<PathBuf, KbError> {
         let conn = self.conn.take().expect("finish called twice");
         let e = sql_err(&self.tmp);
+        let violations: Vec<String> = {
+            let mut stmt = conn.prepare("PRAGMA foreign_key_check").map_err(&e)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(format!(
+                        "{} row {} -> {}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?
+                    ))
+                })
+                .map_err(&e)?;
+            rows.collect::<Result<_, _>>().map_err(&e)?
+        };
+        if !violations.is_empty() {
+            return Err(KbError::Schema {
+                path: self.target.display().to_string(),
+                message: format!("inconsistent snapshot: {}", violations.join("; ")),
+            });
+        }
         conn.execute_batch("COMMIT; VACUUM;").map_err(&e)?;
         conn.close().map_err(|(_, err)| e(err))?;
         std::fs::rename(&self.tmp, &self.target).map_err(|source| KbError::Io {
