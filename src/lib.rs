@@ -37,6 +37,7 @@ pub mod environment;
 pub mod input;
 pub mod kb;
 pub mod policy;
+pub mod prescription;
 pub mod python;
 pub mod settings;
 pub mod sync;

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{CliError, Printer};
 use crate::input::DeclaredRequirement;
+use crate::kb::KnowledgeBase;
 use crate::settings::AdviseSettings;
 
 fn requirement_list(reqs: &[DeclaredRequirement]) -> Vec<String> {
@@ -57,6 +58,62 @@ pub fn inputs_json(s: &AdviseSettings) -> serde_json::Value {
         "format": s.format,
         "output": s.output.display().to_string(),
     })
+}
+
+/// How the direct requirements stand in the snapshot.
+fn snapshot_json(s: &AdviseSettings, printer: &Printer) -> Result<serde_json::Value, CliError> {
+    let kb = super::snapshot::open_snapshot(&s.project_dir, s.snapshot.as_deref())?;
+    let meta = kb.meta();
+    printer.info(format!(
+        "snapshot     {} (cutoff {}, index {})",
+        kb.path().display(),
+        meta.cutoff.as_deref().unwrap_or("-"),
+        meta.index_url.as_deref().unwrap_or("-")
+    ));
+    let mut requirements = serde_json::Map::new();
+    let direct = s.project.requirements.iter().chain(if s.dev {
+        s.project.dev_requirements.iter()
+    } else {
+        [].iter()
+    });
+    for r in direct {
+        let name = r.requirement.name.to_string();
+        let status = match kb
+            .project(&name)
+            .map_err(|e| CliError::Failure(e.to_string()))?
+        {
+            crate::kb::Lookup::Found(record) => {
+                let matching = record
+                    .releases
+                    .iter()
+                    .filter(|rel| r.requirement.specifiers.contains(&rel.version))
+                    .count();
+                if matching == 0 {
+                    printer.warn(format!(
+                        "{name}: none of the {} stored releases matches `{}`",
+                        record.releases.len(),
+                        r.requirement.specifiers
+                    ));
+                }
+                json!({"status": "found", "releases": record.releases.len(), "matching": matching})
+            }
+            crate::kb::Lookup::Unavailable(reason) => {
+                printer.warn(format!("{name}: unavailable in the snapshot: {reason}"));
+                json!({"status": "unavailable", "reason": reason})
+            }
+            crate::kb::Lookup::Missing => {
+                printer.warn(format!("{name}: not in the snapshot (build one that includes it with `thoth-rs snapshot sync --package {name}`)"));
+                json!({"status": "missing"})
+            }
+        };
+        requirements.insert(name, status);
+    }
+    Ok(json!({
+        "path": kb.path().display().to_string(),
+        "cutoff": meta.cutoff,
+        "index_url": meta.index_url,
+        "requirements": requirements,
+    }))
 }
 
 pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> {
@@ -160,10 +217,12 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         printer.info(format!("labels       {}", labels.join(",")));
     }
+    let snapshot = snapshot_json(s, printer)?;
     printer.info("inputs are valid; this build has no resolver yet, so no lock was written");
     if s.json {
         let report = json!({
             "inputs": inputs_json(s),
+            "snapshot": snapshot,
             "products": [],
             "resolved": false,
             "message": "inputs are valid; this build has no resolver yet, so no lock was written",

@@ -1,0 +1,342 @@
+//! Evaluating units: `should_include` against a run's context, and matchers
+//! against package versions.
+//!
+//! Deliberate differences from Thoth's code (its documented intent is
+//! followed): hardware entries are alternatives (any may match); a version
+//! key set to `null` means "not present" (`cuda_version: null` matches only
+//! environments without CUDA); `library_usage` matches when any used symbol
+//! fits (`lib.*` is a prefix); ABI, RPM and Python-package conditions are
+//! all evaluated.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::schema::{
+    HardwareMatch, PackageMatcher, RuntimeMatch, Selector, ShouldInclude, Unit, VersionCheck,
+};
+use crate::environment::TargetEnvironment;
+use crate::policy::{DecisionType, RecommendationType};
+use crate::python::{Version, parse_version};
+
+/// Which workflow a unit would run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pipeline {
+    /// `advise`.
+    Adviser,
+    /// `dependency-monkey`.
+    DependencyMonkey,
+}
+
+/// What is known about the base image (filled by image analysis).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageFacts {
+    /// RPM packages as field maps (package_name, package_version, release, …).
+    pub rpm_packages: Vec<BTreeMap<String, String>>,
+    /// Python packages: (normalised name, version, location).
+    pub python_packages: Vec<(String, String, String)>,
+    /// ABI symbols provided (GLIBC_2.28, …).
+    pub abi: BTreeSet<String>,
+}
+
+/// Everything `should_include` looks at.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// Workflow.
+    pub pipeline: Pipeline,
+    /// Recommendation type (advise).
+    pub recommendation_type: RecommendationType,
+    /// Decision type (Dependency Monkey).
+    pub decision_type: DecisionType,
+    /// Run labels.
+    pub labels: &'a BTreeMap<String, String>,
+    /// Target environment.
+    pub environment: &'a TargetEnvironment,
+    /// Authenticated run?
+    pub authenticated: bool,
+    /// Library → used symbols, when static analysis was supplied.
+    pub library_usage: Option<&'a BTreeMap<String, Vec<String>>>,
+    /// Base image analysis, when available.
+    pub image: Option<&'a ImageFacts>,
+    /// Names of units already included.
+    pub included: &'a BTreeSet<String>,
+}
+
+fn admits<T: PartialEq>(sel: &Option<Selector<T>>, value: &T) -> bool {
+    sel.as_ref().is_none_or(|s| s.admits(value))
+}
+
+fn version_ok(check: &VersionCheck, value: Option<&str>) -> bool {
+    match check {
+        VersionCheck::Any => true,
+        VersionCheck::NotPresent => value.is_none(),
+        VersionCheck::Spec(spec) => value
+            .and_then(|v| parse_version(v).ok())
+            .is_some_and(|v| spec.contains(&v)),
+    }
+}
+
+fn hardware_ok(hw: &HardwareMatch, env: &TargetEnvironment) -> bool {
+    let flags_ok = hw.cpu_flags.as_ref().is_none_or(|sel| {
+        if sel.negated {
+            !sel.values.iter().any(|f| env.cpu_flags.contains(f))
+        } else {
+            sel.values.iter().all(|f| env.cpu_flags.contains(f))
+        }
+    });
+    admits(&hw.cpu_families, &env.cpu_family)
+        && admits(&hw.cpu_models, &env.cpu_model)
+        && admits(&hw.gpu_models, &env.gpu_model)
+        && flags_ok
+}
+
+fn image_matches(pattern: &str, image: &str) -> bool {
+    let (p_name, p_tag) = pattern
+        .rsplit_once(':')
+        .filter(|(_, t)| !t.contains('/'))
+        .map_or((pattern, None), |(n, t)| (n, Some(t)));
+    let (i_name, i_tag) = image
+        .rsplit_once(':')
+        .filter(|(_, t)| !t.contains('/'))
+        .map_or((image, None), |(n, t)| (n, Some(t)));
+    if p_name != i_name {
+        return false;
+    }
+    match (p_tag, i_tag) {
+        (None, _) => true,
+        (Some(p), Some(i)) => match p.strip_suffix('*') {
+            Some(prefix) => {
+                i.starts_with(prefix)
+                    || i.trim_start_matches('v')
+                        .starts_with(prefix.trim_start_matches('v'))
+            }
+            None => p == i || p.trim_start_matches('v') == i.trim_start_matches('v'),
+        },
+        (Some(_), None) => false,
+    }
+}
+
+fn runtime_ok(rt: &RuntimeMatch, ctx: &Context) -> bool {
+    let env = ctx.environment;
+    if let Some(oses) = &rt.operating_systems {
+        let ok = oses.iter().any(|os| {
+            let name_ok = os.name.as_ref().is_none_or(|n| {
+                env.os_name
+                    .as_ref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(n))
+            });
+            let version_ok = os.version.as_ref().is_none_or(|v| {
+                env.os_version
+                    .as_ref()
+                    .is_some_and(|e| e == v || e.starts_with(&format!("{v}.")))
+            });
+            name_ok && version_ok
+        });
+        if !ok {
+            return false;
+        }
+    }
+    if let Some(alternatives) = &rt.hardware
+        && !alternatives.iter().any(|hw| hardware_ok(hw, env))
+    {
+        return false;
+    }
+    if !(version_ok(&rt.python_version, Some(&env.python_version))
+        && version_ok(&rt.cuda_version, env.cuda_version.as_deref())
+        && version_ok(&rt.cudnn_version, env.cudnn_version.as_deref())
+        && version_ok(&rt.openblas_version, env.openblas_version.as_deref())
+        && version_ok(&rt.openmpi_version, env.openmpi_version.as_deref())
+        && version_ok(&rt.mkl_version, env.mkl_version.as_deref()))
+    {
+        return false;
+    }
+    if !admits(&rt.platforms, &env.platform) {
+        return false;
+    }
+    if let Some(sel) = &rt.base_images {
+        let hit = sel.values.iter().any(|p| match (p, &env.base_image) {
+            (None, None) => true,
+            (Some(p), Some(img)) => image_matches(p, img),
+            _ => false,
+        });
+        if hit == sel.negated {
+            return false;
+        }
+    }
+    let image_sel = rt.abi.is_some() || rt.rpm_packages.is_some() || rt.python_packages.is_some();
+    if image_sel {
+        let Some(image) = ctx.image else { return false };
+        if let Some(sel) = &rt.abi {
+            let ok = if sel.negated {
+                !sel.values.iter().any(|s| image.abi.contains(s))
+            } else {
+                sel.values.iter().all(|s| image.abi.contains(s))
+            };
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(sel) = &rt.rpm_packages {
+            let present = |m: &super::schema::RpmMatch| {
+                image
+                    .rpm_packages
+                    .iter()
+                    .any(|rpm| m.fields.iter().all(|(k, v)| rpm.get(k) == Some(v)))
+            };
+            let ok = if sel.negated {
+                !sel.values.iter().any(present)
+            } else {
+                sel.values.iter().all(present)
+            };
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(sel) = &rt.python_packages {
+            let present = |m: &super::schema::PythonPackageMatch| {
+                image.python_packages.iter().any(|(n, v, loc)| {
+                    n == &m.name
+                        && m.version
+                            .as_ref()
+                            .is_none_or(|s| parse_version(v).is_ok_and(|v| s.contains(&v)))
+                        && m.location.as_ref().is_none_or(|l| {
+                            l == loc || (l.ends_with(".*") && loc.starts_with(&l[..l.len() - 2]))
+                        })
+                })
+            };
+            let ok = if sel.negated {
+                !sel.values.iter().any(present)
+            } else {
+                sel.values.iter().all(present)
+            };
+            if !ok {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn library_ok(
+    wanted: &BTreeMap<String, Vec<String>>,
+    used: Option<&BTreeMap<String, Vec<String>>>,
+) -> bool {
+    if wanted.is_empty() {
+        return true;
+    }
+    let Some(used) = used else { return false };
+    wanted.iter().all(|(lib, symbols)| {
+        used.get(lib).is_some_and(|have| {
+            symbols.iter().any(|s| match s.strip_suffix('*') {
+                Some(prefix) => have.iter().any(|h| h.starts_with(prefix)),
+                None => have.contains(s),
+            })
+        })
+    })
+}
+
+/// Should the unit be part of a run in `ctx`?
+pub fn should_include(unit: &Unit, ctx: &Context) -> bool {
+    let s: &ShouldInclude = &unit.should_include;
+    if s.times == 0 {
+        return false;
+    }
+    let pipeline_ok = match ctx.pipeline {
+        Pipeline::Adviser => {
+            s.adviser_pipeline && admits(&s.recommendation_types, &ctx.recommendation_type)
+        }
+        Pipeline::DependencyMonkey => {
+            s.dependency_monkey_pipeline && admits(&s.decision_types, &ctx.decision_type)
+        }
+    };
+    if !pipeline_ok {
+        return false;
+    }
+    if s.authenticated.is_some_and(|a| a != ctx.authenticated) {
+        return false;
+    }
+    if !s.labels.is_empty() && !s.labels.iter().any(|(k, v)| ctx.labels.get(k) == Some(v)) {
+        return false;
+    }
+    if !library_ok(&s.library_usage, ctx.library_usage) {
+        return false;
+    }
+    if !s
+        .dependencies
+        .values()
+        .flatten()
+        .all(|d| ctx.included.contains(d))
+    {
+        return false;
+    }
+    s.runtime_environments
+        .as_ref()
+        .is_none_or(|rt| runtime_ok(rt, ctx))
+}
+
+/// A package version as units see it.
+#[derive(Debug, Clone)]
+pub struct PackageRef<'a> {
+    /// Normalised name.
+    pub name: &'a str,
+    /// Version.
+    pub version: &'a Version,
+    /// Index URL (trailing `/` removed).
+    pub index_url: &'a str,
+    /// Development dependency?
+    pub develop: bool,
+}
+
+/// Does a matcher admit the package? Pre-releases are admitted whenever the
+/// specifier contains them (as Thoth did for sieves and pseudonyms).
+pub fn matcher_admits(m: &PackageMatcher, p: &PackageRef) -> bool {
+    m.name.as_deref().is_none_or(|n| n == p.name)
+        && m.version.as_ref().is_none_or(|s| s.contains(p.version))
+        && m.index_url
+            .as_ref()
+            .is_none_or(|i| (i.url == p.index_url.trim_end_matches('/')) != i.negated)
+        && m.develop.is_none_or(|d| d == p.develop)
+}
+
+/// Does any `match` alternative's `package_version` admit the package?
+pub fn package_matches(unit: &Unit, p: &PackageRef) -> bool {
+    unit.matches.iter().any(|m| {
+        m.package_version
+            .as_ref()
+            .is_some_and(|pv| matcher_admits(pv, p))
+    })
+}
+
+/// Does any alternative's `state.resolved_dependencies` hold in `resolved`?
+pub fn state_matches(unit: &Unit, resolved: &[PackageRef]) -> bool {
+    unit.matches.iter().any(|m| {
+        m.state.as_ref().is_none_or(|s| {
+            s.resolved_dependencies
+                .iter()
+                .all(|want| resolved.iter().any(|r| matcher_admits(want, r)))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_tag_globs() {
+        assert!(image_matches(
+            "registry.example/s2i-thoth-ubi8-py38:v1.*",
+            "registry.example/s2i-thoth-ubi8-py38:v1.0.0"
+        ));
+        assert!(image_matches(
+            "registry.example/s2i-thoth-ubi8-py38",
+            "registry.example/s2i-thoth-ubi8-py38:v2"
+        ));
+        assert!(!image_matches(
+            "registry.example/s2i-thoth-ubi8-py38:v1.*",
+            "registry.example/s2i-thoth-ubi8-py38:v2.0"
+        ));
+        assert!(image_matches(
+            "localhost:5000/img:1.0",
+            "localhost:5000/img:v1.0"
+        ));
+    }
+}

@@ -1,0 +1,338 @@
+//! Stage 2: prescriptions — Thoth's declarative v1 YAML — compiled into
+//! pipeline units the resolver consults.
+//!
+//! Loading walks directories in sorted order (deterministic), takes the
+//! namespace from the nearest `_prescription_metadata.yaml`, resolves YAML
+//! 1.1 merge keys (`<<`, including merges of a list of maps, earlier wins)
+//! before validation, and reports every problem with file, unit and key
+//! path. Units are indexed by the package they are about, so the resolver
+//! only looks at units that can apply to a package, plus the generic ones.
+
+pub mod eval;
+pub mod schema;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+use schema::Reader;
+pub use schema::{Diagnostic, Unit, UnitKind};
+
+/// Largest prescription file accepted.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A compiled set of prescriptions.
+#[derive(Debug, Clone, Default)]
+pub struct Prescriptions {
+    /// Every unit, in load order.
+    pub units: Vec<Unit>,
+    /// Unit indexes per package name they are about.
+    pub by_package: HashMap<String, Vec<usize>>,
+    /// Units about no particular package.
+    pub generic: Vec<usize>,
+    /// Namespaces and releases seen (`name` → `release`).
+    pub namespaces: BTreeMap<String, String>,
+    /// Files read.
+    pub files: usize,
+    /// Problems that make the set invalid.
+    pub errors: Vec<Diagnostic>,
+    /// Problems worth a look (dead units and the like).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Prescriptions {
+    /// Count of units per kind.
+    pub fn by_kind(&self) -> BTreeMap<&'static str, usize> {
+        let mut out = BTreeMap::new();
+        for u in &self.units {
+            *out.entry(u.kind.as_str()).or_default() += 1;
+        }
+        out
+    }
+
+    /// Units that may apply to `package`: specific ones first, then generic.
+    pub fn for_package<'a>(&'a self, package: &str) -> impl Iterator<Item = &'a Unit> + 'a {
+        self.by_package
+            .get(package)
+            .into_iter()
+            .flatten()
+            .chain(self.generic.iter())
+            .map(move |&i| &self.units[i])
+    }
+
+    fn index(&mut self) {
+        self.by_package.clear();
+        self.generic.clear();
+        for (i, u) in self.units.iter().enumerate() {
+            let names = routing_names(u);
+            if names.is_empty() {
+                self.generic.push(i);
+            } else {
+                for n in names {
+                    let list = self.by_package.entry(n).or_default();
+                    if list.last() != Some(&i) {
+                        list.push(i);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Package names a unit is about; empty = generic.
+fn routing_names(u: &Unit) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in &u.matches {
+        let name = match u.kind {
+            UnitKind::Boot | UnitKind::SieveSkipPackage => m.package_name.clone(),
+            UnitKind::StepGroup => {
+                out.extend(m.group.iter().filter_map(|g| g.name.clone()));
+                continue;
+            }
+            UnitKind::Stride | UnitKind::Wrap | UnitKind::WrapGhReleaseNotes => m
+                .state
+                .as_ref()
+                .and_then(|s| s.resolved_dependencies.first())
+                .and_then(|p| p.name.clone()),
+            _ => m.package_version.as_ref().and_then(|p| p.name.clone()),
+        };
+        match name {
+            Some(n) => out.push(n),
+            // One alternative about any package makes the unit generic.
+            None => return Vec::new(),
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn collect(
+    dir: &Path,
+    namespace: &(String, String),
+    out: &mut Vec<(PathBuf, (String, String))>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let mut ns = namespace.clone();
+    let meta = dir.join("_prescription_metadata.yaml");
+    if meta.is_file() {
+        match std::fs::read_to_string(&meta)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_yaml::from_str::<Value>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(v) => {
+                let p = &v["prescription"];
+                ns = (
+                    p["name"].as_str().unwrap_or("UNKNOWN").to_string(),
+                    match &p["release"] {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        _ => "UNKNOWN".into(),
+                    },
+                );
+            }
+            Err(message) => errors.push(Diagnostic {
+                file: meta.display().to_string(),
+                unit: String::new(),
+                path: String::new(),
+                message,
+            }),
+        }
+    }
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            errors.push(Diagnostic {
+                file: dir.display().to_string(),
+                unit: String::new(),
+                path: String::new(),
+                message: e.to_string(),
+            });
+            return;
+        }
+    };
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name == "_prescription_metadata.yaml" {
+            continue;
+        }
+        if path.is_dir() {
+            collect(&path, &ns, out, errors);
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            out.push((path, ns.clone()));
+        }
+    }
+}
+
+/// Parse one file into units (errors and warnings collected).
+pub fn parse_file(
+    path: &Path,
+    text: &str,
+    namespace: &str,
+) -> (Vec<Unit>, Vec<Diagnostic>, Vec<Diagnostic>) {
+    let file = path.display().to_string();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let file_error = |message: String| Diagnostic {
+        file: file.clone(),
+        unit: String::new(),
+        path: String::new(),
+        message,
+    };
+    let mut value: Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![file_error(format!("invalid YAML: {e}"))],
+                warnings,
+            );
+        }
+    };
+    if let Err(e) = value.apply_merge() {
+        return (
+            Vec::new(),
+            vec![file_error(format!("invalid merge key: {e}"))],
+            warnings,
+        );
+    }
+    let mut reader = Reader {
+        file: &file,
+        unit: String::new(),
+        errors: &mut errors,
+        warnings: &mut warnings,
+    };
+    let Some(top) = reader.map_public(&value, "", &["units", "metadata"]) else {
+        return (Vec::new(), errors, warnings);
+    };
+    let Some(units) = top.get("units") else {
+        reader.error_public("units", "missing `units`");
+        return (Vec::new(), errors, warnings);
+    };
+    let Some(lists) = reader.map_public(
+        units,
+        "units",
+        &["boots", "pseudonyms", "sieves", "steps", "strides", "wraps"],
+    ) else {
+        return (Vec::new(), errors, warnings);
+    };
+    let mut out: Vec<Unit> = Vec::new();
+    for (list, items) in lists {
+        let list = list.as_str().unwrap_or("?");
+        let Value::Sequence(items) = items else {
+            reader.error_public(&format!("units.{list}"), "expected a list of units");
+            continue;
+        };
+        for (i, item) in items.iter().enumerate() {
+            reader.unit = format!("units.{list}[{i}]");
+            if let Some(u) = schema::unit(&mut reader, list, item, namespace, &file) {
+                if out
+                    .iter()
+                    .any(|o| o.name == u.name && o.kind.list() == u.kind.list())
+                {
+                    reader.error_public(
+                        "name",
+                        format!("unit name `{}` is used twice in this file", u.name),
+                    );
+                }
+                if u.should_include.times == 0 {
+                    reader.warning_public(
+                        "should_include.times",
+                        "times: 0 disables the unit: dead unit",
+                    );
+                } else if !u.should_include.adviser_pipeline
+                    && !u.should_include.dependency_monkey_pipeline
+                {
+                    reader.warning_public(
+                        "should_include",
+                        "neither adviser_pipeline nor dependency_monkey_pipeline is true: the unit never runs",
+                    );
+                }
+                out.push(u);
+            }
+        }
+    }
+    (out, errors, warnings)
+}
+
+/// Load and compile prescription directories or files.
+pub fn load(paths: &[PathBuf]) -> Prescriptions {
+    let mut files = Vec::new();
+    let mut out = Prescriptions::default();
+    for p in paths {
+        if p.is_dir() {
+            collect(
+                p,
+                &("UNKNOWN".into(), "UNKNOWN".into()),
+                &mut files,
+                &mut out.errors,
+            );
+        } else if p.is_file() {
+            files.push((p.clone(), ("UNKNOWN".into(), "UNKNOWN".into())));
+        } else {
+            out.errors.push(Diagnostic {
+                file: p.display().to_string(),
+                unit: String::new(),
+                path: String::new(),
+                message: "no such file or directory".into(),
+            });
+        }
+    }
+    out.files = files.len();
+    for (_, (name, release)) in &files {
+        out.namespaces.insert(name.clone(), release.clone());
+    }
+    // Parse in parallel, keep file order.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let chunk = files.len().div_ceil(threads).max(1);
+    let results: Vec<(Vec<Unit>, Vec<Diagnostic>, Vec<Diagnostic>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(path, (ns, _))| {
+                            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                            if size > MAX_FILE_BYTES {
+                                let d = Diagnostic { file: path.display().to_string(), unit: String::new(), path: String::new(), message: format!("file is {size} bytes, more than the {MAX_FILE_BYTES}-byte limit") };
+                                return (Vec::new(), vec![d], Vec::new());
+                            }
+                            match std::fs::read_to_string(path) {
+                                Ok(text) => parse_file(path, &text, ns),
+                                Err(e) => (Vec::new(), vec![Diagnostic { file: path.display().to_string(), unit: String::new(), path: String::new(), message: e.to_string() }], Vec::new()),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut seen: HashMap<(String, &'static str), String> = HashMap::new();
+    for (units, errors, warnings) in results {
+        out.errors.extend(errors);
+        out.warnings.extend(warnings);
+        for u in units {
+            if let Some(first) = seen.get(&(u.name.clone(), u.kind.list())) {
+                out.errors.push(Diagnostic {
+                    file: u.file.clone(),
+                    unit: u.name.clone(),
+                    path: "name".into(),
+                    message: format!("unit name already defined in {first}"),
+                });
+                continue;
+            }
+            seen.insert((u.name.clone(), u.kind.list()), u.file.clone());
+            out.units.push(u);
+        }
+    }
+    out.index();
+    out
+}

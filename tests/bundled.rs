@@ -1,0 +1,92 @@
+//! The snapshot shipped with the binary: size, closure and the releases our
+//! prescriptions name.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use thoth_rs::kb::sqlite::SqliteKb;
+use thoth_rs::kb::{KnowledgeBase, Lookup, bundled};
+use thoth_rs::python::parse_version;
+
+fn cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("thoth-cache")
+}
+
+#[test]
+fn snapshot_info_reports_the_bundled_snapshot() {
+    let out = Command::new(env!("CARGO_BIN_EXE_thoth-rs"))
+        .args(["snapshot", "info", "--json"])
+        .env("XDG_CACHE_HOME", cache())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(info["projects"].as_i64().unwrap() >= 400, "{info}");
+    assert!(info["releases"].as_i64().unwrap() >= 8000, "{info}");
+    assert_eq!(info["dangling_dependencies"], 0);
+    assert!(info["advisories"].as_i64().unwrap() >= 2600);
+    assert!(info["affected_releases"].as_i64().unwrap() > 0);
+    assert!(info["roots"].as_array().unwrap().len() >= 150);
+    assert!(info["cutoff"].as_str().unwrap().starts_with("20"));
+    assert_eq!(info["releases_without_metadata"], 0);
+}
+
+#[test]
+fn bundled_snapshot_is_closed_and_holds_pinned_releases() {
+    let path = bundled::materialise(&cache().join("thoth-rs")).unwrap();
+    let kb = SqliteKb::open(&path).unwrap();
+    // Every dependency name of every stored release is stored or explained.
+    let names: Vec<String> = kb
+        .with_connection(|c| {
+            let mut s = c.prepare("SELECT DISTINCT name FROM dependencies")?;
+            let rows = s.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        })
+        .unwrap();
+    assert!(names.len() > 500);
+    for name in &names {
+        match kb.project(name).unwrap() {
+            Lookup::Found(_) => {}
+            Lookup::Unavailable(reason) => assert!(!reason.is_empty(), "{name}"),
+            Lookup::Missing => {
+                panic!("{name} is referenced but neither stored nor recorded unavailable")
+            }
+        }
+    }
+    // Releases that prescriptions name are kept besides the newest 25.
+    for (name, version) in [
+        ("pillow", "8.3.0"),
+        ("tensorflow", "2.1.0"),
+        ("flask-openid", "1.3.0"),
+        ("setuptools", "57.5.0"),
+        ("h5py", "2.10.0"),
+        ("urllib3", "1.26.18"),
+    ] {
+        assert!(
+            kb.release(name, &parse_version(version).unwrap())
+                .unwrap()
+                .is_some(),
+            "{name} {version} missing"
+        );
+    }
+    // Releases are newest first and every one has hashes.
+    let Lookup::Found(numpy) = kb.project("numpy").unwrap() else {
+        panic!("numpy missing")
+    };
+    assert!(
+        numpy
+            .releases
+            .windows(2)
+            .all(|w| w[0].version > w[1].version)
+    );
+    assert!(numpy.releases.len() >= 20);
+    assert!(
+        !kb.hashes("numpy", &numpy.releases[0].version)
+            .unwrap()
+            .is_empty()
+    );
+}
