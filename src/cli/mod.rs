@@ -8,6 +8,7 @@
 mod advise;
 pub mod args;
 mod config;
+mod prescriptions;
 mod settings;
 pub mod snapshot;
 
@@ -171,8 +172,8 @@ fn run(cli: Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Config(args) => config::run(&dir, &args, printer),
         Command::DependencyMonkey(_) => Err(CliError::NotImplemented("dependency-monkey")),
         Command::ProvenanceCheck(_) => Err(CliError::NotImplemented("provenance-check")),
-        Command::Prescriptions(PrescriptionsCommand::Check { .. }) => {
-            Err(CliError::NotImplemented("prescriptions check"))
+        Command::Prescriptions(PrescriptionsCommand::Check { dirs, json }) => {
+            prescriptions::check(&dir, &dirs, json, printer)
         }
         Command::Snapshot(command) => snapshot::run(&dir, command, printer),
     }

@@ -140,8 +140,14 @@ fn collect(
             }),
         }
     }
-    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+    // The entry's file type comes with the directory listing: no stat per file.
+    let mut entries: Vec<(PathBuf, bool)> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| {
+                e.ok()
+                    .map(|e| (e.path(), e.file_type().map(|t| t.is_dir()).unwrap_or(false)))
+            })
+            .collect(),
         Err(e) => {
             errors.push(Diagnostic {
                 file: dir.display().to_string(),
@@ -153,12 +159,12 @@ fn collect(
         }
     };
     entries.sort();
-    for path in entries {
+    for (path, is_dir) in entries {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with('.') || name == "_prescription_metadata.yaml" {
             continue;
         }
-        if path.is_dir() {
+        if is_dir {
             collect(&path, &ns, out, errors);
         } else if name.ends_with(".yaml") || name.ends_with(".yml") {
             out.push((path, ns.clone()));
@@ -257,6 +263,23 @@ pub fn parse_file(
     (out, errors, warnings)
 }
 
+/// Read a file of at most [`MAX_FILE_BYTES`] with as few system calls as
+/// possible (open, read until end, close).
+fn read_limited(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "file is larger than the {MAX_FILE_BYTES}-byte limit"
+        ));
+    }
+    String::from_utf8(buf).map_err(|e| format!("not UTF-8: {e}"))
+}
+
 /// Load and compile prescription directories or files.
 pub fn load(paths: &[PathBuf]) -> Prescriptions {
     let mut files = Vec::new();
@@ -295,16 +318,18 @@ pub fn load(paths: &[PathBuf]) -> Prescriptions {
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|(path, (ns, _))| {
-                            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                            if size > MAX_FILE_BYTES {
-                                let d = Diagnostic { file: path.display().to_string(), unit: String::new(), path: String::new(), message: format!("file is {size} bytes, more than the {MAX_FILE_BYTES}-byte limit") };
-                                return (Vec::new(), vec![d], Vec::new());
-                            }
-                            match std::fs::read_to_string(path) {
-                                Ok(text) => parse_file(path, &text, ns),
-                                Err(e) => (Vec::new(), vec![Diagnostic { file: path.display().to_string(), unit: String::new(), path: String::new(), message: e.to_string() }], Vec::new()),
-                            }
+                        .map(|(path, (ns, _))| match read_limited(path) {
+                            Ok(text) => parse_file(path, &text, ns),
+                            Err(message) => (
+                                Vec::new(),
+                                vec![Diagnostic {
+                                    file: path.display().to_string(),
+                                    unit: String::new(),
+                                    path: String::new(),
+                                    message,
+                                }],
+                                Vec::new(),
+                            ),
                         })
                         .collect::<Vec<_>>()
                 })

@@ -517,8 +517,22 @@ impl Reader<'_> {
         match python::parse_specifiers(&text) {
             Ok(s) => Some(s),
             Err(e) => {
-                self.error(path, e.message);
-                None
+                // `==git`, `==0.9j`: legacy (non-PEP 440) versions. Installers
+                // cannot produce such a release, so the condition never holds.
+                let legacy = text
+                    .trim()
+                    .strip_prefix("==")
+                    .filter(|v| !v.is_empty() && !v.contains([',', '<', '>', '!', '=']));
+                match legacy {
+                    Some(v) => {
+                        self.warning(path, format!("`{v}` is not a PEP 440 version: this condition never matches (dead unit)"));
+                        python::parse_specifiers("<0.dev0").ok()
+                    }
+                    None => {
+                        self.error(path, e.message);
+                        None
+                    }
+                }
             }
         }
     }
@@ -716,7 +730,12 @@ impl Reader<'_> {
             Some(v) => Some(self.specifier(v, &join(path, "version"))?),
             None => None,
         };
+        let legacy_warned = self
+            .warnings
+            .last()
+            .is_some_and(|w| w.path == join(path, "version") && w.unit == self.unit);
         if let Some(spec) = &version
+            && !legacy_warned
             && never_matches(spec)
         {
             self.warning(
