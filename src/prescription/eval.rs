@@ -316,6 +316,57 @@ pub fn state_matches(unit: &Unit, resolved: &[PackageRef]) -> bool {
     })
 }
 
+/// Would the unit act in `ctx` for `package` (the package being added or
+/// considered; for boots, a direct dependency) given the `resolved`
+/// packages of the state? Combines `should_include` with the kind's `match`.
+pub fn unit_fires(
+    unit: &Unit,
+    ctx: &Context,
+    package: Option<&PackageRef>,
+    resolved: &[PackageRef],
+) -> bool {
+    use super::schema::UnitKind;
+    if !should_include(unit, ctx) {
+        return false;
+    }
+    match unit.kind {
+        UnitKind::Boot | UnitKind::SieveSkipPackage => {
+            unit.matches.is_empty()
+                || package.is_some_and(|p| {
+                    unit.matches
+                        .iter()
+                        .any(|m| m.package_name.as_deref() == Some(p.name))
+                })
+        }
+        UnitKind::Pseudonym | UnitKind::Sieve => package.is_some_and(|p| package_matches(unit, p)),
+        UnitKind::Step | UnitKind::StepSkipPackage | UnitKind::StepAddPackage => package
+            .is_some_and(|p| {
+                unit.matches.iter().any(|m| {
+                    m.package_version
+                        .as_ref()
+                        .is_some_and(|pv| matcher_admits(pv, p))
+                        && m.state.as_ref().is_none_or(|s| {
+                            s.resolved_dependencies
+                                .iter()
+                                .all(|want| resolved.iter().any(|r| matcher_admits(want, r)))
+                        })
+                })
+            }),
+        UnitKind::StepGroup => {
+            let all: Vec<&PackageRef> = package.into_iter().chain(resolved.iter()).collect();
+            unit.matches.iter().any(|m| {
+                !m.group.is_empty()
+                    && m.group
+                        .iter()
+                        .all(|g| all.iter().any(|p| matcher_admits(g, p)))
+            })
+        }
+        UnitKind::Stride | UnitKind::Wrap | UnitKind::WrapGhReleaseNotes => {
+            unit.matches.is_empty() || state_matches(unit, resolved)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

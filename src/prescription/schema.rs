@@ -325,8 +325,8 @@ pub struct AddPackage {
     pub name: String,
     /// `==X`.
     pub locked_version: String,
-    /// Index URL.
-    pub index_url: String,
+    /// Index URL; `None` = the index the snapshot was built from.
+    pub index_url: Option<String>,
     /// Development dependency.
     pub develop: bool,
 }
@@ -1464,19 +1464,16 @@ pub fn run(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Run {
                     .get("develop")
                     .and_then(|v| r.boolean(v, "run.package_version.develop"))
                     .unwrap_or(false);
-                match (name, locked, index) {
-                    (Some(name), Some(locked_version), Some(index_url)) => {
+                match (name, locked) {
+                    (Some(name), Some(locked_version)) => {
                         out.add_package = Some(AddPackage {
                             name,
                             locked_version,
-                            index_url,
+                            index_url: index,
                             develop,
                         })
                     }
-                    _ => r.error(
-                        "run.package_version",
-                        "needs name, locked_version and index_url",
-                    ),
+                    _ => r.error("run.package_version", "needs name and locked_version"),
                 }
             }
             None => r.error(
