@@ -509,3 +509,25 @@ fn import_advisories_maps_onto_stored_releases() {
             .contains("advisories")
     );
 }
+
+#[test]
+fn osv_json_records_are_read_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("GHSA-test-0001.json"),
+        r#"{"id": "GHSA-test-0001", "aliases": ["CVE-2099-0001"], "summary": "demo", "affected": [{"package": {"ecosystem": "PyPI", "name": "Requests"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.0"}, {"last_affected": "2.31.0"}]}, {"type": "GIT", "repo": "x", "events": [{"introduced": "abc"}]}]}]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("README.md"), "not an advisory").unwrap();
+    let loaded = thoth_rs::kb::osv::read_dir(dir.path()).unwrap();
+    assert_eq!(loaded.len(), 1);
+    let a = &loaded[0];
+    assert_eq!(a.advisory.project, "requests");
+    assert_eq!(a.ranges.len(), 1, "GIT ranges are ignored");
+    assert!(
+        a.affects(&parse_version("2.31.0").unwrap()),
+        "last_affected is inclusive"
+    );
+    assert!(!a.affects(&parse_version("2.31.1").unwrap()));
+    assert!(!a.affects(&parse_version("1.9").unwrap()));
+}

@@ -352,6 +352,17 @@ pub trait KnowledgeBase {
         Ok(out)
     }
 
+    /// Index URLs a release is available from (the snapshot's index when
+    /// the release is stored; empty otherwise).
+    fn indexes(&self, name: &str, version: &Version) -> Result<Vec<String>, KbError> {
+        Ok(
+            match (self.release(name, version)?, &self.meta().index_url) {
+                (Some(_), Some(url)) => vec![url.clone()],
+                _ => Vec::new(),
+            },
+        )
+    }
+
     /// Advisories affecting a release.
     fn advisories_of(&self, name: &str, version: &Version) -> Result<Vec<Advisory>, KbError> {
         let Some((record, i)) = self.release(name, version)? else {
