@@ -74,14 +74,21 @@ fn version_ok(check: &VersionCheck, value: Option<&str>) -> bool {
     }
 }
 
+/// A list of required things, or `{not: …}` of forbidden ones: all listed
+/// present, or (negated) none present.
+fn holds<T>(sel: &Selector<T>, present: impl Fn(&T) -> bool) -> bool {
+    if sel.negated {
+        !sel.values.iter().any(present)
+    } else {
+        sel.values.iter().all(present)
+    }
+}
+
 fn hardware_ok(hw: &HardwareMatch, env: &TargetEnvironment) -> bool {
-    let flags_ok = hw.cpu_flags.as_ref().is_none_or(|sel| {
-        if sel.negated {
-            !sel.values.iter().any(|f| env.cpu_flags.contains(f))
-        } else {
-            sel.values.iter().all(|f| env.cpu_flags.contains(f))
-        }
-    });
+    let flags_ok = hw
+        .cpu_flags
+        .as_ref()
+        .is_none_or(|sel| holds(sel, |f| env.cpu_flags.contains(f)));
     admits(&hw.cpu_families, &env.cpu_family)
         && admits(&hw.cpu_models, &env.cpu_model)
         && admits(&hw.gpu_models, &env.gpu_model)
@@ -164,15 +171,12 @@ fn runtime_ok(rt: &RuntimeMatch, ctx: &Context) -> bool {
     let image_sel = rt.abi.is_some() || rt.rpm_packages.is_some() || rt.python_packages.is_some();
     if image_sel {
         let Some(image) = ctx.image else { return false };
-        if let Some(sel) = &rt.abi {
-            let ok = if sel.negated {
-                !sel.values.iter().any(|s| image.abi.contains(s))
-            } else {
-                sel.values.iter().all(|s| image.abi.contains(s))
-            };
-            if !ok {
-                return false;
-            }
+        if rt
+            .abi
+            .as_ref()
+            .is_some_and(|sel| !holds(sel, |s| image.abi.contains(s)))
+        {
+            return false;
         }
         if let Some(sel) = &rt.rpm_packages {
             let present = |m: &super::schema::RpmMatch| {
@@ -181,12 +185,7 @@ fn runtime_ok(rt: &RuntimeMatch, ctx: &Context) -> bool {
                     .iter()
                     .any(|rpm| m.fields.iter().all(|(k, v)| rpm.get(k) == Some(v)))
             };
-            let ok = if sel.negated {
-                !sel.values.iter().any(present)
-            } else {
-                sel.values.iter().all(present)
-            };
-            if !ok {
+            if !holds(sel, present) {
                 return false;
             }
         }
@@ -202,12 +201,7 @@ fn runtime_ok(rt: &RuntimeMatch, ctx: &Context) -> bool {
                         })
                 })
             };
-            let ok = if sel.negated {
-                !sel.values.iter().any(present)
-            } else {
-                sel.values.iter().all(present)
-            };
-            if !ok {
+            if !holds(sel, present) {
                 return false;
             }
         }

@@ -9,6 +9,8 @@
 //! only looks at units that can apply to a package, plus the generic ones.
 
 pub mod eval;
+pub mod parse;
+pub mod reader;
 pub mod schema;
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use schema::Reader;
+use reader::Reader;
 pub use schema::{Diagnostic, Unit, UnitKind};
 
 /// Largest prescription file accepted.
@@ -210,14 +212,14 @@ pub fn parse_file(
         errors: &mut errors,
         warnings: &mut warnings,
     };
-    let Some(top) = reader.map_public(&value, "", &["units", "metadata"]) else {
+    let Some(top) = reader.map(&value, "", &["units", "metadata"]) else {
         return (Vec::new(), errors, warnings);
     };
     let Some(units) = top.get("units") else {
-        reader.error_public("units", "missing `units`");
+        reader.error("units", "missing `units`");
         return (Vec::new(), errors, warnings);
     };
-    let Some(lists) = reader.map_public(
+    let Some(lists) = reader.map(
         units,
         "units",
         &["boots", "pseudonyms", "sieves", "steps", "strides", "wraps"],
@@ -228,30 +230,30 @@ pub fn parse_file(
     for (list, items) in lists {
         let list = list.as_str().unwrap_or("?");
         let Value::Sequence(items) = items else {
-            reader.error_public(&format!("units.{list}"), "expected a list of units");
+            reader.error(&format!("units.{list}"), "expected a list of units");
             continue;
         };
         for (i, item) in items.iter().enumerate() {
             reader.unit = format!("units.{list}[{i}]");
-            if let Some(u) = schema::unit(&mut reader, list, item, namespace, &file) {
+            if let Some(u) = parse::unit(&mut reader, list, item, namespace, &file) {
                 if out
                     .iter()
                     .any(|o| o.name == u.name && o.kind.list() == u.kind.list())
                 {
-                    reader.error_public(
+                    reader.error(
                         "name",
                         format!("unit name `{}` is used twice in this file", u.name),
                     );
                 }
                 if u.should_include.times == 0 {
-                    reader.warning_public(
+                    reader.warning(
                         "should_include.times",
                         "times: 0 disables the unit: dead unit",
                     );
                 } else if !u.should_include.adviser_pipeline
                     && !u.should_include.dependency_monkey_pipeline
                 {
-                    reader.warning_public(
+                    reader.warning(
                         "should_include",
                         "neither adviser_pipeline nor dependency_monkey_pipeline is true: the unit never runs",
                     );

@@ -1,0 +1,729 @@
+//! Parsing the sections of a unit (`should_include`, `match`, `run`) and
+//! whole units from YAML values.
+
+use std::collections::BTreeMap;
+
+use serde_yaml::{Mapping, Value};
+
+use super::reader::{Reader, describe, join};
+use super::schema::*;
+use crate::policy::{DecisionType, RecommendationType};
+
+/// Parse `should_include`.
+pub fn should_include(r: &mut Reader, v: &Value) -> ShouldInclude {
+    let mut out = ShouldInclude {
+        times: 1,
+        ..ShouldInclude::default()
+    };
+    let Some(m) = r.map(
+        v,
+        "should_include",
+        &[
+            "times",
+            "adviser_pipeline",
+            "dependency_monkey_pipeline",
+            "recommendation_types",
+            "decision_types",
+            "authenticated",
+            "labels",
+            "library_usage",
+            "dependencies",
+            "runtime_environments",
+        ],
+    ) else {
+        return out;
+    };
+    if let Some(v) = m.get("times") {
+        match v.as_u64() {
+            Some(t @ (0 | 1)) => out.times = t as u8,
+            _ => r.error("should_include.times", "expected 0 or 1"),
+        }
+    }
+    for (key, slot) in [
+        ("adviser_pipeline", &mut out.adviser_pipeline),
+        (
+            "dependency_monkey_pipeline",
+            &mut out.dependency_monkey_pipeline,
+        ),
+    ] {
+        if let Some(v) = m.get(key) {
+            *slot = r
+                .boolean(v, &format!("should_include.{key}"))
+                .unwrap_or(false);
+        }
+    }
+    if let Some(v) = m.get("recommendation_types") {
+        out.recommendation_types =
+            r.selector(v, "should_include.recommendation_types", |r, v, p| {
+                let text = r.string(v, p)?;
+                text.parse::<RecommendationType>()
+                    .map_err(|e| r.error(p, e))
+                    .ok()
+            });
+    }
+    if let Some(v) = m.get("decision_types") {
+        out.decision_types = r.selector(v, "should_include.decision_types", |r, v, p| {
+            let text = r.string(v, p)?;
+            text.parse::<DecisionType>().map_err(|e| r.error(p, e)).ok()
+        });
+    }
+    if let Some(v) = m.get("authenticated") {
+        out.authenticated = r.boolean(v, "should_include.authenticated");
+    }
+    if let Some(v) = m.get("labels") {
+        match v {
+            Value::Mapping(map) => {
+                for (k, val) in map {
+                    let key = k.as_str().unwrap_or("?").to_string();
+                    if let Some(val) = r.string(val, &format!("should_include.labels.{key}")) {
+                        out.labels.insert(key, val);
+                    }
+                }
+            }
+            other => r.error(
+                "should_include.labels",
+                format!("expected a map of label = value, found {}", describe(other)),
+            ),
+        }
+    }
+    if let Some(v) = m.get("library_usage") {
+        match v {
+            Value::Mapping(map) => {
+                for (k, syms) in map {
+                    let key = k.as_str().unwrap_or("?").to_string();
+                    let path = format!("should_include.library_usage.{key}");
+                    match syms {
+                        Value::Sequence(items) if !items.is_empty() => {
+                            let list = items
+                                .iter()
+                                .enumerate()
+                                .filter_map(|(i, s)| r.string(s, &format!("{path}[{i}]")))
+                                .collect();
+                            out.library_usage.insert(key, list);
+                        }
+                        _ => r.error(&path, "expected a non-empty list of symbols"),
+                    }
+                }
+            }
+            other => r.error(
+                "should_include.library_usage",
+                format!("expected a map, found {}", describe(other)),
+            ),
+        }
+    }
+    if let Some(v) = m.get("dependencies")
+        && let Some(map) = r.map(
+            v,
+            "should_include.dependencies",
+            &["boots", "pseudonyms", "sieves", "steps", "strides", "wraps"],
+        )
+    {
+        for (k, names) in map {
+            let key = k.as_str().unwrap_or("?").to_string();
+            let path = format!("should_include.dependencies.{key}");
+            match names {
+                Value::Sequence(items) => {
+                    let list = items
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, s)| r.string(s, &format!("{path}[{i}]")))
+                        .collect();
+                    out.dependencies.insert(key, list);
+                }
+                other => r.error(
+                    &path,
+                    format!("expected a list of unit names, found {}", describe(other)),
+                ),
+            }
+        }
+    }
+    if let Some(v) = m.get("runtime_environments") {
+        out.runtime_environments = runtime(r, v);
+    }
+    out
+}
+
+fn runtime(r: &mut Reader, v: &Value) -> Option<RuntimeMatch> {
+    let base = "should_include.runtime_environments";
+    let m = r.map(
+        v,
+        base,
+        &[
+            "operating_systems",
+            "hardware",
+            "python_version",
+            "cuda_version",
+            "cudnn_version",
+            "openblas_version",
+            "openmpi_version",
+            "mkl_version",
+            "platforms",
+            "base_images",
+            "abi",
+            "rpm_packages",
+            "python_packages",
+        ],
+    )?;
+    let mut out = RuntimeMatch::default();
+    if let Some(v) = m.get("operating_systems") {
+        let path = format!("{base}.operating_systems");
+        match v {
+            Value::Sequence(items) => {
+                let mut list = Vec::new();
+                for (i, it) in items.iter().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    let Some(os) = r.map(it, &p, &["name", "version"]) else {
+                        continue;
+                    };
+                    let name = os
+                        .get("name")
+                        .and_then(|v| r.nullable_string(v, &format!("{p}.name")))
+                        .flatten();
+                    let version = os
+                        .get("version")
+                        .and_then(|v| match v {
+                            Value::Number(n) => Some(Some(n.to_string())),
+                            other => r.nullable_string(other, &format!("{p}.version")),
+                        })
+                        .flatten();
+                    list.push(OsMatch { name, version });
+                }
+                out.operating_systems = Some(list);
+            }
+            other => r.error(&path, format!("expected a list, found {}", describe(other))),
+        }
+    }
+    if let Some(v) = m.get("hardware") {
+        let path = format!("{base}.hardware");
+        let entries: Vec<&Value> = match v {
+            Value::Sequence(items) if !items.is_empty() => items.iter().collect(),
+            Value::Mapping(_) => vec![v],
+            other => {
+                r.error(
+                    &path,
+                    format!(
+                        "expected a non-empty list of hardware alternatives, found {}",
+                        describe(other)
+                    ),
+                );
+                Vec::new()
+            }
+        };
+        let mut list = Vec::new();
+        for (i, it) in entries.into_iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            let Some(hw) = r.map(
+                it,
+                &p,
+                &["cpu_families", "cpu_models", "cpu_flags", "gpu_models"],
+            ) else {
+                continue;
+            };
+            let mut h = HardwareMatch::default();
+            if let Some(v) = hw.get("cpu_families") {
+                h.cpu_families = r.selector(v, &format!("{p}.cpu_families"), Reader::nullable_int);
+            }
+            if let Some(v) = hw.get("cpu_models") {
+                h.cpu_models = r.selector(v, &format!("{p}.cpu_models"), Reader::nullable_int);
+            }
+            if let Some(v) = hw.get("cpu_flags") {
+                h.cpu_flags = r.selector(v, &format!("{p}.cpu_flags"), Reader::string);
+            }
+            if let Some(v) = hw.get("gpu_models") {
+                h.gpu_models = r.selector(v, &format!("{p}.gpu_models"), Reader::nullable_string);
+            }
+            list.push(h);
+        }
+        out.hardware = Some(list);
+    }
+    out.python_version =
+        r.version_check(m.get("python_version"), &format!("{base}.python_version"));
+    out.cuda_version = r.version_check(m.get("cuda_version"), &format!("{base}.cuda_version"));
+    out.cudnn_version = r.version_check(m.get("cudnn_version"), &format!("{base}.cudnn_version"));
+    out.openblas_version = r.version_check(
+        m.get("openblas_version"),
+        &format!("{base}.openblas_version"),
+    );
+    out.openmpi_version =
+        r.version_check(m.get("openmpi_version"), &format!("{base}.openmpi_version"));
+    out.mkl_version = r.version_check(m.get("mkl_version"), &format!("{base}.mkl_version"));
+    if let Some(v) = m.get("platforms") {
+        out.platforms = r.selector(v, &format!("{base}.platforms"), Reader::string);
+    }
+    if let Some(v) = m.get("base_images") {
+        out.base_images = r.selector(v, &format!("{base}.base_images"), Reader::nullable_string);
+    }
+    if let Some(v) = m.get("abi") {
+        out.abi = r.selector(v, &format!("{base}.abi"), Reader::string);
+    }
+    if let Some(v) = m.get("rpm_packages") {
+        out.rpm_packages = r.selector(v, &format!("{base}.rpm_packages"), |r, v, p| {
+            let m = r.map(
+                v,
+                p,
+                &[
+                    "package_name",
+                    "package_identifier",
+                    "epoch",
+                    "package_version",
+                    "release",
+                    "arch",
+                    "src",
+                ],
+            )?;
+            if !m.contains_key("package_name") {
+                r.error(&join(p, "package_name"), "missing package_name");
+                return None;
+            }
+            let mut fields = BTreeMap::new();
+            for (k, val) in m {
+                let key = k.as_str().unwrap_or("?");
+                let text = match val {
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    other => r.string(other, &join(p, key))?,
+                };
+                fields.insert(key.to_string(), text);
+            }
+            Some(RpmMatch { fields })
+        });
+    }
+    if let Some(v) = m.get("python_packages") {
+        out.python_packages = r.selector(v, &format!("{base}.python_packages"), |r, v, p| {
+            let m = r.map(v, p, &["name", "version", "location"])?;
+            let name = r.name(m.get("name").unwrap_or(&Value::Null), &join(p, "name"))?;
+            let version = match m.get("version") {
+                Some(v) => Some(r.specifier(v, &join(p, "version"))?),
+                None => None,
+            };
+            let location = match m.get("location") {
+                Some(v) => Some(r.string(v, &join(p, "location"))?),
+                None => None,
+            };
+            Some(PythonPackageMatch {
+                name,
+                version,
+                location,
+            })
+        });
+    }
+    Some(out)
+}
+
+/// Parse `match` for a unit kind.
+pub fn matches(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Vec<MatchEntry> {
+    let required = !matches!(kind, UnitKind::Boot | UnitKind::Wrap);
+    let Some(v) = v else {
+        if required {
+            r.error(
+                "match",
+                format!("`{}` units need a match section", kind.as_str()),
+            );
+        }
+        return Vec::new();
+    };
+    let entries: Vec<(String, &Value)> = match v {
+        Value::Sequence(items) => {
+            if kind == UnitKind::StepSkipPackage {
+                r.error("match", "step.SkipPackage takes a single map, not a list");
+                return Vec::new();
+            }
+            if items.is_empty() {
+                r.error("match", "expected a map or a non-empty list of maps");
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| (format!("match[{i}]"), it))
+                .collect()
+        }
+        other => vec![("match".to_string(), other)],
+    };
+    let mut out = Vec::new();
+    for (path, entry) in entries {
+        let allowed: &[&str] = match kind {
+            UnitKind::Boot | UnitKind::SieveSkipPackage => &["package_name"],
+            UnitKind::Pseudonym | UnitKind::Sieve => &["package_version"],
+            UnitKind::Step | UnitKind::StepSkipPackage | UnitKind::StepAddPackage => {
+                &["package_version", "state"]
+            }
+            UnitKind::StepGroup => &["group"],
+            UnitKind::Stride | UnitKind::Wrap | UnitKind::WrapGhReleaseNotes => &["state"],
+        };
+        let Some(m) = r.map(entry, &path, allowed) else {
+            continue;
+        };
+        let mut e = MatchEntry::default();
+        if let Some(v) = m.get("package_name") {
+            e.package_name = r.name(v, &join(&path, "package_name"));
+        } else if kind == UnitKind::SieveSkipPackage {
+            r.error(&join(&path, "package_name"), "missing package_name");
+        }
+        if let Some(v) = m.get("package_version") {
+            e.package_version = r.matcher(
+                v,
+                &join(&path, "package_version"),
+                kind == UnitKind::Pseudonym,
+            );
+        } else if matches!(
+            kind,
+            UnitKind::Pseudonym
+                | UnitKind::Sieve
+                | UnitKind::Step
+                | UnitKind::StepSkipPackage
+                | UnitKind::StepAddPackage
+        ) {
+            r.error(&join(&path, "package_version"), "missing package_version");
+        }
+        if let Some(v) = m.get("state") {
+            let sp = join(&path, "state");
+            if let Some(s) = r.map(
+                v,
+                &sp,
+                &[
+                    "resolved_dependencies",
+                    "package_version_from",
+                    "package_version_from_allow_other",
+                ],
+            ) {
+                let mut st = StateMatch::default();
+                if let Some(v) = s.get("resolved_dependencies") {
+                    st.resolved_dependencies = r.matchers(v, &join(&sp, "resolved_dependencies"));
+                }
+                if let Some(v) = s.get("package_version_from") {
+                    st.package_version_from = r.matchers(v, &join(&sp, "package_version_from"));
+                }
+                if let Some(v) = s.get("package_version_from_allow_other") {
+                    st.package_version_from_allow_other = r
+                        .boolean(v, &join(&sp, "package_version_from_allow_other"))
+                        .unwrap_or(false);
+                }
+                e.state = Some(st);
+            }
+        } else if matches!(kind, UnitKind::Stride | UnitKind::WrapGhReleaseNotes) {
+            r.error(&join(&path, "state"), "missing state.resolved_dependencies");
+        }
+        if kind == UnitKind::WrapGhReleaseNotes
+            && let Some(st) = &e.state
+            && st.resolved_dependencies.len() != 1
+        {
+            r.error(
+                &join(&path, "state.resolved_dependencies"),
+                "wrap.GHReleaseNotes matches exactly one package",
+            );
+        }
+        if let Some(v) = m.get("group") {
+            let gp = join(&path, "group");
+            match v {
+                Value::Sequence(items) if items.len() >= 2 => {
+                    for (i, it) in items.iter().enumerate() {
+                        let ip = format!("{gp}[{i}]");
+                        if let Some(g) = r.map(it, &ip, &["package_version"]) {
+                            match g.get("package_version") {
+                                Some(pv) => e.group.extend(r.matcher(
+                                    pv,
+                                    &join(&ip, "package_version"),
+                                    true,
+                                )),
+                                None => r.error(
+                                    &join(&ip, "package_version"),
+                                    "missing package_version",
+                                ),
+                            }
+                        }
+                    }
+                }
+                _ => r.error(&gp, "expected a list of at least two packages"),
+            }
+        } else if kind == UnitKind::StepGroup {
+            r.error(&join(&path, "group"), "missing group");
+        }
+        out.push(e);
+    }
+    out
+}
+
+/// Parse `run` for a unit kind.
+pub fn run(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Run {
+    let mut out = Run::default();
+    let allowed: &[&str] = match kind {
+        UnitKind::Boot => &["log", "stack_info", "not_acceptable", "eager_stop_pipeline"],
+        UnitKind::Pseudonym => &["log", "stack_info", "yield"],
+        UnitKind::Sieve | UnitKind::SieveSkipPackage => &["log", "stack_info"],
+        UnitKind::Step => &[
+            "log",
+            "stack_info",
+            "score",
+            "justification",
+            "not_acceptable",
+            "eager_stop_pipeline",
+            "multi_package_resolution",
+        ],
+        UnitKind::StepSkipPackage => &["log", "stack_info", "multi_package_resolution"],
+        UnitKind::StepAddPackage => &[
+            "log",
+            "stack_info",
+            "package_version",
+            "multi_package_resolution",
+        ],
+        UnitKind::StepGroup => &[
+            "log",
+            "stack_info",
+            "score",
+            "justification",
+            "not_acceptable",
+            "eager_stop_pipeline",
+        ],
+        UnitKind::Stride => &["log", "stack_info", "not_acceptable", "eager_stop_pipeline"],
+        UnitKind::Wrap => &[
+            "log",
+            "stack_info",
+            "justification",
+            "advised_manifest_changes",
+        ],
+        UnitKind::WrapGhReleaseNotes => &["release_notes", "log", "stack_info"],
+    };
+    let Some(v) = v else {
+        if matches!(
+            kind,
+            UnitKind::Pseudonym
+                | UnitKind::Wrap
+                | UnitKind::WrapGhReleaseNotes
+                | UnitKind::StepAddPackage
+        ) {
+            r.error(
+                "run",
+                format!("`{}` units need a run section", kind.as_str()),
+            );
+        }
+        return out;
+    };
+    let empty = Mapping::new();
+    let m = r.map(v, "run", allowed).unwrap_or(&empty);
+    if let Some(v) = m.get("log") {
+        out.log = r.message(v, "run.log");
+    }
+    if let Some(v) = m.get("stack_info") {
+        out.stack_info = r.messages(v, "run.stack_info");
+    }
+    if let Some(v) = m.get("justification") {
+        out.justification = r.messages(v, "run.justification");
+    }
+    for (key, slot) in [
+        ("not_acceptable", &mut out.not_acceptable),
+        ("eager_stop_pipeline", &mut out.eager_stop_pipeline),
+    ] {
+        if let Some(v) = m.get(key) {
+            *slot = r.string(v, &format!("run.{key}"));
+        }
+    }
+    if let Some(v) = m.get("score") {
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                let s = n.as_f64().unwrap_or(0.0);
+                if !(-1.0..=1.0).contains(&s) {
+                    r.error("run.score", format!("score {s} is outside [-1, 1]"));
+                }
+                out.score = Some(s.clamp(-1.0, 1.0));
+            }
+            Value::Number(n) => {
+                r.error("run.score", format!("score must be a float (write {n}.0)"))
+            }
+            other => r.error(
+                "run.score",
+                format!("expected a float, found {}", describe(other)),
+            ),
+        }
+    }
+    if let Some(v) = m.get("multi_package_resolution") {
+        out.multi_package_resolution = r
+            .boolean(v, "run.multi_package_resolution")
+            .unwrap_or(false);
+    }
+    if kind == UnitKind::StepGroup {
+        out.multi_package_resolution = true;
+    }
+    if let Some(v) = m.get("advised_manifest_changes") {
+        out.advised_manifest_changes = Some(v.clone());
+    }
+    if out.not_acceptable.is_some() && out.eager_stop_pipeline.is_some() {
+        r.error(
+            "run",
+            "not_acceptable and eager_stop_pipeline exclude each other",
+        );
+    }
+    if (out.not_acceptable.is_some() || out.eager_stop_pipeline.is_some())
+        && (out.score.is_some() || !out.justification.is_empty())
+    {
+        r.error(
+            "run",
+            "not_acceptable / eager_stop_pipeline exclude score and justification",
+        );
+    }
+    if kind == UnitKind::Pseudonym {
+        match m.get("yield") {
+            Some(v) => {
+                if let Some(y) = r.map(
+                    v,
+                    "run.yield",
+                    &["yield_matched_version", "package_version"],
+                ) {
+                    let matched = y
+                        .get("yield_matched_version")
+                        .and_then(|v| r.boolean(v, "run.yield.yield_matched_version"))
+                        .unwrap_or(false);
+                    if let Some(pv) = y.get("package_version").and_then(|pv| {
+                        r.map(
+                            pv,
+                            "run.yield.package_version",
+                            &["name", "locked_version", "index_url"],
+                        )
+                    }) {
+                        let name = r.name(
+                            pv.get("name").unwrap_or(&Value::Null),
+                            "run.yield.package_version.name",
+                        );
+                        let locked = pv.get("locked_version").and_then(|v| {
+                            r.specifier(v, "run.yield.package_version.locked_version")
+                        });
+                        if matched && locked.is_some() {
+                            r.error(
+                                "run.yield",
+                                "yield_matched_version and locked_version exclude each other",
+                            );
+                        }
+                        let index_url = pv
+                            .get("index_url")
+                            .and_then(|v| r.index_match(v, "run.yield.package_version.index_url"));
+                        if let Some(name) = name {
+                            out.pseudonym = Some(PseudonymYield {
+                                yield_matched_version: matched,
+                                name,
+                                locked_version: locked,
+                                index_url,
+                            });
+                        }
+                    } else if y.get("package_version").is_none() {
+                        r.error("run.yield.package_version", "missing package_version");
+                    }
+                }
+            }
+            None => r.error("run.yield", "pseudonyms need run.yield"),
+        }
+    }
+    if kind == UnitKind::StepAddPackage {
+        match m.get("package_version").and_then(|pv| {
+            r.map(
+                pv,
+                "run.package_version",
+                &["name", "locked_version", "index_url", "develop"],
+            )
+        }) {
+            Some(pv) => {
+                let name = r.name(
+                    pv.get("name").unwrap_or(&Value::Null),
+                    "run.package_version.name",
+                );
+                let locked = pv
+                    .get("locked_version")
+                    .and_then(|v| r.string(v, "run.package_version.locked_version"));
+                let index = pv
+                    .get("index_url")
+                    .and_then(|v| r.string(v, "run.package_version.index_url"));
+                let develop = pv
+                    .get("develop")
+                    .and_then(|v| r.boolean(v, "run.package_version.develop"))
+                    .unwrap_or(false);
+                match (name, locked) {
+                    (Some(name), Some(locked_version)) => {
+                        out.add_package = Some(AddPackage {
+                            name,
+                            locked_version,
+                            index_url: index,
+                            develop,
+                        })
+                    }
+                    _ => r.error("run.package_version", "needs name and locked_version"),
+                }
+            }
+            None => r.error(
+                "run.package_version",
+                "step.AddPackage needs run.package_version",
+            ),
+        }
+    }
+    if kind == UnitKind::WrapGhReleaseNotes {
+        match m.get("release_notes").and_then(|v| {
+            r.map(
+                v,
+                "run.release_notes",
+                &["organization", "repository", "tag_version_prefix"],
+            )
+        }) {
+            Some(rn) => {
+                let org = r.string(
+                    rn.get("organization").unwrap_or(&Value::Null),
+                    "run.release_notes.organization",
+                );
+                let repo = r.string(
+                    rn.get("repository").unwrap_or(&Value::Null),
+                    "run.release_notes.repository",
+                );
+                let prefix = rn
+                    .get("tag_version_prefix")
+                    .and_then(|v| r.string(v, "run.release_notes.tag_version_prefix"));
+                if let (Some(organization), Some(repository)) = (org, repo) {
+                    out.release_notes = Some(ReleaseNotes {
+                        organization,
+                        repository,
+                        tag_version_prefix: prefix,
+                    });
+                }
+            }
+            None => r.error(
+                "run.release_notes",
+                "wrap.GHReleaseNotes needs run.release_notes",
+            ),
+        }
+    }
+    out
+}
+
+/// Parse one unit (`name`, `type`, `should_include`, `metadata`, `match`, `run`).
+pub fn unit(r: &mut Reader, list: &str, v: &Value, namespace: &str, file: &str) -> Option<Unit> {
+    let m = r.map(
+        v,
+        "",
+        &["name", "type", "should_include", "metadata", "match", "run"],
+    )?;
+    let name = r.string(m.get("name").unwrap_or(&Value::Null), "name")?;
+    r.unit = format!("{namespace}.{name}");
+    let type_text = r.string(m.get("type").unwrap_or(&Value::Null), "type")?;
+    let Some(kind) = UnitKind::parse(list, &type_text) else {
+        r.error(
+            "type",
+            format!("unit type `{type_text}` does not belong in `{list}`"),
+        );
+        return None;
+    };
+    let should_include = match m.get("should_include") {
+        Some(v) => should_include(r, v),
+        None => {
+            r.error("should_include", "missing should_include (use {} for none)");
+            ShouldInclude {
+                times: 1,
+                ..ShouldInclude::default()
+            }
+        }
+    };
+    let matches = matches(r, kind, m.get("match"));
+    let run = run(r, kind, m.get("run"));
+    Some(Unit {
+        name: r.unit.clone(),
+        kind,
+        file: file.to_string(),
+        should_include,
+        matches,
+        run,
+    })
+}
