@@ -317,7 +317,7 @@ fn killed_sync_keeps_old_snapshot_and_resumes_from_cache() {
     let target = dir.path().join("kb.sqlite");
     std::fs::write(&target, b"the previous snapshot").unwrap();
 
-    server.state.delay_ms.store(300, Ordering::SeqCst);
+    server.state.delay_ms.store(600, Ordering::SeqCst);
     let mut child = sync_command(&server, dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -328,7 +328,7 @@ fn killed_sync_keeps_old_snapshot_and_resumes_from_cache() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Let the in-flight responses land in the cache, then kill.
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(800));
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
