@@ -21,7 +21,7 @@ pub mod tags;
 
 use std::sync::Arc;
 
-use crate::python::{Marker, MarkerEnvironment, Version, VersionSpecifiers};
+use crate::python::{Marker, MarkerEnvironment, Version};
 use tags::WheelTarget;
 
 /// Current schema version of snapshot files.
@@ -223,42 +223,55 @@ pub struct Candidate<'a> {
     pub rejection: Option<Rejection>,
 }
 
-fn python_allows(requires_python: Option<&str>, python: &Version) -> bool {
-    match requires_python.map(str::trim).filter(|s| !s.is_empty()) {
-        None => true,
-        Some(text) => match crate::python::parse_specifiers(text) {
-            Ok(spec) => release_only_contains(&spec, python),
-            // An unparsable Requires-Python is ignored, as installers do.
-            Err(_) => true,
-        },
-    }
+/// Requires-Python answers for one target. A project's files repeat a
+/// handful of Requires-Python strings, so each is parsed once per query.
+struct PythonCheck<'a, 'q> {
+    python: &'q Version,
+    seen: std::collections::HashMap<&'a str, bool>,
 }
 
-/// Requires-Python compares release segments only (`<3.12` admits 3.11.9).
-fn release_only_contains(spec: &VersionSpecifiers, python: &Version) -> bool {
-    spec.contains(python)
+impl<'a> PythonCheck<'a, '_> {
+    fn allows(&mut self, requires_python: Option<&'a str>) -> bool {
+        let Some(text) = requires_python.map(str::trim).filter(|s| !s.is_empty()) else {
+            return true;
+        };
+        let python = self.python;
+        *self
+            .seen
+            .entry(text)
+            .or_insert_with(|| match crate::python::parse_specifiers(text) {
+                Ok(spec) => spec.contains(python),
+                // An unparsable Requires-Python is ignored, as installers do.
+                Err(_) => true,
+            })
+    }
 }
 
 /// Check every release of `record` against `query`, newest first.
 pub fn candidates<'a>(record: &'a ProjectRecord, query: &CandidateQuery) -> Vec<Candidate<'a>> {
+    let mut python = PythonCheck {
+        python: &query.python_full_version,
+        seen: std::collections::HashMap::new(),
+    };
     record
         .releases
         .iter()
         .map(|release| Candidate {
             release,
-            rejection: reject(release, query),
+            rejection: reject(release, query, &mut python),
         })
         .collect()
 }
 
-fn reject(release: &Release, query: &CandidateQuery) -> Option<Rejection> {
+fn reject<'a>(
+    release: &'a Release,
+    query: &CandidateQuery,
+    python: &mut PythonCheck<'a, '_>,
+) -> Option<Rejection> {
     if release.dependencies.is_none() {
         return Some(Rejection::NoMetadata);
     }
-    if !python_allows(
-        release.requires_python.as_deref(),
-        &query.python_full_version,
-    ) {
+    if !python.allows(release.requires_python.as_deref()) {
         return Some(Rejection::RequiresPython(
             release.requires_python.clone().unwrap_or_default(),
         ));
@@ -267,19 +280,18 @@ fn reject(release: &Release, query: &CandidateQuery) -> Option<Rejection> {
         (Some(cutoff), Some(t)) => t.as_str() <= cutoff.as_str(),
         _ => true,
     };
-    let timely: Vec<&Distribution> = release
+    let mut timely = release
         .distributions
         .iter()
         .filter(|d| in_time(d))
-        .collect();
-    if timely.is_empty() {
+        .peekable();
+    if timely.peek().is_none() {
         return Some(Rejection::TooNew(
             release.upload_time.clone().unwrap_or_default(),
         ));
     }
-    let compatible = timely.iter().any(|d| {
-        query.target.accepts_filename(&d.filename)
-            && python_allows(d.requires_python.as_deref(), &query.python_full_version)
+    let compatible = timely.any(|d| {
+        query.target.accepts_filename(&d.filename) && python.allows(d.requires_python.as_deref())
     });
     if !compatible {
         return Some(Rejection::NoCompatibleFile);

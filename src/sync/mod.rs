@@ -389,8 +389,6 @@ struct Walk {
     followed: HashMap<String, BTreeSet<String>>,
     /// Names seen (queued or done).
     seen: BTreeSet<String>,
-    /// Why each not-yet-stored name is referenced (for unavailable reasons).
-    referenced_by: BTreeMap<String, String>,
 }
 
 impl Walk {
@@ -633,9 +631,6 @@ async fn sync(opts: &SyncOptions) -> Result<SyncReport, String> {
             );
         }
         frontier = walk.follow(&all_extras);
-        for name in &frontier {
-            walk.referenced_by.entry(name.clone()).or_default();
-        }
     }
     if let Some(bar) = &bar {
         bar.finish_and_clear();
