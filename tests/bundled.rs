@@ -2,7 +2,8 @@
 //! prescriptions name.
 
 use std::path::PathBuf;
-use std::process::Command;
+
+mod common;
 
 use thoth_rs::kb::sqlite::SqliteKb;
 use thoth_rs::kb::{KnowledgeBase, Lookup, bundled};
@@ -14,17 +15,11 @@ fn cache() -> PathBuf {
 
 #[test]
 fn snapshot_info_reports_the_bundled_snapshot() {
-    let out = Command::new(env!("CARGO_BIN_EXE_thoth-rs"))
-        .args(["snapshot", "info", "--json"])
-        .env("XDG_CACHE_HOME", cache())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let info = common::json_ok(
+        common::thoth()
+            .args(["snapshot", "info", "--json"])
+            .env("XDG_CACHE_HOME", cache()),
     );
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(info["projects"].as_i64().unwrap() >= 400, "{info}");
     assert!(info["releases"].as_i64().unwrap() >= 8000, "{info}");
     assert_eq!(info["dangling_dependencies"], 0);

@@ -2,13 +2,10 @@
 //! example projects, exit codes, help, and broken pipes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_thoth-rs"));
-    cmd.env_remove("THOTH_LOG").env("NO_COLOR", "1");
-    cmd
-}
+mod common;
+use common::{json_ok, thoth as bin};
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -31,18 +28,7 @@ fn config_print_is_read_back_by_advise() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".thoth.yaml"), &yaml).unwrap();
     std::fs::write(dir.path().join("requirements.in"), "flask>=2\n").unwrap();
-    let out = bin()
-        .arg("-C")
-        .arg(dir.path())
-        .args(["advise", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = json_ok(bin().arg("-C").arg(dir.path()).args(["advise", "--json"]));
     let env = &report["inputs"]["environment"];
     // What config detected is what advise uses.
     let parsed: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
@@ -118,18 +104,14 @@ fn advise_reports_example_project_and_writes_no_lock() {
 
 #[test]
 fn advise_flag_overrides_environment() {
-    let out = bin()
-        .arg("-C")
-        .arg(example("flask-app"))
-        .args(["advise", "--json", "-e", "ubuntu-py312", "-t", "security"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = json_ok(bin().arg("-C").arg(example("flask-app")).args([
+        "advise",
+        "--json",
+        "-e",
+        "ubuntu-py312",
+        "-t",
+        "security",
+    ]));
     assert_eq!(report["inputs"]["environment"]["python_version"], "3.12");
     assert_eq!(report["inputs"]["recommendation_type"], "security");
     assert_eq!(report["inputs"]["recommendation_type_from"], "command-line");

@@ -1,7 +1,6 @@
 //! Knowledge-base queries, answered identically by the in-memory and the
 //! SQLite implementations, and the OSV mapping on the PyPA advisory database.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use thoth_rs::kb::memory::MemoryKb;
@@ -354,14 +353,10 @@ fn opening_garbage_is_an_error_not_a_panic() {
     assert!(SqliteKb::open(&dir.path().join("missing.sqlite")).is_err());
 }
 
+mod common;
+
 fn advisory_db() -> Option<std::path::PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/pypa-advisory-database");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is not present", p.display());
-        None
-    }
+    common::shared_data("pypa-advisory-database")
 }
 
 #[test]

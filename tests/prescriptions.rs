@@ -6,15 +6,10 @@ use std::process::Command;
 
 use thoth_rs::prescription::{UnitKind, load, parse_file};
 
+mod common;
+
 fn corpus() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/thoth-prescriptions-a/prescriptions");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is not present", p.display());
-        None
-    }
+    common::shared_data("thoth-prescriptions-a/prescriptions")
 }
 
 #[test]
