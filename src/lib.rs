@@ -32,13 +32,16 @@
 //! assert!(uvloop.marker.as_ref().unwrap().tree.evaluate(&markers, &[]));
 //! ```
 
+pub mod advise;
 pub mod cli;
 pub mod environment;
 pub mod input;
 pub mod kb;
+pub mod lock;
 pub mod policy;
 pub mod prescription;
 pub mod python;
+pub mod resolve;
 pub mod settings;
 pub mod sync;
 pub mod write;

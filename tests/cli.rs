@@ -36,7 +36,15 @@ fn config_print_is_read_back_by_advise() {
     assert_eq!(env["name"].as_str(), detected["name"].as_str());
     assert_eq!(env["platform"].as_str(), detected["platform"].as_str());
     assert_eq!(report["inputs"]["recommendation_type"], "stable");
-    assert_eq!(report["resolved"], false);
+    assert_eq!(report["error"], false);
+    let lock = &report["products"][0]["lock"];
+    assert!(
+        lock["default"]["flask"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("==3.")
+    );
+    assert!(dir.path().join("Pipfile.lock").is_file());
 }
 
 #[test]
@@ -68,12 +76,23 @@ fn config_never_overwrites_without_force() {
 }
 
 #[test]
-fn advise_reports_example_project_and_writes_no_lock() {
+fn advise_reports_example_project_and_writes_lock_where_asked() {
     let dir = example("flask-app");
+    let out_dir = tempfile::tempdir().unwrap();
+    let lock_path = out_dir.path().join("Pipfile.lock");
+    let before = std::fs::read_dir(&dir).unwrap().count();
     let out = bin()
         .arg("-C")
         .arg(&dir)
-        .args(["advise", "--json", "--dev", "--labels", "requester=ci"])
+        .args([
+            "advise",
+            "--json",
+            "--dev",
+            "--labels",
+            "requester=ci",
+            "-o",
+        ])
+        .arg(&lock_path)
         .output()
         .unwrap();
     assert!(
@@ -94,24 +113,42 @@ fn advise_reports_example_project_and_writes_no_lock() {
     assert_eq!(inputs["recommendation_type_from"], "environment");
     assert_eq!(inputs["labels"]["team"], "web");
     assert_eq!(inputs["labels"]["requester"], "ci");
+    // The lock went to -o, nothing was added next to the project.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), before);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&lock_path).unwrap()).unwrap();
+    assert_eq!(written, report["products"][0]["lock"]);
     assert!(
-        !dir.join("Pipfile.lock").exists(),
-        "no lock may be written before the resolver exists"
+        written["develop"]["pytest"].is_object(),
+        "--dev locks dev packages"
+    );
+    assert!(written["default"]["pytest"].is_null());
+    assert_eq!(
+        written["default"]["gunicorn"]["markers"], "sys_platform == 'linux'",
+        "a direct dependency keeps its Pipfile marker"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("pytest>=7 (dev)"), "{stderr}");
+    assert!(stderr.contains("flask 3."), "{stderr}");
 }
 
 #[test]
 fn advise_flag_overrides_environment() {
-    let report = json_ok(bin().arg("-C").arg(example("flask-app")).args([
-        "advise",
-        "--json",
-        "-e",
-        "ubuntu-py312",
-        "-t",
-        "security",
-    ]));
+    let report = json_ok(
+        bin().arg("-C").arg(example("flask-app")).args([
+            "advise",
+            "--json",
+            "-e",
+            "ubuntu-py312",
+            "-t",
+            "security",
+            "-o",
+            std::env::temp_dir()
+                .join(format!("thoth-rs-test-{}.lock", std::process::id()))
+                .to_str()
+                .unwrap(),
+        ]),
+    );
     assert_eq!(report["inputs"]["environment"]["python_version"], "3.12");
     assert_eq!(report["inputs"]["recommendation_type"], "security");
     assert_eq!(report["inputs"]["recommendation_type_from"], "command-line");

@@ -1,7 +1,5 @@
-//! `thoth-rs advise`.
-//!
-//! This build validates every input and reports what it read; the resolver
-//! stage plugs in here. No lock is written until a stack has been resolved.
+//! `thoth-rs advise`: report the inputs, resolve, write the lock atomically,
+//! explain the choice on stderr and, with `--json`, print the report.
 
 use std::process::ExitCode;
 
@@ -218,18 +216,168 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         printer.info(format!("labels       {}", labels.join(",")));
     }
     let snapshot = snapshot_json(s, printer)?;
-    printer.info("inputs are valid; this build has no resolver yet, so no lock was written");
+    let kb = super::snapshot::open_snapshot(&s.project_dir, s.snapshot.as_deref())?;
+    let prescriptions = crate::prescription::load_bundled_and(&s.prescriptions);
+    if !prescriptions.errors.is_empty() {
+        let lines: Vec<String> = prescriptions
+            .errors
+            .iter()
+            .take(20)
+            .map(|d| format!("{}: {}: {}: {}", d.file, d.unit, d.path, d.message))
+            .collect();
+        return Err(CliError::Usage(format!(
+            "{} prescription error(s):\n{}",
+            prescriptions.errors.len(),
+            lines.join("\n")
+        )));
+    }
+    let started = std::time::Instant::now();
+    let advice = match crate::advise::advise(s, &kb, &prescriptions) {
+        Ok(a) => a,
+        Err(e) => {
+            let message = e.to_string();
+            if s.json {
+                let report = json!({
+                    "inputs": inputs_json(s),
+                    "snapshot": snapshot,
+                    "products": [],
+                    "error": true,
+                    "error_msg": message,
+                    "explanation": match &e {
+                        crate::advise::AdviseError::Resolve(crate::resolve::ResolveError::NoSolution(x)) => json!(x),
+                        _ => serde_json::Value::Null,
+                    },
+                });
+                let text = serde_json::to_string_pretty(&report)
+                    .map_err(|e| CliError::Failure(e.to_string()))?;
+                printer.stdout(&text)?;
+            }
+            return Err(match e {
+                crate::advise::AdviseError::Target(m) => CliError::Usage(m),
+                other => CliError::Failure(other.to_string()),
+            });
+        }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    report_human(s, &advice, elapsed, printer);
+    crate::write::write_atomic(&s.output, advice.rendered.as_bytes())
+        .map_err(|e| CliError::Failure(format!("cannot write {}: {e}", s.output.display())))?;
+    printer.info(format!("wrote {}", s.output.display()));
     if s.json {
+        let r = &advice.resolution;
+        let pipeline: serde_json::Map<String, serde_json::Value> = r
+            .pipeline
+            .iter()
+            .map(|(name, (kind, n))| (name.clone(), json!({"kind": kind, "runs": n})))
+            .collect();
         let report = json!({
             "inputs": inputs_json(s),
             "snapshot": snapshot,
-            "products": [],
-            "resolved": false,
-            "message": "inputs are valid; this build has no resolver yet, so no lock was written",
+            "products": [{
+                "lock": advice.pipfile_lock,
+                "score": r.score,
+                "justification": r.justification,
+                "packages": crate::lock::packages_json(r),
+                "skipped": r.skipped,
+            }],
+            "stack_info": r.stack_info,
+            "pipeline": pipeline,
+            "statistics": {
+                "episodes": r.statistics.episodes,
+                "search": r.statistics.search,
+                "projects_loaded": r.statistics.projects_loaded,
+                "units_included": r.statistics.units_included,
+                "seconds": elapsed,
+            },
+            "output": s.output.display().to_string(),
+            "error": false,
         });
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| CliError::Failure(e.to_string()))?;
         printer.stdout(&text)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The chosen stack and why, for people (stderr).
+fn report_human(
+    s: &AdviseSettings,
+    advice: &crate::advise::Advice,
+    seconds: f64,
+    printer: &Printer,
+) {
+    let r = &advice.resolution;
+    printer.info(format!(
+        "resolved {} packages for Python {} on {} ({}, score {:.2}, {} decisions, {} backtracks, {:.2} s)",
+        r.packages.len(),
+        s.environment.python_version,
+        s.environment.platform,
+        s.recommendation_type.0,
+        r.score,
+        r.statistics.search.decisions,
+        r.statistics.search.backtracks,
+        seconds
+    ));
+    for p in &r.packages {
+        let via: Vec<String> = p
+            .via
+            .iter()
+            .map(|v| match &v.from {
+                None => format!("{} (project)", v.requirement),
+                Some((name, version)) => format!("{} (via {name} {version})", v.requirement),
+            })
+            .collect();
+        let scope = match (p.default, p.develop) {
+            (false, true) => " [dev]",
+            _ => "",
+        };
+        printer.info(format!(
+            "  {} {}{scope}  ← {}",
+            p.name,
+            p.version,
+            via.join(", ")
+        ));
+        for (version, why) in p.newer_rejected.iter().take(3) {
+            printer.info(format!("      newer {version} not taken: {why}"));
+        }
+        if p.newer_rejected.len() > 3 {
+            printer.info(format!(
+                "      … and {} more newer releases not taken",
+                p.newer_rejected.len() - 3
+            ));
+        }
+        for j in &p.justification {
+            printer.info(format!("      {:?}: {}", j.kind, j.message));
+        }
+    }
+    for (name, unit) in &r.skipped {
+        printer.info(format!("  {name} left out by unit {unit}"));
+    }
+    for m in r
+        .stack_info
+        .iter()
+        .chain(r.justification.iter().filter(|j| {
+            !r.packages
+                .iter()
+                .any(|p| p.justification.iter().any(|pj| pj == *j))
+        }))
+    {
+        let about = m
+            .package_name
+            .as_deref()
+            .map(|p| format!("{p}: "))
+            .unwrap_or_default();
+        let line = format!(
+            "{about}{}{}",
+            m.message,
+            m.link
+                .first()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default()
+        );
+        match m.kind {
+            crate::prescription::schema::MessageType::Info => printer.info(format!("info: {line}")),
+            _ => printer.warn(line),
+        }
+    }
 }

@@ -319,10 +319,12 @@ pub fn unit_fires(
     package: Option<&PackageRef>,
     resolved: &[PackageRef],
 ) -> bool {
+    should_include(unit, ctx) && match_fires(unit, package, resolved)
+}
+
+/// The `match` half of [`unit_fires`], for units already included in a run.
+pub fn match_fires(unit: &Unit, package: Option<&PackageRef>, resolved: &[PackageRef]) -> bool {
     use super::schema::UnitKind;
-    if !should_include(unit, ctx) {
-        return false;
-    }
     match unit.kind {
         UnitKind::Boot | UnitKind::SieveSkipPackage => {
             unit.matches.is_empty()

@@ -282,20 +282,68 @@ fn read_limited(path: &Path) -> Result<String, String> {
     String::from_utf8(buf).map_err(|e| format!("not UTF-8: {e}"))
 }
 
+/// thoth-rs's own prescriptions, compiled into the binary by `build.rs`
+/// (relative path, contents).
+const BUNDLED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/bundled_prescriptions.rs"));
+
+/// Namespace of the bundled prescriptions (`name`, `release`).
+fn bundled_namespace() -> (String, String) {
+    BUNDLED
+        .iter()
+        .find(|(p, _)| *p == "_prescription_metadata.yaml")
+        .and_then(|(_, text)| serde_yaml::from_str::<Value>(text).ok())
+        .map(|v| {
+            let p = &v["prescription"];
+            (
+                p["name"].as_str().unwrap_or("UNKNOWN").to_string(),
+                match &p["release"] {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => "UNKNOWN".into(),
+                },
+            )
+        })
+        .unwrap_or_else(|| ("UNKNOWN".into(), "UNKNOWN".into()))
+}
+
 /// Load and compile prescription directories or files.
 pub fn load(paths: &[PathBuf]) -> Prescriptions {
-    let mut files = Vec::new();
+    load_with(false, paths)
+}
+
+/// Load thoth-rs's own prescriptions (embedded in the binary) followed by
+/// `paths`.
+pub fn load_bundled_and(paths: &[PathBuf]) -> Prescriptions {
+    load_with(true, paths)
+}
+
+fn load_with(bundled: bool, paths: &[PathBuf]) -> Prescriptions {
+    let mut files: Vec<(PathBuf, (String, String), Option<&'static str>)> = Vec::new();
     let mut out = Prescriptions::default();
+    if bundled {
+        let ns = bundled_namespace();
+        for (rel, text) in BUNDLED {
+            if rel.ends_with("_prescription_metadata.yaml") {
+                continue;
+            }
+            files.push((
+                PathBuf::from("<bundled>/prescriptions").join(rel),
+                ns.clone(),
+                Some(text),
+            ));
+        }
+    }
+    let mut found = Vec::new();
     for p in paths {
         if p.is_dir() {
             collect(
                 p,
                 &("UNKNOWN".into(), "UNKNOWN".into()),
-                &mut files,
+                &mut found,
                 &mut out.errors,
             );
         } else if p.is_file() {
-            files.push((p.clone(), ("UNKNOWN".into(), "UNKNOWN".into())));
+            found.push((p.clone(), ("UNKNOWN".into(), "UNKNOWN".into())));
         } else {
             out.errors.push(Diagnostic {
                 file: p.display().to_string(),
@@ -305,8 +353,9 @@ pub fn load(paths: &[PathBuf]) -> Prescriptions {
             });
         }
     }
+    files.extend(found.into_iter().map(|(p, ns)| (p, ns, None)));
     out.files = files.len();
-    for (_, (name, release)) in &files {
+    for (_, (name, release), _) in &files {
         out.namespaces.insert(name.clone(), release.clone());
     }
     // Parse in parallel, keep file order.
@@ -320,18 +369,24 @@ pub fn load(paths: &[PathBuf]) -> Prescriptions {
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|(path, (ns, _))| match read_limited(path) {
-                            Ok(text) => parse_file(path, &text, ns),
-                            Err(message) => (
-                                Vec::new(),
-                                vec![Diagnostic {
-                                    file: path.display().to_string(),
-                                    unit: String::new(),
-                                    path: String::new(),
-                                    message,
-                                }],
-                                Vec::new(),
-                            ),
+                        .map(|(path, (ns, _), inline)| {
+                            let text = match inline {
+                                Some(t) => Ok((*t).to_string()),
+                                None => read_limited(path),
+                            };
+                            match text {
+                                Ok(text) => parse_file(path, &text, ns),
+                                Err(message) => (
+                                    Vec::new(),
+                                    vec![Diagnostic {
+                                        file: path.display().to_string(),
+                                        unit: String::new(),
+                                        path: String::new(),
+                                        message,
+                                    }],
+                                    Vec::new(),
+                                ),
+                            }
                         })
                         .collect::<Vec<_>>()
                 })

@@ -1,0 +1,188 @@
+//! One `advise` run from validated settings: the target environment becomes
+//! a candidate query and marker environment, the project's requirements
+//! become root requirements, the prescriptions become the run's pipeline,
+//! and the resolution becomes a lock in the requested format.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::kb::tags::{Platform, WheelTarget, glibc_for_os};
+use crate::kb::{CandidateQuery, KnowledgeBase};
+use crate::lock::{self, LockContext};
+use crate::policy::{DecisionType, OutputFormat};
+use crate::prescription::Prescriptions;
+use crate::prescription::eval::{Context, Pipeline as Workflow};
+use crate::resolve::{
+    self, NewestFirst, Pipeline, Request, Resolution, ResolveError, RootRequirement, SearchRules,
+    Universe,
+};
+use crate::settings::AdviseSettings;
+
+/// What an `advise` run produced.
+pub struct Advice {
+    /// The resolved stack.
+    pub resolution: Resolution,
+    /// The Pipfile.lock object (reported in every format).
+    pub pipfile_lock: serde_json::Value,
+    /// The lock in the requested format, as written to disk.
+    pub rendered: String,
+}
+
+/// Why `advise` produced no lock.
+#[derive(Debug, thiserror::Error)]
+pub enum AdviseError {
+    /// The settings cannot describe a target (bad Python version …).
+    #[error("{0}")]
+    Target(String),
+    /// Resolution failed.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+}
+
+/// The wheel target and Requires-Python query for the settings' environment.
+pub fn candidate_query(s: &AdviseSettings) -> Result<CandidateQuery, AdviseError> {
+    let env = &s.environment;
+    let mut parts = env.python_version.split('.');
+    let major = parts.next().and_then(|p| p.parse::<u16>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u16>().ok());
+    let (Some(major), Some(minor)) = (major, minor) else {
+        return Err(AdviseError::Target(format!(
+            "python version `{}` is not of the form X.Y",
+            env.python_version
+        )));
+    };
+    let glibc = glibc_for_os(env.os_name.as_deref(), env.os_version.as_deref());
+    Ok(CandidateQuery {
+        target: WheelTarget {
+            python: (major, minor),
+            platform: Platform::from_sysconfig(&env.platform, glibc),
+        },
+        python_full_version: crate::python::parse_version(&env.python_full_version)
+            .map_err(|e| AdviseError::Target(format!("python version: {e}")))?,
+        exclude_newer: s.exclude_newer.clone(),
+    })
+}
+
+/// The project's requirements (and dev requirements with `--dev`).
+pub fn roots(s: &AdviseSettings) -> Vec<RootRequirement> {
+    let p = &s.project;
+    let dev: &[crate::input::DeclaredRequirement] = if s.dev { &p.dev_requirements } else { &[] };
+    p.requirements
+        .iter()
+        .map(|r| (r, false))
+        .chain(dev.iter().map(|r| (r, true)))
+        .map(|(r, develop)| RootRequirement {
+            name: r.requirement.name.to_string(),
+            extras: r.requirement.extras.clone(),
+            spec: r.requirement.specifiers.clone(),
+            marker: r
+                .requirement
+                .marker
+                .as_ref()
+                .map(|m| (m.tree.clone(), m.text.clone())),
+            develop,
+        })
+        .collect()
+}
+
+/// Search rules from the settings: pre-releases, constraints (those whose
+/// marker holds on the target), and the snapshot's index.
+pub fn rules(
+    s: &AdviseSettings,
+    markers: &crate::python::MarkerEnvironment,
+    index_url: &str,
+) -> SearchRules {
+    let mut constraints: HashMap<String, Vec<_>> = HashMap::new();
+    for c in s.constraints.iter().chain(&s.project.constraints) {
+        let r = &c.requirement;
+        if r.marker
+            .as_ref()
+            .is_some_and(|m| !m.tree.evaluate(markers, &[]))
+        {
+            continue;
+        }
+        constraints
+            .entry(r.name.to_string())
+            .or_default()
+            .push((r.specifiers.clone(), r.to_string()));
+    }
+    SearchRules {
+        allow_prereleases: s.project.allow_prereleases,
+        prereleases_for: s
+            .project
+            .pipfile
+            .as_ref()
+            .map(|p| p.thoth.allow_prereleases.clone().into_iter().collect())
+            .unwrap_or_default(),
+        constraints,
+        index_url: index_url.trim_end_matches('/').to_string(),
+    }
+}
+
+/// Resolve the settings' project against `kb` with `prescriptions`, and
+/// render the lock in the requested format.
+pub fn advise(
+    s: &AdviseSettings,
+    kb: &dyn KnowledgeBase,
+    prescriptions: &Prescriptions,
+) -> Result<Advice, AdviseError> {
+    let query = candidate_query(s)?;
+    let markers = s
+        .environment
+        .marker_environment()
+        .map_err(AdviseError::Target)?;
+    let index_url = kb.meta().index_url.clone().unwrap_or_default();
+    let included = BTreeSet::new();
+    let ctx = Context {
+        pipeline: Workflow::Adviser,
+        recommendation_type: s.recommendation_type.0,
+        decision_type: DecisionType::default(),
+        labels: &s.labels,
+        environment: &s.environment,
+        authenticated: false,
+        library_usage: None,
+        image: None,
+        included: &included,
+    };
+    let pipeline = Pipeline::new(prescriptions, &ctx);
+    let request = Request {
+        roots: roots(s),
+        rules: rules(s, &markers, &index_url),
+        pipeline,
+    };
+    let mut universe = Universe::new(kb, query, markers);
+    let resolution = resolve::resolve(&mut universe, request, &mut NewestFirst)?;
+    let lock_ctx = LockContext {
+        project: &s.project,
+        kb,
+        index_url: index_url.clone(),
+        dev: s.dev,
+    };
+    let kb_err = |e: crate::kb::KbError| AdviseError::Resolve(ResolveError::Kb(e));
+    let pipfile_lock = lock::pipfile_lock(&resolution, &lock_ctx).map_err(kb_err)?;
+    let rendered = match s.format {
+        OutputFormat::PipfileLock => lock::render_pipfile_lock(&pipfile_lock),
+        OutputFormat::Requirements => {
+            lock::requirements_txt(&resolution, &lock_ctx).map_err(kb_err)?
+        }
+        OutputFormat::Pylock => {
+            let env = &s.environment;
+            let (sys_platform, _, machine, _) = env.platform_parts();
+            let marker = format!(
+                "sys_platform == '{sys_platform}' and platform_machine == '{machine}' and python_full_version == '{}'",
+                env.python_full_version
+            );
+            lock::pylock(
+                &resolution,
+                &lock_ctx,
+                &marker,
+                Some(&format!("=={}.*", env.python_version)),
+            )
+            .map_err(kb_err)?
+        }
+    };
+    Ok(Advice {
+        resolution,
+        pipfile_lock,
+        rendered,
+    })
+}

@@ -1,0 +1,433 @@
+//! Stage 4: the resolver. Boots run first; then complete backtracking
+//! episodes ([`solver`]) decide one package at a time, with sieves and
+//! pseudonyms shaping candidate versions and steps scoring (or refusing)
+//! each action; strides check complete stacks and wraps annotate the one
+//! returned. The result is a [`Resolution`] the writers turn into locks and
+//! reports, or an [`Explanation`] of why no stack exists.
+
+pub mod pipeline;
+pub mod solver;
+pub mod universe;
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+pub use pipeline::{Pipeline, Refusal};
+pub use solver::{Counters, NewestFirst, Policy, SearchRules};
+pub use universe::{Edge, Universe};
+
+use crate::kb::KbError;
+use crate::prescription::schema::{Message, UnitKind};
+use crate::python::{ExtraName, MarkerTree, Version, VersionSpecifiers};
+use solver::{Outcome, Solver};
+use universe::Availability;
+
+/// A requirement of the project itself.
+#[derive(Debug, Clone)]
+pub struct RootRequirement {
+    /// Normalised name.
+    pub name: String,
+    /// Extras requested.
+    pub extras: Vec<ExtraName>,
+    /// Version specifiers.
+    pub spec: VersionSpecifiers,
+    /// Marker with its text.
+    pub marker: Option<(MarkerTree, String)>,
+    /// From dev-packages / the dev group.
+    pub develop: bool,
+}
+
+/// Why a package is in the stack.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Via {
+    /// Requiring package and version; `None` = the project.
+    pub from: Option<(String, String)>,
+    /// Requirement as written (`name[extras]spec`).
+    pub requirement: String,
+    /// Marker of the requirement (extra clauses dropped).
+    pub marker: Option<String>,
+}
+
+/// One package of a resolved stack.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ResolvedPackage {
+    /// Normalised name.
+    pub name: String,
+    /// Version.
+    #[serde(serialize_with = "ser_display")]
+    pub version: Version,
+    /// Extras whose dependencies are included.
+    pub extras: Vec<String>,
+    /// Needed by the runtime requirements.
+    pub default: bool,
+    /// Needed by the development requirements.
+    pub develop: bool,
+    /// Requirement edges that bring it in.
+    pub via: Vec<Via>,
+    /// Marker for the lock (none when some edge is unconditional).
+    pub markers: Option<String>,
+    /// Newer releases and why each was not taken.
+    pub newer_rejected: Vec<(String, String)>,
+    /// Score of choosing it.
+    pub score: f64,
+    /// Unit justifications about it.
+    pub justification: Vec<Message>,
+}
+
+fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// Counters of a run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Statistics {
+    /// Complete search episodes run.
+    pub episodes: usize,
+    /// Search counters summed over episodes.
+    pub search: Counters,
+    /// Projects looked up in the knowledge base.
+    pub projects_loaded: usize,
+    /// Units included in the run.
+    pub units_included: usize,
+}
+
+/// A resolved stack.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Resolution {
+    /// Packages sorted by name.
+    pub packages: Vec<ResolvedPackage>,
+    /// Packages left out by units (name → unit).
+    pub skipped: BTreeMap<String, String>,
+    /// Sum of step scores.
+    pub score: f64,
+    /// Justification of the stack (steps and wraps).
+    pub justification: Vec<Message>,
+    /// Run-level messages from units.
+    pub stack_info: Vec<Message>,
+    /// Units that acted: name → (kind, times).
+    pub pipeline: BTreeMap<String, (UnitKind, usize)>,
+    /// Counters.
+    pub statistics: Statistics,
+}
+
+/// A package the search ran out of versions for.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Culprit {
+    /// Name.
+    pub name: String,
+    /// Requirements on it, each with its chain to the project.
+    pub required_by: Vec<String>,
+    /// Reasons with the versions they excluded.
+    pub rejected: Vec<(String, Vec<String>)>,
+}
+
+/// Why no stack exists.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explanation {
+    /// The packages at the heart of the conflict, most contested first.
+    pub culprits: Vec<Culprit>,
+}
+
+impl std::fmt::Display for Explanation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, c) in self.culprits.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            writeln!(
+                f,
+                "no version of {} satisfies every requirement on it:",
+                c.name
+            )?;
+            for r in &c.required_by {
+                writeln!(f, "  required: {r}")?;
+            }
+            for (reason, versions) in &c.rejected {
+                let shown: Vec<&str> = versions.iter().take(6).map(String::as_str).collect();
+                let more = if versions.len() > 6 {
+                    format!(" and {} more", versions.len() - 6)
+                } else {
+                    String::new()
+                };
+                writeln!(f, "  {} {}{more}: {reason}", c.name, shown.join(", "))?;
+            }
+            if c.rejected.is_empty() {
+                writeln!(f, "  the snapshot has no release of {}", c.name)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a resolution failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The knowledge base could not be read.
+    #[error(transparent)]
+    Kb(#[from] KbError),
+    /// A boot refused the request.
+    #[error("unit {} refused the request: {}", .0.unit, .0.message)]
+    Refused(Refusal),
+    /// A unit stopped the pipeline before any stack was found.
+    #[error("unit {} stopped the pipeline before a stack was found: {}", .0.unit, .0.message)]
+    Stopped(Refusal),
+    /// A project requirement names a package the snapshot lacks.
+    #[error("{0}")]
+    Unknown(String),
+    /// No stack satisfies the requirements.
+    #[error("no stack satisfies the requirements\n{0}")]
+    NoSolution(Explanation),
+}
+
+/// Everything one resolution needs.
+pub struct Request<'a> {
+    /// The project's requirements (markers not yet evaluated).
+    pub roots: Vec<RootRequirement>,
+    /// Search rules.
+    pub rules: SearchRules,
+    /// Units of the run.
+    pub pipeline: Pipeline<'a>,
+}
+
+/// Resolve `request` against `universe` with versions tried in `policy` order.
+pub fn resolve(
+    universe: &mut Universe<'_>,
+    mut request: Request<'_>,
+    policy: &mut dyn Policy,
+) -> Result<Resolution, ResolveError> {
+    let env = universe.markers().clone();
+    let roots: Vec<&RootRequirement> = request
+        .roots
+        .iter()
+        .filter(|r| r.marker.as_ref().is_none_or(|(m, _)| m.evaluate(&env, &[])))
+        .collect();
+    let mut direct: Vec<String> = roots.iter().map(|r| r.name.clone()).collect();
+    direct.sort();
+    direct.dedup();
+    request
+        .pipeline
+        .boots(&direct)
+        .map_err(ResolveError::Refused)?;
+    for name in &direct {
+        let view = universe.project(name)?;
+        match &view.availability {
+            Availability::Found(_) => {}
+            Availability::Unavailable(reason) => {
+                return Err(ResolveError::Unknown(format!(
+                    "{name} is required by the project but the snapshot has no usable data for it: {reason}"
+                )));
+            }
+            Availability::Missing => {
+                return Err(ResolveError::Unknown(format!(
+                    "{name} is required by the project but is not in the snapshot; build one that includes it with `thoth-rs snapshot sync --package {name}`"
+                )));
+            }
+        }
+    }
+    let develop_of_root: Vec<bool> = roots.iter().map(|r| r.develop).collect();
+    let root_edges: Rc<[Edge]> = roots
+        .iter()
+        .map(|r| Edge::new(&r.name, r.extras.clone(), r.spec.clone(), r.marker.clone()))
+        .collect();
+    let units_included = request.pipeline.included_count();
+    let rules = request.rules;
+    let mut pipeline = request.pipeline;
+    let mut solver = Solver::new(universe, &mut pipeline, &rules);
+    solver.add_roots(root_edges.clone())?;
+    let outcome = solver.run(policy)?;
+    match outcome {
+        Outcome::Found => {}
+        Outcome::Stopped => {
+            let stop = solver.pipeline.eager_stop.clone().unwrap_or(Refusal {
+                unit: String::new(),
+                message: String::new(),
+            });
+            return Err(ResolveError::Stopped(stop));
+        }
+        Outcome::NoSolution => return Err(ResolveError::NoSolution(explain(&solver))),
+    }
+    let mut resolution = collect(&solver, &develop_of_root);
+    let pinned = solver.pinned();
+    let wraps = solver.pipeline.wraps(&pinned);
+    let counters = solver.counters.clone();
+    drop(solver);
+    resolution.justification.extend(wraps);
+    resolution.justification.sort_by(|a, b| {
+        (
+            a.package_name.as_deref().unwrap_or(""),
+            a.kind as u8,
+            &a.message,
+        )
+            .cmp(&(
+                b.package_name.as_deref().unwrap_or(""),
+                b.kind as u8,
+                &b.message,
+            ))
+    });
+    resolution.stack_info = pipeline.stack_info.clone();
+    resolution.pipeline = pipeline.ran.clone();
+    resolution.statistics = Statistics {
+        episodes: 1,
+        search: counters,
+        projects_loaded: universe.lookups,
+        units_included,
+    };
+    Ok(resolution)
+}
+
+fn explain(solver: &Solver) -> Explanation {
+    let mut failed: Vec<&solver::Node> = solver
+        .nodes
+        .iter()
+        .filter(|n| n.last_failure.is_some())
+        .collect();
+    failed.sort_by_key(|n| (std::cmp::Reverse(n.failures), n.seq));
+    Explanation {
+        culprits: failed
+            .into_iter()
+            .take(3)
+            .map(|n| {
+                let f = n.last_failure.as_ref().expect("filtered");
+                Culprit {
+                    name: n.name.clone(),
+                    required_by: f.required_by.clone(),
+                    rejected: f.rejected.clone(),
+                }
+            })
+            .collect(),
+    }
+}
+
+fn edge_marker(edge: &Edge) -> Option<String> {
+    let tree = edge.marker.clone()?;
+    let simplified = tree.simplify_extras_with(|_| true);
+    if simplified.is_true() {
+        return None;
+    }
+    simplified.try_to_string()
+}
+
+fn collect(solver: &Solver, develop_of_root: &[bool]) -> Resolution {
+    let nodes = &solver.nodes;
+    // Which decided nodes the runtime (default) and dev roots reach.
+    let n = nodes.len();
+    let mut default = vec![false; n];
+    let mut develop = vec![false; n];
+    loop {
+        let mut changed = false;
+        for (i, node) in nodes.iter().enumerate() {
+            if node.decision.as_ref().is_none_or(|d| d.release.is_none()) {
+                continue;
+            }
+            for q in &node.reqs {
+                let (d, v) = match q.from {
+                    None => (!develop_of_root[q.index], develop_of_root[q.index]),
+                    Some(f) => (default[f], develop[f]),
+                };
+                if d && !default[i] {
+                    default[i] = true;
+                    changed = true;
+                }
+                if v && !develop[i] {
+                    develop[i] = true;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut packages = Vec::new();
+    let mut skipped = BTreeMap::new();
+    let mut score = 0.0;
+    let mut justification = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let Some(d) = &node.decision else { continue };
+        let Some(rel) = d.release else {
+            if let Some(u) = &d.skipped_by {
+                skipped.insert(node.name.clone(), u.clone());
+            }
+            continue;
+        };
+        let view = node.view.as_ref().expect("decided nodes have views");
+        let version = view.version(rel).clone();
+        let via: Vec<Via> = node
+            .reqs
+            .iter()
+            .map(|q| Via {
+                from: q.from.map(|f| {
+                    (
+                        nodes[f].name.clone(),
+                        solver
+                            .decided_version(f)
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                    )
+                }),
+                requirement: q.edge().requirement_text(),
+                marker: if q.from.is_none() {
+                    q.edge().marker_text.clone()
+                } else {
+                    edge_marker(q.edge())
+                },
+            })
+            .collect();
+        let markers = if via.iter().any(|v| v.marker.is_none()) {
+            None
+        } else {
+            let mut ms: Vec<String> = via.iter().filter_map(|v| v.marker.clone()).collect();
+            ms.sort();
+            ms.dedup();
+            if ms.len() == 1 {
+                ms.pop()
+            } else {
+                Some(
+                    ms.iter()
+                        .map(|m| format!("({m})"))
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                )
+            }
+        };
+        let newer_rejected = (0..rel)
+            .map(|r| {
+                let why = match solver.exclusion(i, r) {
+                    Some(ex) => ex.to_string(),
+                    None if view.releases[r].prerelease => {
+                        solver::Exclusion::Prerelease.to_string()
+                    }
+                    None => {
+                        "tried first; it led to a conflict with other requirements or a unit's veto"
+                            .to_string()
+                    }
+                };
+                (view.version(r).to_string(), why)
+            })
+            .collect();
+        score += d.score;
+        justification.extend(d.justification.iter().cloned());
+        packages.push(ResolvedPackage {
+            name: node.name.clone(),
+            version,
+            extras: d.extras.iter().map(ToString::to_string).collect(),
+            default: default[i],
+            develop: develop[i],
+            via,
+            markers,
+            newer_rejected,
+            score: d.score,
+            justification: d.justification.clone(),
+        });
+    }
+    packages.sort_by(|a, b| a.name.cmp(&b.name));
+    Resolution {
+        packages,
+        skipped,
+        score,
+        justification,
+        stack_info: Vec::new(),
+        pipeline: BTreeMap::new(),
+        statistics: Statistics::default(),
+    }
+}

@@ -1,0 +1,546 @@
+//! The units of one run: prescriptions filtered once by `should_include`
+//! (to a fixed point, so `dependencies` between units work), then asked at
+//! their phases — boots before resolution, sieves and pseudonyms on candidate
+//! versions, steps on each action, strides on complete stacks, wraps on the
+//! accepted stack.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::prescription::Prescriptions;
+use crate::prescription::eval::{Context, PackageRef, match_fires, matcher_admits, should_include};
+use crate::prescription::schema::{AddPackage, Message, MessageType, Unit, UnitKind};
+use crate::python::{Version, VersionSpecifiers};
+
+/// A unit refused the request or stopped the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Unit name.
+    pub unit: String,
+    /// Its message.
+    pub message: String,
+}
+
+/// What the steps said about one action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutcome {
+    /// Take the action with this score (sum of clamped unit scores).
+    Accept {
+        /// Score added to the stack.
+        score: f64,
+        /// Justifications of the units that fired.
+        justification: Vec<Message>,
+        /// Packages units add to the stack (`step.AddPackage`).
+        add: Vec<AddPackage>,
+    },
+    /// A unit rejects the action.
+    NotAcceptable {
+        /// The unit.
+        unit: String,
+        /// Why.
+        message: String,
+        /// Other packages whose presence made the unit fire.
+        culprits: Vec<String>,
+    },
+    /// Leave the package (and what it would pull in) out of the stack.
+    Skip {
+        /// The unit.
+        unit: String,
+    },
+}
+
+/// A resolved package as units see it.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    /// Normalised name.
+    pub name: String,
+    /// Version.
+    pub version: Version,
+    /// Index URL.
+    pub index_url: String,
+    /// Only needed for development?
+    pub develop: bool,
+}
+
+impl Pinned {
+    fn as_ref(&self) -> PackageRef<'_> {
+        PackageRef {
+            name: &self.name,
+            version: &self.version,
+            index_url: &self.index_url,
+            develop: self.develop,
+        }
+    }
+}
+
+/// An alternative package a pseudonym offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternative {
+    /// Unit that offered it.
+    pub unit: String,
+    /// Name of the alternative.
+    pub name: String,
+    /// Required version: the matched version, or a specifier.
+    pub version: AlternativeVersion,
+}
+
+/// Which versions of an alternative are offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlternativeVersion {
+    /// The same version as the package it replaces.
+    Same(Version),
+    /// Versions in this specifier.
+    Spec(VersionSpecifiers),
+}
+
+/// Units included in one run, with what they reported.
+pub struct Pipeline<'p> {
+    prescriptions: &'p Prescriptions,
+    included: Vec<bool>,
+    /// Step units whose `state` names a package: name → unit indexes.
+    by_state_name: HashMap<String, Vec<usize>>,
+    /// stack_info entries, each once, in the order raised.
+    pub stack_info: Vec<Message>,
+    seen_info: BTreeSet<String>,
+    /// How often each unit acted (report `pipeline`).
+    pub ran: BTreeMap<String, (UnitKind, usize)>,
+    /// Set when a unit asked to stop the pipeline.
+    pub eager_stop: Option<Refusal>,
+}
+
+fn clamp(score: f64) -> f64 {
+    if score.is_finite() {
+        score.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
+impl<'p> Pipeline<'p> {
+    /// Include the units of `prescriptions` that apply in `ctx`, repeating
+    /// rounds until no unit is added (units may depend on other units).
+    pub fn new(prescriptions: &'p Prescriptions, ctx: &Context) -> Self {
+        let mut included = vec![false; prescriptions.units.len()];
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        loop {
+            let mut added = false;
+            let round_ctx = Context {
+                included: &names,
+                ..ctx.clone()
+            };
+            let mut new_names = Vec::new();
+            for (i, unit) in prescriptions.units.iter().enumerate() {
+                if !included[i] && should_include(unit, &round_ctx) {
+                    included[i] = true;
+                    new_names.push(unit.name.clone());
+                    added = true;
+                }
+            }
+            names.extend(new_names);
+            if !added {
+                break;
+            }
+        }
+        let mut by_state_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, unit) in prescriptions.units.iter().enumerate() {
+            if !included[i] || !is_step(unit.kind) || unit.kind == UnitKind::StepGroup {
+                continue;
+            }
+            for m in &unit.matches {
+                for r in m.state.iter().flat_map(|s| &s.resolved_dependencies) {
+                    if let Some(n) = &r.name {
+                        let list = by_state_name.entry(n.clone()).or_default();
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        Self {
+            prescriptions,
+            included,
+            by_state_name,
+            stack_info: Vec::new(),
+            seen_info: BTreeSet::new(),
+            ran: BTreeMap::new(),
+            eager_stop: None,
+        }
+    }
+
+    /// Number of units included.
+    pub fn included_count(&self) -> usize {
+        self.included.iter().filter(|b| **b).count()
+    }
+
+    /// Included units of `kinds` routed to `name` (specific first, then generic).
+    fn units_for<'a>(
+        &'a self,
+        name: &str,
+        kinds: &'a [UnitKind],
+    ) -> impl Iterator<Item = (usize, &'p Unit)> + 'a {
+        let p = self.prescriptions;
+        p.by_package
+            .get(name)
+            .into_iter()
+            .flatten()
+            .chain(p.generic.iter())
+            .copied()
+            .filter(move |&i| self.included[i] && kinds.contains(&p.units[i].kind))
+            .map(move |i| (i, &p.units[i]))
+    }
+
+    fn generic_units<'a>(&'a self, kinds: &'a [UnitKind]) -> impl Iterator<Item = &'p Unit> + 'a {
+        let p = self.prescriptions;
+        p.generic
+            .iter()
+            .copied()
+            .filter(move |&i| self.included[i] && kinds.contains(&p.units[i].kind))
+            .map(move |i| &p.units[i])
+    }
+
+    /// Record that `unit` acted: its stack_info (once per run) and log.
+    fn acted(&mut self, unit: &Unit, package: Option<&str>) {
+        let entry = self.ran.entry(unit.name.clone()).or_insert((unit.kind, 0));
+        entry.1 += 1;
+        for m in &unit.run.stack_info {
+            let mut m = m.clone();
+            if m.package_name.is_none() {
+                m.package_name = package.map(str::to_string);
+            }
+            let key = format!("{}|{:?}|{}", unit.name, m.kind, m.message);
+            if self.seen_info.insert(key) {
+                self.stack_info.push(m);
+            }
+        }
+        if let Some(log) = &unit.run.log {
+            tracing::info!(unit = %unit.name, "{}", log.message);
+        }
+        if self.eager_stop.is_none()
+            && let Some(msg) = &unit.run.eager_stop_pipeline
+        {
+            self.eager_stop = Some(Refusal {
+                unit: unit.name.clone(),
+                message: msg.clone(),
+            });
+        }
+    }
+
+    /// Run boots: generic ones once, package ones once per matching direct
+    /// dependency. A `not_acceptable` refuses the request.
+    pub fn boots(&mut self, direct: &[String]) -> Result<(), Refusal> {
+        let p = self.prescriptions;
+        for (i, unit) in p.units.iter().enumerate() {
+            if !self.included[i] || unit.kind != UnitKind::Boot {
+                continue;
+            }
+            let fires_for: Vec<Option<&str>> = if unit.matches.is_empty() {
+                vec![None]
+            } else {
+                direct
+                    .iter()
+                    .filter(|d| {
+                        unit.matches
+                            .iter()
+                            .any(|m| m.package_name.as_deref() == Some(d.as_str()))
+                    })
+                    .map(|d| Some(d.as_str()))
+                    .collect()
+            };
+            for pkg in fires_for {
+                self.acted(unit, pkg);
+                if let Some(msg) = &unit.run.not_acceptable {
+                    return Err(Refusal {
+                        unit: unit.name.clone(),
+                        message: msg.clone(),
+                    });
+                }
+            }
+        }
+        if let Some(stop) = self.eager_stop.clone() {
+            return Err(stop);
+        }
+        Ok(())
+    }
+
+    /// Does a `sieve.SkipPackage` unit drop `name` from the stack?
+    pub fn skip_package(&mut self, name: &str) -> Option<String> {
+        let unit = self
+            .units_for(name, &[UnitKind::SieveSkipPackage])
+            .map(|(_, u)| u)
+            .find(|u| {
+                u.matches
+                    .iter()
+                    .any(|m| m.package_name.as_deref() == Some(name))
+            })?;
+        self.acted(unit, Some(name));
+        Some(unit.name.clone())
+    }
+
+    /// Which releases of `name` the sieves remove: for each version, the
+    /// removing unit's name, or `None` when kept.
+    pub fn sieve(
+        &mut self,
+        name: &str,
+        versions: &[&Version],
+        index_url: &str,
+    ) -> Vec<Option<String>> {
+        let units: Vec<&Unit> = self
+            .units_for(name, &[UnitKind::Sieve])
+            .map(|(_, u)| u)
+            .collect();
+        let mut out = vec![None; versions.len()];
+        for unit in units {
+            let mut removed_any = false;
+            for (slot, v) in out.iter_mut().zip(versions) {
+                if slot.is_some() {
+                    continue;
+                }
+                let pr = PackageRef {
+                    name,
+                    version: v,
+                    index_url,
+                    develop: false,
+                };
+                if match_fires(unit, Some(&pr), &[]) {
+                    *slot = Some(unit.name.clone());
+                    removed_any = true;
+                }
+            }
+            if removed_any {
+                self.acted(unit, Some(name));
+            }
+        }
+        out
+    }
+
+    /// Alternatives pseudonyms offer for `name` at `version`.
+    pub fn pseudonyms(
+        &mut self,
+        name: &str,
+        version: &Version,
+        index_url: &str,
+    ) -> Vec<Alternative> {
+        let units: Vec<&Unit> = self
+            .units_for(name, &[UnitKind::Pseudonym])
+            .map(|(_, u)| u)
+            .collect();
+        let pr = PackageRef {
+            name,
+            version,
+            index_url,
+            develop: false,
+        };
+        let mut out = Vec::new();
+        for unit in units {
+            let Some(y) = &unit.run.pseudonym else {
+                continue;
+            };
+            if !match_fires(unit, Some(&pr), &[]) || y.name == name {
+                continue;
+            }
+            self.acted(unit, Some(name));
+            out.push(Alternative {
+                unit: unit.name.clone(),
+                name: y.name.clone(),
+                version: match (&y.locked_version, y.yield_matched_version) {
+                    (Some(spec), _) => AlternativeVersion::Spec(spec.clone()),
+                    (None, _) => AlternativeVersion::Same(version.clone()),
+                },
+            });
+        }
+        out
+    }
+
+    /// Could any step act when `name` is added? (Lets the search skip
+    /// building the resolved list for the common case.)
+    pub fn has_steps_for(&self, name: &str) -> bool {
+        self.units_for(name, STEPS).next().is_some() || self.by_state_name.contains_key(name)
+    }
+
+    /// Run the steps for adding `package` to a stack holding `resolved`.
+    pub fn step(&mut self, package: &Pinned, resolved: &[Pinned]) -> StepOutcome {
+        let refs: Vec<PackageRef> = resolved.iter().map(Pinned::as_ref).collect();
+        let pkg = package.as_ref();
+        let mut fired: Vec<(&'p Unit, Option<String>)> = self
+            .units_for(&package.name, STEPS)
+            .map(|(_, u)| u)
+            .filter(|u| match_fires(u, Some(&pkg), &refs))
+            .map(|u| (u, None))
+            .collect();
+        // Units about an already resolved package whose state condition
+        // `package` completes: they fire now, whatever the order of resolution.
+        if let Some(list) = self.by_state_name.get(&package.name) {
+            let mut with_new = refs.clone();
+            with_new.push(pkg.clone());
+            for &i in list {
+                let unit = &self.prescriptions.units[i];
+                for other in &refs {
+                    if other.name == package.name {
+                        continue;
+                    }
+                    if match_fires(unit, Some(other), &with_new)
+                        && !match_fires(unit, Some(other), &refs)
+                    {
+                        fired.push((unit, Some(other.name.to_string())));
+                        break;
+                    }
+                }
+            }
+        }
+        let mut score = 0.0;
+        let mut justification = Vec::new();
+        let mut add = Vec::new();
+        for (unit, about) in fired {
+            let subject = about.clone().unwrap_or_else(|| package.name.clone());
+            self.acted(unit, Some(&subject));
+            if let Some(msg) = &unit.run.not_acceptable {
+                let mut culprits = referenced_names(unit);
+                culprits.retain(|n| n != &package.name && resolved.iter().any(|r| &r.name == n));
+                if let Some(a) = about {
+                    culprits.push(a);
+                }
+                return StepOutcome::NotAcceptable {
+                    unit: unit.name.clone(),
+                    message: msg.clone(),
+                    culprits,
+                };
+            }
+            if unit.kind == UnitKind::StepSkipPackage && about.is_none() {
+                return StepOutcome::Skip {
+                    unit: unit.name.clone(),
+                };
+            }
+            if let Some(s) = unit.run.score {
+                score += clamp(s);
+            }
+            for m in &unit.run.justification {
+                let mut m = m.clone();
+                if m.package_name.is_none() {
+                    m.package_name = Some(subject.clone());
+                }
+                justification.push(m);
+            }
+            if let Some(a) = &unit.run.add_package {
+                add.push(a.clone());
+            }
+        }
+        StepOutcome::Accept {
+            score,
+            justification,
+            add,
+        }
+    }
+
+    /// Run strides on a complete stack: `Some` when one discards it.
+    pub fn stride(&mut self, resolved: &[Pinned]) -> Option<Refusal> {
+        let refs: Vec<PackageRef> = resolved.iter().map(Pinned::as_ref).collect();
+        let units = self.candidate_units(resolved, UnitKind::Stride);
+        for unit in units {
+            if match_fires(unit, None, &refs) {
+                self.acted(unit, None);
+                if let Some(msg) = &unit.run.not_acceptable {
+                    return Some(Refusal {
+                        unit: unit.name.clone(),
+                        message: msg.clone(),
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Run wraps on the accepted stack; their justifications.
+    pub fn wraps(&mut self, resolved: &[Pinned]) -> Vec<Message> {
+        let refs: Vec<PackageRef> = resolved.iter().map(Pinned::as_ref).collect();
+        let mut out = Vec::new();
+        for kind in [UnitKind::Wrap, UnitKind::WrapGhReleaseNotes] {
+            for unit in self.candidate_units(resolved, kind) {
+                if !match_fires(unit, None, &refs) {
+                    continue;
+                }
+                let about = unit
+                    .matches
+                    .iter()
+                    .filter_map(|m| m.state.as_ref())
+                    .flat_map(|s| &s.resolved_dependencies)
+                    .find_map(|want| refs.iter().find(|r| matcher_admits(want, r)))
+                    .map(|r| r.name.to_string());
+                self.acted(unit, about.as_deref());
+                for m in &unit.run.justification {
+                    let mut m = m.clone();
+                    if m.package_name.is_none() {
+                        m.package_name = about.clone();
+                    }
+                    out.push(m);
+                }
+                if let (Some(notes), Some(name)) = (&unit.run.release_notes, &about)
+                    && let Some(r) = refs.iter().find(|r| r.name == name)
+                {
+                    out.push(Message {
+                        kind: MessageType::Info,
+                        message: format!("Release notes for {} {}", r.name, r.version),
+                        link: vec![format!(
+                            "https://github.com/{}/{}/releases/tag/{}{}",
+                            notes.organization,
+                            notes.repository,
+                            notes.tag_version_prefix.as_deref().unwrap_or(""),
+                            r.version
+                        )],
+                        package_name: Some(name.clone()),
+                        extra: BTreeMap::new(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Included units of `kind` that may concern a stack: those routed to a
+    /// resolved name, then generic ones, each once, in load order.
+    fn candidate_units(&self, resolved: &[Pinned], kind: UnitKind) -> Vec<&'p Unit> {
+        let p = self.prescriptions;
+        let mut idx: BTreeSet<usize> = BTreeSet::new();
+        for r in resolved {
+            if let Some(list) = p.by_package.get(&r.name) {
+                idx.extend(list.iter().copied());
+            }
+        }
+        let mut out: Vec<&Unit> = idx
+            .into_iter()
+            .filter(|&i| self.included[i] && p.units[i].kind == kind)
+            .map(|i| &p.units[i])
+            .collect();
+        out.extend(self.generic_units(&[kind]));
+        out
+    }
+}
+
+const STEPS: &[UnitKind] = &[
+    UnitKind::Step,
+    UnitKind::StepSkipPackage,
+    UnitKind::StepAddPackage,
+    UnitKind::StepGroup,
+];
+
+fn is_step(kind: UnitKind) -> bool {
+    matches!(
+        kind,
+        UnitKind::Step | UnitKind::StepSkipPackage | UnitKind::StepAddPackage | UnitKind::StepGroup
+    )
+}
+
+/// Names a unit's `state` or `group` matchers refer to.
+fn referenced_names(unit: &Unit) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in &unit.matches {
+        for r in m.state.iter().flat_map(|s| &s.resolved_dependencies) {
+            out.extend(r.name.clone());
+        }
+        for g in &m.group {
+            out.extend(g.name.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}

@@ -1,0 +1,794 @@
+//! One complete search episode: depth-first backtracking over packages and
+//! their candidate versions with conflict-directed backjumping.
+//!
+//! Every failure returns the set of earlier decisions that caused it (the
+//! packages that require the failed one, whose requirements excluded
+//! versions, whose pinned versions clashed, or whose presence made a unit
+//! refuse). A level whose decision is not in that set cannot help, so the
+//! search jumps over it; a level whose decision is in it tries its next
+//! version. Nothing is pruned without such a reason, so an episode either
+//! finds a stack or proves that none exists.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::pipeline::{Pinned, Pipeline, StepOutcome};
+use super::universe::{Edge, ProjectView, Universe};
+use crate::kb::KbError;
+use crate::prescription::schema::Message;
+use crate::python::{ExtraName, Version};
+
+/// A growable bit set of node ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bits(Vec<u64>);
+
+impl Bits {
+    fn insert(&mut self, i: usize) {
+        let (w, b) = (i / 64, i % 64);
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << b;
+    }
+    fn remove(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
+        }
+    }
+    fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+    fn union(&mut self, other: &Bits) {
+        if self.0.len() < other.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+}
+
+/// One requirement on a node: edge `index` of `edges`, from a decided node
+/// (or the project when `from` is `None`).
+#[derive(Debug, Clone)]
+pub struct Req {
+    /// Requiring node.
+    pub from: Option<usize>,
+    /// Edges of the requiring release.
+    pub edges: Rc<[Edge]>,
+    /// Which edge.
+    pub index: usize,
+    /// Search level that added it.
+    pub level: usize,
+}
+
+impl Req {
+    /// The edge.
+    pub fn edge(&self) -> &Edge {
+        &self.edges[self.index]
+    }
+}
+
+/// A decided node.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// Release index, or `None` when a unit left the package out.
+    pub release: Option<usize>,
+    /// Level of the decision.
+    pub level: usize,
+    /// Extras whose dependencies were added.
+    pub extras: Vec<ExtraName>,
+    /// Score of the action.
+    pub score: f64,
+    /// Justification from the steps.
+    pub justification: Vec<Message>,
+    /// Unit that left the package out, when skipped.
+    pub skipped_by: Option<String>,
+}
+
+/// One package name in the search.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Normalised name.
+    pub name: String,
+    /// The project, loaded when first needed.
+    pub view: Option<Rc<ProjectView>>,
+    /// Requirements on it.
+    pub reqs: Vec<Req>,
+    /// Discovery stamp (order in which names became required).
+    pub seq: usize,
+    /// The decision, when decided.
+    pub decision: Option<Decision>,
+    /// Sieve verdict per release (`Some(unit)` = removed).
+    pub sieved: Option<Rc<Vec<Option<String>>>>,
+    /// `sieve.SkipPackage` verdict.
+    pub skip: Option<Option<String>>,
+    /// Times the search ran out of versions for it.
+    pub failures: usize,
+    /// Why it last ran out of versions.
+    pub last_failure: Option<Failure>,
+}
+
+/// Why a package ran out of versions, captured when it happened.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The requirements on it then, each with its chain back to the project.
+    pub required_by: Vec<String>,
+    /// Releases and why each was not usable (grouped by reason).
+    pub rejected: Vec<(String, Vec<String>)>,
+}
+
+enum Undo {
+    Req(usize),
+    Decision(usize),
+    Extras(usize, usize),
+}
+
+/// Why a release of a node cannot be taken in the current state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exclusion {
+    /// Static: the target cannot install it (yanked, Requires-Python, …).
+    Target(String),
+    /// A unit removed it.
+    Sieve(String),
+    /// A constraint excludes it.
+    Constraint(String),
+    /// A requirement excludes it (requirement text, requirer).
+    Requirement(String, String),
+    /// Pre-release not allowed.
+    Prerelease,
+}
+
+impl std::fmt::Display for Exclusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Target(r) => f.write_str(r),
+            Self::Sieve(u) => write!(f, "removed by unit {u}"),
+            Self::Constraint(c) => write!(f, "excluded by constraint {c}"),
+            Self::Requirement(r, by) => write!(f, "excluded by {r} (required by {by})"),
+            Self::Prerelease => {
+                f.write_str("pre-release (not allowed; use --pre or allow_prereleases)")
+            }
+        }
+    }
+}
+
+/// How candidate versions are ordered within one package.
+pub trait Policy {
+    /// Reorder `candidates` (release indexes, newest first on entry).
+    fn order(&mut self, node: &Node, candidates: &mut Vec<usize>);
+}
+
+/// Newest first: the order pip and uv try versions in.
+pub struct NewestFirst;
+
+impl Policy for NewestFirst {
+    fn order(&mut self, _node: &Node, _candidates: &mut Vec<usize>) {}
+}
+
+/// Settings that do not change during a search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRules {
+    /// Allow pre-releases everywhere.
+    pub allow_prereleases: bool,
+    /// Per-package pre-release switch.
+    pub prereleases_for: HashMap<String, bool>,
+    /// Constraints per name (already filtered by marker).
+    pub constraints: HashMap<String, Vec<(crate::python::VersionSpecifiers, String)>>,
+    /// Index URL of the snapshot (units match on it).
+    pub index_url: String,
+}
+
+/// Counters of one search.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counters {
+    /// Decisions taken.
+    pub decisions: usize,
+    /// Times a version was abandoned.
+    pub backtracks: usize,
+    /// Levels jumped over by backjumping.
+    pub backjumps: usize,
+    /// Actions refused by units.
+    pub refused: usize,
+    /// Complete stacks discarded by strides.
+    pub discarded: usize,
+}
+
+/// The search state of one episode.
+pub struct Solver<'u, 'k, 'p> {
+    pub(crate) universe: &'u mut Universe<'k>,
+    pub(crate) pipeline: &'u mut Pipeline<'p>,
+    rules: &'u SearchRules,
+    /// Nodes by id.
+    pub nodes: Vec<Node>,
+    ids: HashMap<String, usize>,
+    trail: Vec<Undo>,
+    next_seq: usize,
+    /// Counters.
+    pub counters: Counters,
+    /// Set when a unit stopped the pipeline.
+    pub stopped: bool,
+}
+
+/// How an episode ended.
+pub enum Outcome {
+    /// All required packages decided.
+    Found,
+    /// No stack exists.
+    NoSolution,
+    /// A unit stopped the pipeline.
+    Stopped,
+}
+
+impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
+    /// A solver over `universe`, with the run's units and rules.
+    pub fn new(
+        universe: &'u mut Universe<'k>,
+        pipeline: &'u mut Pipeline<'p>,
+        rules: &'u SearchRules,
+    ) -> Self {
+        Self {
+            universe,
+            pipeline,
+            rules,
+            nodes: Vec::new(),
+            ids: HashMap::new(),
+            trail: Vec::new(),
+            next_seq: 0,
+            counters: Counters::default(),
+            stopped: false,
+        }
+    }
+
+    /// Id of `name`, creating the node.
+    pub fn intern(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.ids.get(name) {
+            return i;
+        }
+        let i = self.nodes.len();
+        self.nodes.push(Node {
+            name: name.to_string(),
+            view: None,
+            reqs: Vec::new(),
+            seq: 0,
+            decision: None,
+            sieved: None,
+            skip: None,
+            failures: 0,
+            last_failure: None,
+        });
+        self.ids.insert(name.to_string(), i);
+        i
+    }
+
+    /// Add the project's own requirements (level 0).
+    pub fn add_roots(&mut self, roots: Rc<[Edge]>) -> Result<(), KbError> {
+        for index in 0..roots.len() {
+            let t = self.intern(&roots[index].name);
+            let req = Req {
+                from: None,
+                edges: roots.clone(),
+                index,
+                level: 0,
+            };
+            // Nothing is decided yet, so adding cannot conflict.
+            let _ = self.add_req(t, req)?;
+        }
+        Ok(())
+    }
+
+    fn view(&mut self, i: usize) -> Result<Rc<ProjectView>, KbError> {
+        if let Some(v) = &self.nodes[i].view {
+            return Ok(v.clone());
+        }
+        let v = self.universe.project(&self.nodes[i].name)?;
+        self.nodes[i].view = Some(v.clone());
+        Ok(v)
+    }
+
+    /// Version decided for node `i`, if any.
+    pub fn decided_version(&self, i: usize) -> Option<&Version> {
+        let d = self.nodes[i].decision.as_ref()?;
+        let r = d.release?;
+        Some(self.nodes[i].view.as_ref()?.version(r))
+    }
+
+    fn add_req(&mut self, t: usize, req: Req) -> Result<Result<(), Bits>, KbError> {
+        if self.nodes[t].reqs.is_empty() {
+            self.nodes[t].seq = self.next_seq;
+            self.next_seq += 1;
+        }
+        let edge_spec_ok;
+        let new_extras;
+        {
+            let node = &self.nodes[t];
+            let Some(d) = &node.decision else {
+                self.nodes[t].reqs.push(req);
+                self.trail.push(Undo::Req(t));
+                return Ok(Ok(()));
+            };
+            let Some(rel) = d.release else {
+                self.nodes[t].reqs.push(req);
+                self.trail.push(Undo::Req(t));
+                return Ok(Ok(()));
+            };
+            let version = node
+                .view
+                .as_ref()
+                .expect("decided nodes have views")
+                .version(rel);
+            edge_spec_ok = req.edge().spec.contains(version);
+            new_extras = req
+                .edge()
+                .extras
+                .iter()
+                .filter(|e| !d.extras.contains(e))
+                .cloned()
+                .collect::<Vec<_>>();
+        }
+        self.nodes[t].reqs.push(req);
+        self.trail.push(Undo::Req(t));
+        let mut conflict = Bits::default();
+        conflict.insert(t);
+        if !edge_spec_ok {
+            return Ok(Err(conflict));
+        }
+        if new_extras.is_empty() {
+            return Ok(Ok(()));
+        }
+        // The package is already decided; the new extras pull in more.
+        let d = self.nodes[t].decision.as_ref().expect("checked above");
+        let rel = d.release.expect("checked above");
+        let old: Vec<ExtraName> = d.extras.clone();
+        let mut all = old.clone();
+        all.extend(new_extras);
+        let old_len = old.len();
+        self.nodes[t]
+            .decision
+            .as_mut()
+            .expect("checked above")
+            .extras = all.clone();
+        self.trail.push(Undo::Extras(t, old_len));
+        let level = self.nodes[t].decision.as_ref().map_or(0, |d| d.level);
+        let view = self.view(t)?;
+        let edges = self.universe.edges(&view, rel);
+        let env = self.universe.markers().clone();
+        for index in 0..edges.len() {
+            let e = &edges[index];
+            if e.applies(&env, &all) && !e.applies(&env, &old) {
+                let target = self.intern(&e.name);
+                let sub = Req {
+                    from: Some(t),
+                    edges: edges.clone(),
+                    index,
+                    level,
+                };
+                if let Err(c) = self.add_req(target, sub)? {
+                    conflict.union(&c);
+                    return Ok(Err(conflict));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn undo_to(&mut self, mark: usize) {
+        while self.trail.len() > mark {
+            match self.trail.pop().expect("length checked") {
+                Undo::Req(t) => {
+                    self.nodes[t].reqs.pop();
+                }
+                Undo::Decision(t) => self.nodes[t].decision = None,
+                Undo::Extras(t, len) => {
+                    if let Some(d) = self.nodes[t].decision.as_mut() {
+                        d.extras.truncate(len);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next package to decide: project pins first, then the project's
+    /// other requirements, then in the order names were discovered.
+    fn pick(&self) -> Option<usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.decision.is_none() && !n.reqs.is_empty())
+            .min_by_key(|(_, n)| {
+                let root = n.reqs.iter().filter(|r| r.from.is_none());
+                let priority = if root.clone().any(|r| r.edge().exact) {
+                    0
+                } else if root.clone().next().is_some() {
+                    1
+                } else {
+                    2
+                };
+                (priority, n.seq)
+            })
+            .map(|(i, _)| i)
+    }
+
+    /// Name of the requirer of `req`, with its version.
+    pub fn requirer(&self, req: &Req) -> String {
+        match req.from {
+            None => "the project".to_string(),
+            Some(f) => match self.decided_version(f) {
+                Some(v) => format!("{} {v}", self.nodes[f].name),
+                None => self.nodes[f].name.clone(),
+            },
+        }
+    }
+
+    /// Why release `r` of node `i` is excluded now, if it is. Pre-release
+    /// policy is applied by [`Self::candidates`].
+    pub fn exclusion(&self, i: usize, r: usize) -> Option<Exclusion> {
+        let node = &self.nodes[i];
+        let view = node.view.as_ref()?;
+        let info = &view.releases[r];
+        let version = view.version(r);
+        let pinned_exactly = || {
+            node.reqs
+                .iter()
+                .any(|q| q.edge().exact && q.edge().spec.contains(version))
+        };
+        match &info.rejection {
+            None => {}
+            Some(crate::kb::Rejection::Yanked(_)) if pinned_exactly() => {}
+            Some(rej) => return Some(Exclusion::Target(rej.to_string())),
+        }
+        if let Some(unit) = node.sieved.as_ref().and_then(|s| s[r].clone()) {
+            return Some(Exclusion::Sieve(unit));
+        }
+        if let Some(cs) = self.rules.constraints.get(&node.name) {
+            for (spec, text) in cs {
+                if !spec.contains(version) {
+                    return Some(Exclusion::Constraint(text.clone()));
+                }
+            }
+        }
+        for q in &node.reqs {
+            if !q.edge().spec.contains(version) {
+                return Some(Exclusion::Requirement(
+                    q.edge().requirement_text(),
+                    self.requirer(q),
+                ));
+            }
+        }
+        None
+    }
+
+    fn prereleases_allowed(&self, i: usize) -> bool {
+        let node = &self.nodes[i];
+        self.rules.allow_prereleases
+            || self
+                .rules
+                .prereleases_for
+                .get(&node.name)
+                .copied()
+                .unwrap_or(false)
+            || node.reqs.iter().any(|q| q.edge().mentions_prerelease)
+    }
+
+    /// Releases of node `i` usable now, newest first. Pre-releases only when
+    /// allowed or when nothing else fits (as pip does).
+    pub fn candidates(&mut self, i: usize) -> Result<Vec<usize>, KbError> {
+        let view = self.view(i)?;
+        if self.nodes[i].sieved.is_none() {
+            let versions: Vec<&Version> =
+                (0..view.releases.len()).map(|r| view.version(r)).collect();
+            let verdict = self
+                .pipeline
+                .sieve(&view.name, &versions, &self.rules.index_url);
+            self.nodes[i].sieved = Some(Rc::new(verdict));
+        }
+        let usable: Vec<usize> = (0..view.releases.len())
+            .filter(|&r| self.exclusion(i, r).is_none())
+            .collect();
+        if self.prereleases_allowed(i) {
+            return Ok(usable);
+        }
+        let finals: Vec<usize> = usable
+            .iter()
+            .copied()
+            .filter(|&r| !view.releases[r].prerelease)
+            .collect();
+        Ok(if finals.is_empty() { usable } else { finals })
+    }
+
+    fn requirers(&self, i: usize) -> Bits {
+        let mut b = Bits::default();
+        for q in &self.nodes[i].reqs {
+            if let Some(f) = q.from {
+                b.insert(f);
+            }
+        }
+        b
+    }
+
+    /// Decided packages as units see them.
+    pub fn pinned(&self) -> Vec<Pinned> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                self.decided_version(i).map(|v| Pinned {
+                    name: n.name.clone(),
+                    version: v.clone(),
+                    index_url: self.rules.index_url.clone(),
+                    develop: false,
+                })
+            })
+            .collect()
+    }
+
+    /// Decide node `i` as release `rel` (or skipped when `None`) and add
+    /// what it requires.
+    fn decide(
+        &mut self,
+        i: usize,
+        rel: Option<usize>,
+        level: usize,
+        step: (
+            f64,
+            Vec<Message>,
+            Vec<crate::prescription::schema::AddPackage>,
+        ),
+        skipped_by: Option<String>,
+    ) -> Result<Result<(), Bits>, KbError> {
+        let mut extras: Vec<ExtraName> = Vec::new();
+        for q in &self.nodes[i].reqs {
+            for e in &q.edge().extras {
+                if !extras.contains(e) {
+                    extras.push(e.clone());
+                }
+            }
+        }
+        let (score, justification, adds) = step;
+        self.nodes[i].decision = Some(Decision {
+            release: rel,
+            level,
+            extras: extras.clone(),
+            score,
+            justification,
+            skipped_by,
+        });
+        self.trail.push(Undo::Decision(i));
+        self.counters.decisions += 1;
+        let Some(rel) = rel else {
+            return Ok(Ok(()));
+        };
+        let view = self.view(i)?;
+        let edges = self.universe.edges(&view, rel);
+        let env = self.universe.markers().clone();
+        for index in 0..edges.len() {
+            if !edges[index].applies(&env, &extras) {
+                continue;
+            }
+            let t = self.intern(&edges[index].name);
+            let req = Req {
+                from: Some(i),
+                edges: edges.clone(),
+                index,
+                level,
+            };
+            if let Err(c) = self.add_req(t, req)? {
+                return Ok(Err(c));
+            }
+        }
+        if !adds.is_empty() {
+            let added: Rc<[Edge]> = adds
+                .iter()
+                .map(|a| {
+                    let spec = crate::python::parse_specifiers(&format!("=={}", a.locked_version))
+                        .unwrap_or_default();
+                    Edge::new(&a.name, Vec::new(), spec, None)
+                })
+                .collect();
+            for index in 0..added.len() {
+                let t = self.intern(&added[index].name);
+                let req = Req {
+                    from: Some(i),
+                    edges: added.clone(),
+                    index,
+                    level,
+                };
+                if let Err(c) = self.add_req(t, req)? {
+                    return Ok(Err(c));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Run one episode with `policy` ordering candidate versions.
+    pub fn run(&mut self, policy: &mut dyn Policy) -> Result<Outcome, KbError> {
+        match self.search(1, policy)? {
+            Ok(()) => Ok(Outcome::Found),
+            Err(_) if self.stopped => Ok(Outcome::Stopped),
+            Err(_) => Ok(Outcome::NoSolution),
+        }
+    }
+
+    fn search(
+        &mut self,
+        level: usize,
+        policy: &mut dyn Policy,
+    ) -> Result<Result<(), Bits>, KbError> {
+        if self.pipeline.eager_stop.is_some() {
+            self.stopped = true;
+            return Ok(Err(Bits::default()));
+        }
+        let Some(p) = self.pick() else {
+            return Ok(self.finish());
+        };
+        let name = self.nodes[p].name.clone();
+        if self.nodes[p].skip.is_none() {
+            let skip = self.pipeline.skip_package(&name);
+            self.nodes[p].skip = Some(skip);
+        }
+        if let Some(Some(unit)) = self.nodes[p].skip.clone() {
+            let mark = self.trail.len();
+            let _ = self.decide(p, None, level, (0.0, Vec::new(), Vec::new()), Some(unit))?;
+            let r = self.search(level + 1, policy)?;
+            if let Err(mut cs) = r {
+                self.undo_to(mark);
+                cs.remove(p);
+                return Ok(Err(cs));
+            }
+            return Ok(Ok(()));
+        }
+        let mut cands = self.candidates(p)?;
+        policy.order(&self.nodes[p], &mut cands);
+        let mut conflict = self.requirers(p);
+        let mut rejected: Vec<(usize, String)> = Vec::new();
+        let view = self.view(p)?;
+        let wants_steps = self.pipeline.has_steps_for(&name);
+        for rel in cands {
+            let step = if wants_steps {
+                let pinned = Pinned {
+                    name: name.clone(),
+                    version: view.version(rel).clone(),
+                    index_url: self.rules.index_url.clone(),
+                    develop: false,
+                };
+                let resolved = self.pinned();
+                self.pipeline.step(&pinned, &resolved)
+            } else {
+                StepOutcome::Accept {
+                    score: 0.0,
+                    justification: Vec::new(),
+                    add: Vec::new(),
+                }
+            };
+            let mark = self.trail.len();
+            let decided = match step {
+                StepOutcome::NotAcceptable {
+                    unit,
+                    message,
+                    culprits,
+                } => {
+                    self.counters.refused += 1;
+                    for c in culprits {
+                        if let Some(&id) = self.ids.get(&c) {
+                            conflict.insert(id);
+                        }
+                    }
+                    rejected.push((rel, format!("not acceptable to unit {unit}: {message}")));
+                    continue;
+                }
+                StepOutcome::Skip { unit } => {
+                    self.decide(p, None, level, (0.0, Vec::new(), Vec::new()), Some(unit))?
+                }
+                StepOutcome::Accept {
+                    score,
+                    justification,
+                    add,
+                } => self.decide(p, Some(rel), level, (score, justification, add), None)?,
+            };
+            if let Err(c) = decided {
+                let culprits: Vec<String> = (0..self.nodes.len())
+                    .filter(|&i| c.contains(i))
+                    .map(|i| self.decided_label(i))
+                    .collect();
+                self.undo_to(mark);
+                conflict.union(&c);
+                rejected.push((rel, format!("conflicts with {}", culprits.join(", "))));
+                self.counters.backtracks += 1;
+                continue;
+            }
+            match self.search(level + 1, policy)? {
+                Ok(()) => return Ok(Ok(())),
+                Err(mut cs) => {
+                    self.undo_to(mark);
+                    if self.stopped {
+                        return Ok(Err(cs));
+                    }
+                    self.counters.backtracks += 1;
+                    if !cs.contains(p) {
+                        self.counters.backjumps += 1;
+                        return Ok(Err(cs));
+                    }
+                    cs.remove(p);
+                    conflict.union(&cs);
+                    rejected.push((rel, "every choice for its dependencies failed".to_string()));
+                }
+            }
+        }
+        self.record_failure(p, &rejected);
+        conflict.remove(p);
+        Ok(Err(conflict))
+    }
+
+    fn decided_label(&self, i: usize) -> String {
+        match self.decided_version(i) {
+            Some(v) => format!("{}=={v}", self.nodes[i].name),
+            None => self.nodes[i].name.clone(),
+        }
+    }
+
+    /// A requirement with its chain back to the project.
+    pub fn chain(&self, req: &Req) -> String {
+        let mut out = req.edge().requirement_text();
+        let mut from = req.from;
+        let mut seen = 0;
+        while let Some(f) = from {
+            out.push_str(&format!(" ← {}", self.decided_label(f)));
+            from = self.nodes[f].reqs.first().and_then(|q| q.from);
+            seen += 1;
+            if seen > 32 {
+                break;
+            }
+        }
+        out.push_str(" ← the project");
+        out
+    }
+
+    fn record_failure(&mut self, p: usize, rejected: &[(usize, String)]) {
+        self.nodes[p].failures += 1;
+        if self.nodes[p].failures > 3 {
+            return;
+        }
+        let required_by: Vec<String> = self.nodes[p].reqs.iter().map(|q| self.chain(q)).collect();
+        let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+        let mut push = |reason: String, version: String| match grouped
+            .iter_mut()
+            .find(|(r, _)| *r == reason)
+        {
+            Some((_, vs)) => vs.push(version),
+            None => grouped.push((reason, vec![version])),
+        };
+        if let Some(view) = self.nodes[p].view.clone() {
+            for r in 0..view.releases.len() {
+                let version = view.version(r).to_string();
+                if let Some((_, why)) = rejected.iter().find(|(rel, _)| *rel == r) {
+                    push(why.clone(), version);
+                } else if let Some(ex) = self.exclusion(p, r) {
+                    push(ex.to_string(), version);
+                } else if view.releases[r].prerelease {
+                    push(Exclusion::Prerelease.to_string(), version);
+                }
+            }
+        }
+        self.nodes[p].last_failure = Some(Failure {
+            required_by,
+            rejected: grouped,
+        });
+    }
+
+    fn finish(&mut self) -> Result<(), Bits> {
+        let resolved = self.pinned();
+        if let Some(refusal) = self.pipeline.stride(&resolved) {
+            self.counters.discarded += 1;
+            tracing::debug!(unit = %refusal.unit, "stack discarded: {}", refusal.message);
+            let mut all = Bits::default();
+            for (i, n) in self.nodes.iter().enumerate() {
+                if n.decision.is_some() {
+                    all.insert(i);
+                }
+            }
+            return Err(all);
+        }
+        Ok(())
+    }
+}
