@@ -3,12 +3,13 @@
 //! become root requirements, the prescriptions become the run's pipeline,
 //! and the resolution becomes a lock in the requested format.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::environment::TargetEnvironment;
 use crate::kb::tags::{Platform, WheelTarget, glibc_for_os};
 use crate::kb::{CandidateQuery, KnowledgeBase};
 use crate::lock::{self, LockContext};
-use crate::policy::{DecisionType, OutputFormat};
+use crate::policy::{DecisionType, OutputFormat, RecommendationType};
 use crate::prescription::Prescriptions;
 use crate::prescription::eval::{Context, Pipeline as Workflow};
 use crate::resolve::{
@@ -39,8 +40,10 @@ pub enum AdviseError {
 }
 
 /// The wheel target and Requires-Python query for the settings' environment.
-pub fn candidate_query(s: &AdviseSettings) -> Result<CandidateQuery, AdviseError> {
-    let env = &s.environment;
+pub fn candidate_query(
+    env: &TargetEnvironment,
+    exclude_newer: Option<&str>,
+) -> Result<CandidateQuery, AdviseError> {
     let mut parts = env.python_version.split('.');
     let major = parts.next().and_then(|p| p.parse::<u16>().ok());
     let minor = parts.next().and_then(|p| p.parse::<u16>().ok());
@@ -58,7 +61,7 @@ pub fn candidate_query(s: &AdviseSettings) -> Result<CandidateQuery, AdviseError
         },
         python_full_version: crate::python::parse_version(&env.python_full_version)
             .map_err(|e| AdviseError::Target(format!("python version: {e}")))?,
-        exclude_newer: s.exclude_newer.clone(),
+        exclude_newer: exclude_newer.map(str::to_string),
     })
 }
 
@@ -118,26 +121,39 @@ pub fn rules(
     }
 }
 
-/// Resolve the settings' project against `kb` with `prescriptions`, and
-/// render the lock in the requested format.
-pub fn advise(
-    s: &AdviseSettings,
+/// What a run is resolved for, beyond the requirements.
+pub struct Run<'a> {
+    /// Target environment.
+    pub environment: &'a TargetEnvironment,
+    /// Upload-time cutoff.
+    pub exclude_newer: Option<&'a str>,
+    /// Recommendation type (selects prescriptions).
+    pub recommendation_type: RecommendationType,
+    /// Labels (select prescriptions).
+    pub labels: &'a BTreeMap<String, String>,
+}
+
+/// Resolve `roots` for `run` against `kb`, with the units of `prescriptions`
+/// that apply to the run.
+pub fn resolve_roots(
     kb: &dyn KnowledgeBase,
+    run: &Run,
+    roots: Vec<RootRequirement>,
+    rules: SearchRules,
     prescriptions: &Prescriptions,
-) -> Result<Advice, AdviseError> {
-    let query = candidate_query(s)?;
-    let markers = s
+) -> Result<Resolution, AdviseError> {
+    let query = candidate_query(run.environment, run.exclude_newer)?;
+    let markers = run
         .environment
         .marker_environment()
         .map_err(AdviseError::Target)?;
-    let index_url = kb.meta().index_url.clone().unwrap_or_default();
     let included = BTreeSet::new();
     let ctx = Context {
         pipeline: Workflow::Adviser,
-        recommendation_type: s.recommendation_type.0,
+        recommendation_type: run.recommendation_type,
         decision_type: DecisionType::default(),
-        labels: &s.labels,
-        environment: &s.environment,
+        labels: run.labels,
+        environment: run.environment,
         authenticated: false,
         library_usage: None,
         image: None,
@@ -145,12 +161,38 @@ pub fn advise(
     };
     let pipeline = Pipeline::new(prescriptions, &ctx);
     let request = Request {
-        roots: roots(s),
-        rules: rules(s, &markers, &index_url),
+        roots,
+        rules,
         pipeline,
     };
     let mut universe = Universe::new(kb, query, markers);
-    let resolution = resolve::resolve(&mut universe, request, &mut NewestFirst)?;
+    Ok(resolve::resolve(&mut universe, request, &mut NewestFirst)?)
+}
+
+/// Resolve the settings' project against `kb` with `prescriptions`, and
+/// render the lock in the requested format.
+pub fn advise(
+    s: &AdviseSettings,
+    kb: &dyn KnowledgeBase,
+    prescriptions: &Prescriptions,
+) -> Result<Advice, AdviseError> {
+    let markers = s
+        .environment
+        .marker_environment()
+        .map_err(AdviseError::Target)?;
+    let index_url = kb.meta().index_url.clone().unwrap_or_default();
+    let resolution = resolve_roots(
+        kb,
+        &Run {
+            environment: &s.environment,
+            exclude_newer: s.exclude_newer.as_deref(),
+            recommendation_type: s.recommendation_type.0,
+            labels: &s.labels,
+        },
+        roots(s),
+        rules(s, &markers, &index_url),
+        prescriptions,
+    )?;
     let lock_ctx = LockContext {
         project: &s.project,
         kb,

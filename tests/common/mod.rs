@@ -34,3 +34,70 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
         None
     }
 }
+pub mod checker;
+
+/// Small in-memory universes for resolver tests.
+pub mod universe {
+    use std::sync::Arc;
+
+    use thoth_rs::kb::memory::MemoryKb;
+    use thoth_rs::kb::metadata::dependency_from_requirement;
+    use thoth_rs::kb::{Distribution, ProjectRecord, Release, SnapshotMeta};
+    use thoth_rs::python::parse_version;
+
+    /// Loopback index URL recorded in test snapshots.
+    pub const INDEX: &str = "http://127.0.0.1:9/simple/";
+
+    /// A release with one pure-Python wheel and the given Requires-Dist.
+    pub fn release(name: &str, version: &str, deps: &[&str]) -> Release {
+        Release {
+            version: parse_version(version).unwrap(),
+            upload_time: Some("2024-01-01T00:00:00Z".into()),
+            yanked: false,
+            yanked_reason: None,
+            requires_python: None,
+            distributions: vec![Distribution {
+                filename: format!("{}-{version}-py3-none-any.whl", name.replace('-', "_")),
+                sha256: Some(format!(
+                    "{:0>64}",
+                    format!("{:x}", name.len() * 1000 + version.len())
+                )),
+                size: Some(1000),
+                upload_time: Some("2024-01-01T00:00:00Z".into()),
+                requires_python: None,
+                yanked: false,
+            }],
+            dependencies: Some(Arc::new(
+                deps.iter()
+                    .map(|d| dependency_from_requirement(d).unwrap())
+                    .collect(),
+            )),
+            provides_extras: Vec::new(),
+            advisories: Vec::new(),
+        }
+    }
+
+    /// An empty knowledge base recording the loopback index.
+    pub fn empty() -> MemoryKb {
+        MemoryKb {
+            meta: SnapshotMeta {
+                schema_version: 1,
+                index_url: Some(INDEX.into()),
+                ..SnapshotMeta::default()
+            },
+            ..MemoryKb::default()
+        }
+    }
+
+    /// Add a project with `releases` (version, Requires-Dist).
+    pub fn add(kb: &mut MemoryKb, name: &str, releases: &[(&str, &[&str])]) {
+        kb.insert(ProjectRecord {
+            name: name.into(),
+            display_name: name.into(),
+            releases: releases
+                .iter()
+                .map(|(v, deps)| release(name, v, deps))
+                .collect(),
+        });
+    }
+}

@@ -1,0 +1,344 @@
+//! The resolver end to end on the bundled snapshot and the example
+//! projects: locks pass an independent checker, `latest` picks what a
+//! newest-first resolver picks, conflicts are explained, runs are
+//! reproducible, and every output format is well formed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::checker::{Root, Target, check, lock_versions};
+use common::thoth;
+
+use thoth_rs::environment::TargetEnvironment;
+use thoth_rs::kb::sqlite::SqliteKb;
+use thoth_rs::kb::tags::{Platform, WheelTarget, glibc_for_os};
+use thoth_rs::kb::{CandidateQuery, KnowledgeBase, Lookup};
+use thoth_rs::python::{parse_requirement, parse_version};
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+/// The bundled snapshot, materialised by a first run of the binary.
+fn bundled_kb(report: &serde_json::Value) -> SqliteKb {
+    SqliteKb::open(Path::new(report["snapshot"]["path"].as_str().unwrap())).unwrap()
+}
+
+/// Run `advise --json` on `dir` with `args`, the lock going to a temp file.
+fn advise(dir: &Path, args: &[&str]) -> (serde_json::Value, String, tempfile::TempDir) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let lock = out_dir.path().join("lock");
+    let out = thoth()
+        .arg("-C")
+        .arg(dir)
+        .arg("advise")
+        .arg("--json")
+        .args(args)
+        .arg("-o")
+        .arg(&lock)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "advise failed on {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = std::fs::read_to_string(&lock).unwrap();
+    (report, text, out_dir)
+}
+
+/// The target the report says it resolved for.
+fn target_of(report: &serde_json::Value) -> Target {
+    let env = &report["inputs"]["environment"];
+    let python = env["python_version"].as_str().unwrap();
+    let mut t = TargetEnvironment::from_runtime(None, Some(python));
+    t.platform = env["platform"].as_str().unwrap().to_string();
+    t.python_full_version = env["python_full_version"].as_str().unwrap().to_string();
+    let mut parts = python.split('.').map(|p| p.parse::<u16>().unwrap());
+    let glibc = glibc_for_os(env["os_name"].as_str(), env["os_version"].as_str());
+    Target {
+        query: CandidateQuery {
+            target: WheelTarget {
+                python: (parts.next().unwrap(), parts.next().unwrap()),
+                platform: Platform::from_sysconfig(&t.platform, glibc),
+            },
+            python_full_version: parse_version(&t.python_full_version).unwrap(),
+            exclude_newer: None,
+        },
+        markers: t.marker_environment().unwrap(),
+    }
+}
+
+/// The project's requirements as the report lists them.
+fn roots_of(report: &serde_json::Value, dev: bool) -> Vec<Root> {
+    let project = &report["inputs"]["project"];
+    let mut lists = vec![&project["requirements"]];
+    if dev {
+        lists.push(&project["dev_requirements"]);
+    }
+    lists
+        .into_iter()
+        .flat_map(|l| l.as_array().unwrap().iter())
+        .map(|r| {
+            let text = r.as_str().unwrap();
+            let text = text.split(" (index ").next().unwrap();
+            let req = parse_requirement(text).unwrap();
+            (
+                req.name.to_string(),
+                req.extras.iter().map(ToString::to_string).collect(),
+                req.specifiers.to_string(),
+                req.marker.map(|m| m.text),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn example_locks_pass_the_independent_checker() {
+    for (name, dev) in [
+        ("flask-app", true),
+        ("data-science", false),
+        ("ml-service", false),
+    ] {
+        let args: &[&str] = if dev { &["--dev"] } else { &[] };
+        let (report, text, _tmp) = advise(&example(name), args);
+        let lock: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let kb = bundled_kb(&report);
+        let versions = lock_versions(&lock, &["default", "develop"]);
+        assert!(versions.len() > 5, "{name}: {versions:?}");
+        let problems = check(&kb, &target_of(&report), &roots_of(&report, dev), &versions);
+        assert!(problems.is_empty(), "{name}: {problems:#?}");
+        // Every entry carries hashes the snapshot knows.
+        for (pkg, entry) in lock["default"].as_object().unwrap() {
+            let version =
+                parse_version(entry["version"].as_str().unwrap().trim_start_matches("==")).unwrap();
+            let known = kb.hashes(pkg, &version).unwrap();
+            let listed: Vec<String> = entry["hashes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_str().unwrap().to_string())
+                .collect();
+            assert!(!listed.is_empty(), "{name}: {pkg} has no hashes");
+            assert_eq!(listed, known, "{name}: {pkg}");
+        }
+    }
+}
+
+#[test]
+fn constraints_hold_in_the_data_science_lock() {
+    let (_, text, _tmp) = advise(&example("data-science"), &[]);
+    let lock: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let numpy = lock["default"]["numpy"]["version"].as_str().unwrap();
+    let v = parse_version(numpy.trim_start_matches("==")).unwrap();
+    assert!(
+        v < parse_version("2.4").unwrap(),
+        "constraint numpy<2.4 broken: {numpy}"
+    );
+}
+
+/// `latest` must pick, for every package, the newest release that installs
+/// on the target and satisfies every requirement on it in the final stack:
+/// what a newest-first resolver returns when nothing conflicts.
+#[test]
+fn latest_picks_what_a_newest_first_resolver_picks() {
+    let (report, text, _tmp) = advise(&example("flask-app"), &["-t", "latest", "--dev"]);
+    assert_eq!(report["statistics"]["search"]["backtracks"], 0);
+    let lock: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let kb = bundled_kb(&report);
+    let target = target_of(&report);
+    let versions = lock_versions(&lock, &["default", "develop"]);
+    // Requirements on each package within the stack.
+    let mut reqs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, _, spec, _) in roots_of(&report, true) {
+        reqs.entry(name).or_default().push(spec);
+    }
+    let packages = &report["products"][0]["packages"];
+    for (name, info) in packages.as_object().unwrap() {
+        for via in info["via"].as_array().unwrap() {
+            let r = parse_requirement(via["requirement"].as_str().unwrap()).unwrap();
+            reqs.entry(name.clone())
+                .or_default()
+                .push(r.specifiers.to_string());
+        }
+    }
+    for (name, version) in &versions {
+        let Lookup::Found(record) = kb.project(name).unwrap() else {
+            panic!("{name} missing")
+        };
+        let newest = thoth_rs::kb::candidates(&record, &target.query)
+            .into_iter()
+            .filter(|c| c.rejection.is_none() && !c.release.version.any_prerelease())
+            .map(|c| c.release.version.clone())
+            .find(|v| {
+                reqs.get(name)
+                    .into_iter()
+                    .flatten()
+                    .all(|s| thoth_rs::python::parse_specifiers(s).unwrap().contains(v))
+            })
+            .unwrap();
+        assert_eq!(version, &newest.to_string(), "{name}");
+    }
+}
+
+fn project_with(requirements: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("requirements.in"), requirements).unwrap();
+    dir
+}
+
+#[test]
+fn a_conflict_is_explained_and_nothing_is_written() {
+    let dir = project_with("flask>=3\nwerkzeug<2\n");
+    let lock = dir.path().join("Pipfile.lock");
+    std::fs::write(&lock, "previous lock\n").unwrap();
+    let out = thoth()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["advise"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no version of werkzeug satisfies"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("werkzeug<2 ← the project"), "{stderr}");
+    assert!(
+        stderr.contains("← flask==3."),
+        "the flask requirement on werkzeug is traced: {stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), "previous lock\n");
+
+    let out = thoth()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["advise", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["error"], true);
+    assert_eq!(report["explanation"]["culprits"][0]["name"], "werkzeug");
+}
+
+#[test]
+fn a_package_missing_from_the_snapshot_is_named() {
+    let dir = project_with("flask\nno-such-project-anywhere>=1\n");
+    let out = thoth()
+        .arg("-C")
+        .arg(dir.path())
+        .arg("advise")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "no-such-project-anywhere is required by the project but is not in the snapshot"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn same_inputs_and_seed_give_the_same_bytes() {
+    for format in ["pipfile-lock", "requirements", "pylock"] {
+        let (_, a, _t1) = advise(
+            &example("data-science"),
+            &["--seed", "7", "--format", format],
+        );
+        let (_, b, _t2) = advise(
+            &example("data-science"),
+            &["--seed", "7", "--format", format],
+        );
+        assert_eq!(a, b, "{format}");
+    }
+}
+
+#[test]
+fn pipfile_lock_layout_is_pipenvs() {
+    let (_, text, _tmp) = advise(&example("flask-app"), &[]);
+    assert!(
+        text.starts_with("{\n    \"_meta\": {\n        \"hash\": {\n            \"sha256\": \"")
+    );
+    assert!(text.ends_with("\n}\n"));
+    // Keys sorted at every level, 4-space indent, ": " and "," separators:
+    // re-serialising the parsed value the same way gives the same text.
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(format!("{}\n", thoth_rs::lock::json::pretty(&v)), text);
+    assert!(text.is_ascii());
+    let flask = &v["default"]["flask"];
+    assert_eq!(flask["index"], "pypi");
+    assert!(flask["hashes"][0].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(v["_meta"]["pipfile-spec"], 6);
+    assert_eq!(v["_meta"]["requires"]["python_version"], "3.11");
+}
+
+#[test]
+fn pipfile_hash_is_pipenvs() {
+    // Expected values computed with Pipenv's algorithm (sha256 of
+    // json.dumps(..., sort_keys=True, separators=(",", ":")) over sources,
+    // requires, packages and dev-packages) on the same files.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipfiles");
+    let default = thoth_rs::lock::default_source("http://127.0.0.1:9/simple/");
+    for (file, expected) in [
+        (
+            "basic",
+            "fe0b7dbf4c9a14d8b2e1a3cf6157dbde99807f6d663598f5197abd4cd7e576a3",
+        ),
+        (
+            "non-ascii",
+            "8c558b182afde1e82db0f2f9953cf998b59b19994a00f847bce2a29a028b5a53",
+        ),
+        (
+            "sections",
+            "22295d00ce46e792ef4fdb09a0eb485d74814e8dcab6d2751a460421caf83af5",
+        ),
+        (
+            "no-source",
+            "9c9a844a239ce834d473f3a05c3c9ccd0d2cf15324cb9faf164f96ec1382137d",
+        ),
+    ] {
+        let path = dir.join(format!("{file}.Pipfile"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let pipfile = thoth_rs::input::pipfile::Pipfile::parse(&path, &text).unwrap();
+        let input = thoth_rs::lock::pipfile_hash_input(&pipfile.raw, &default);
+        assert_eq!(thoth_rs::lock::hash_of(&input), expected, "{file}");
+    }
+}
+
+#[test]
+fn requirements_format_pins_with_hashes_and_via() {
+    let (_, text, _tmp) = advise(&example("flask-app"), &["--format", "requirements"]);
+    assert!(text.contains("\nflask==3."), "{text}");
+    assert!(text.contains(" \\\n    --hash=sha256:"), "{text}");
+    assert!(text.contains("    # via -r Pipfile"), "{text}");
+    assert!(text.contains("gunicorn==") && text.contains(" ; sys_platform == 'linux'"));
+    // Every pinned line is followed by at least one hash.
+    for block in text.split("\n\n").skip(1) {
+        assert!(block.contains("--hash=sha256:"), "{block}");
+    }
+}
+
+#[test]
+fn pylock_format_is_pep_751() {
+    let (_, text, _tmp) = advise(&example("flask-app"), &["--format", "pylock"]);
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    assert_eq!(doc["lock-version"].as_str(), Some("1.0"));
+    assert_eq!(doc["created-by"].as_str(), Some("thoth-rs"));
+    let packages = doc["packages"].as_array().unwrap();
+    let flask = packages
+        .iter()
+        .find(|p| p["name"].as_str() == Some("flask"))
+        .unwrap();
+    let wheel = &flask["wheels"].as_array().unwrap()[0];
+    assert!(wheel["name"].as_str().unwrap().ends_with(".whl"));
+    assert_eq!(wheel["hashes"]["sha256"].as_str().unwrap().len(), 64);
+}
