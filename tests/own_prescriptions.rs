@@ -188,6 +188,12 @@ fn every_unit_fires_where_it_should_and_nowhere_else() {
             base().flags(&["avx", "avx2"]).pkg("tensorflow", "2.15.0"),
         ),
         (
+            // Unknown CPU flags are not "no AVX".
+            "TensorFlowNeedsAVXSieve",
+            base().flags(&["sse4_2"]).pkg("tensorflow", "2.15.0"),
+            base().pkg("tensorflow", "2.15.0"),
+        ),
+        (
             "TensorFlow21H5py3Step",
             base().pkg("h5py", "3.1.0").with("tensorflow", "2.1.0"),
             base().pkg("h5py", "2.10.0").with("tensorflow", "2.1.0"),

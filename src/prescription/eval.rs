@@ -85,10 +85,12 @@ fn holds<T>(sel: &Selector<T>, present: impl Fn(&T) -> bool) -> bool {
 }
 
 fn hardware_ok(hw: &HardwareMatch, env: &TargetEnvironment) -> bool {
+    // Unknown CPU flags (none detected or configured) match no flag
+    // condition, negated or not: "no AVX" must not be assumed from silence.
     let flags_ok = hw
         .cpu_flags
         .as_ref()
-        .is_none_or(|sel| holds(sel, |f| env.cpu_flags.contains(f)));
+        .is_none_or(|sel| !env.cpu_flags.is_empty() && holds(sel, |f| env.cpu_flags.contains(f)));
     admits(&hw.cpu_families, &env.cpu_family)
         && admits(&hw.cpu_models, &env.cpu_model)
         && admits(&hw.gpu_models, &env.gpu_model)

@@ -1,0 +1,160 @@
+//! thoth-rs's own prescriptions acting inside the resolver: a unit's
+//! "not acceptable" is a conflict the search backtracks from (whatever the
+//! order packages are resolved in), sieves remove versions with a reason the
+//! report shows, and units only run for the recommendation types they name.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+mod common;
+use common::universe::{INDEX, add, empty};
+
+use thoth_rs::advise::{AdviseError, Run, resolve_roots};
+use thoth_rs::environment::TargetEnvironment;
+use thoth_rs::kb::memory::MemoryKb;
+use thoth_rs::policy::RecommendationType;
+use thoth_rs::prescription::Prescriptions;
+use thoth_rs::resolve::{Resolution, ResolveError, RootRequirement, SearchRules};
+
+fn own() -> Prescriptions {
+    let p =
+        thoth_rs::prescription::load(
+            &[Path::new(env!("CARGO_MANIFEST_DIR")).join("prescriptions")],
+        );
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    p
+}
+
+fn resolve(
+    kb: &MemoryKb,
+    roots: &[&str],
+    kind: RecommendationType,
+) -> Result<Resolution, AdviseError> {
+    let env = TargetEnvironment::from_runtime(None, Some("3.11"));
+    let labels = BTreeMap::new();
+    let reqs = roots
+        .iter()
+        .map(|text| {
+            let r = thoth_rs::python::parse_requirement(text).unwrap();
+            RootRequirement {
+                name: r.name.to_string(),
+                extras: r.extras,
+                spec: r.specifiers,
+                marker: None,
+                develop: false,
+            }
+        })
+        .collect();
+    resolve_roots(
+        kb,
+        &Run {
+            environment: &env,
+            exclude_newer: None,
+            recommendation_type: kind,
+            labels: &labels,
+        },
+        reqs,
+        SearchRules {
+            index_url: INDEX.trim_end_matches('/').into(),
+            ..SearchRules::default()
+        },
+        &own(),
+    )
+}
+
+fn version(r: &Resolution, name: &str) -> String {
+    r.packages
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.version.to_string())
+        .unwrap_or_else(|| panic!("{name} not resolved"))
+}
+
+fn imaging() -> MemoryKb {
+    let mut kb = empty();
+    add(&mut kb, "pillow", &[("8.3.0", &[]), ("8.2.0", &[])]);
+    add(&mut kb, "numpy", &[("1.21.0", &[])]);
+    kb
+}
+
+#[test]
+fn a_refusing_step_makes_the_search_backtrack_in_either_order() {
+    let kb = imaging();
+    for roots in [["pillow", "numpy"], ["numpy", "pillow"]] {
+        let r = resolve(&kb, &roots, RecommendationType::Stable).unwrap();
+        assert_eq!(version(&r, "pillow"), "8.2.0", "{roots:?}");
+        assert!(r.statistics.search.refused >= 1);
+        let warned = r
+            .stack_info
+            .iter()
+            .any(|m| m.link.iter().any(|l| l.contains("Pillow/issues/5571")));
+        assert!(warned, "{:?}", r.stack_info);
+    }
+    // Without numpy in the stack the unit has nothing to say.
+    let r = resolve(&kb, &["pillow"], RecommendationType::Stable).unwrap();
+    assert_eq!(version(&r, "pillow"), "8.3.0");
+}
+
+#[test]
+fn units_run_only_for_their_recommendation_types() {
+    // Pillow830NumPyArrayStep names stable/performance/security/testing.
+    let r = resolve(&imaging(), &["pillow", "numpy"], RecommendationType::Latest).unwrap();
+    assert_eq!(version(&r, "pillow"), "8.3.0");
+}
+
+#[test]
+fn a_conflict_caused_by_a_unit_names_the_unit() {
+    let err = resolve(
+        &imaging(),
+        &["pillow==8.3.0", "numpy"],
+        RecommendationType::Stable,
+    )
+    .err()
+    .expect("no stack");
+    let AdviseError::Resolve(ResolveError::NoSolution(x)) = err else {
+        panic!("{err}")
+    };
+    let text = x.to_string();
+    assert!(text.contains("Pillow830NumPyArrayStep"), "{text}");
+}
+
+#[test]
+fn a_group_step_steers_a_transitive_dependency() {
+    let mut kb = empty();
+    add(
+        &mut kb,
+        "flask",
+        &[("1.1.4", &["jinja2>=2.10.1", "itsdangerous>=0.24"])],
+    );
+    add(&mut kb, "jinja2", &[("3.1.2", &[]), ("3.0.3", &[])]);
+    add(&mut kb, "itsdangerous", &[("2.1.2", &[]), ("2.0.1", &[])]);
+    let r = resolve(&kb, &["flask<2"], RecommendationType::Latest).unwrap();
+    assert_eq!(version(&r, "jinja2"), "3.0.3");
+    assert_eq!(version(&r, "itsdangerous"), "2.0.1");
+    let jinja = r.packages.iter().find(|p| p.name == "jinja2").unwrap();
+    assert_eq!(jinja.newer_rejected[0].0, "3.1.2");
+}
+
+#[test]
+fn a_sieve_removes_versions_and_says_so() {
+    let mut kb = empty();
+    add(
+        &mut kb,
+        "requests",
+        &[("2.32.1", &[]), ("2.32.0", &[]), ("2.31.0", &[])],
+    );
+    let r = resolve(&kb, &["requests"], RecommendationType::Stable).unwrap();
+    assert_eq!(version(&r, "requests"), "2.31.0");
+    let p = &r.packages[0];
+    assert_eq!(p.newer_rejected.len(), 2);
+    assert!(
+        p.newer_rejected
+            .iter()
+            .all(|(_, why)| why.contains("Requests2320AdapterSieve")),
+        "{:?}",
+        p.newer_rejected
+    );
+    // latest is not in the unit's recommendation types.
+    let r = resolve(&kb, &["requests"], RecommendationType::Latest).unwrap();
+    assert_eq!(version(&r, "requests"), "2.32.1");
+}
