@@ -109,8 +109,7 @@ fn a_conflict_caused_by_a_unit_names_the_unit() {
         &["pillow==8.3.0", "numpy"],
         RecommendationType::Stable,
     )
-    .err()
-    .expect("no stack");
+    .expect_err("no stack");
     let AdviseError::Resolve(ResolveError::NoSolution(x)) = err else {
         panic!("{err}")
     };
