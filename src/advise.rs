@@ -12,6 +12,7 @@ use crate::lock::{self, LockContext};
 use crate::policy::{DecisionType, OutputFormat, RecommendationType};
 use crate::prescription::Prescriptions;
 use crate::prescription::eval::{Context, Pipeline as Workflow};
+use crate::prescription::schema::{Message, MessageType};
 use crate::resolve::{
     self, NewestFirst, Pipeline, Request, Resolution, ResolveError, RootRequirement, SearchRules,
     Universe,
@@ -26,6 +27,49 @@ pub struct Advice {
     pub pipfile_lock: serde_json::Value,
     /// The lock in the requested format, as written to disk.
     pub rendered: String,
+    /// The existing lock was scored and kept.
+    pub kept_lock: bool,
+}
+
+/// Score the project's existing lock: resolve with every locked package
+/// pinned to its locked version. `None` when there is no lock, its hash is
+/// stale, or its pins do not form a valid stack any more.
+fn score_existing_lock(
+    s: &AdviseSettings,
+    kb: &dyn KnowledgeBase,
+    prescriptions: &Prescriptions,
+    run: &Run,
+    rules: &SearchRules,
+) -> Option<Resolution> {
+    let lock = s.project.lock.as_ref()?;
+    let default = lock::default_source(kb.meta().index_url.as_deref().unwrap_or(""));
+    if lock.hash.as_deref() != Some(lock::project_hash(&s.project, &default).as_str()) {
+        tracing::warn!("the existing lock is out of date with the project; it is not scored");
+        return None;
+    }
+    let mut pinned = rules.clone();
+    let sections = if s.dev {
+        vec![&lock.default, &lock.develop]
+    } else {
+        vec![&lock.default]
+    };
+    for section in sections {
+        for (name, p) in section {
+            let spec = crate::python::parse_specifiers(&format!("=={}", p.version)).ok()?;
+            pinned
+                .constraints
+                .entry(name.clone())
+                .or_default()
+                .push((spec, format!("{name}=={} (existing lock)", p.version)));
+        }
+    }
+    match resolve_roots(kb, run, roots(s), pinned, prescriptions) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!("the existing lock is not a valid stack any more: {e}");
+            None
+        }
+    }
 }
 
 /// Why `advise` produced no lock.
@@ -181,18 +225,40 @@ pub fn advise(
         .marker_environment()
         .map_err(AdviseError::Target)?;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
-    let resolution = resolve_roots(
-        kb,
-        &Run {
-            environment: &s.environment,
-            exclude_newer: s.exclude_newer.as_deref(),
-            recommendation_type: s.recommendation_type.0,
-            labels: &s.labels,
-        },
-        roots(s),
-        rules(s, &markers, &index_url),
-        prescriptions,
-    )?;
+    let run = Run {
+        environment: &s.environment,
+        exclude_newer: s.exclude_newer.as_deref(),
+        recommendation_type: s.recommendation_type.0,
+        labels: &s.labels,
+    };
+    let rules = rules(s, &markers, &index_url);
+    let existing = if s.keep_lock {
+        score_existing_lock(s, kb, prescriptions, &run, &rules)
+    } else {
+        None
+    };
+    let fresh = resolve_roots(kb, &run, roots(s), rules, prescriptions);
+    // The existing lock goes first and wins ties: another stack replaces it
+    // only when it scores strictly higher.
+    let (mut resolution, kept_lock) = match (existing, fresh) {
+        (Some(old), Ok(new)) if new.score <= old.score => (old, true),
+        (Some(old), Err(_)) => (old, true),
+        (_, fresh) => (fresh?, false),
+    };
+    if kept_lock {
+        resolution.justification.insert(
+            0,
+            Message {
+                kind: MessageType::Info,
+                message:
+                    "The existing lock was scored first and no stack scores higher; it is kept"
+                        .into(),
+                link: Vec::new(),
+                package_name: None,
+                extra: BTreeMap::new(),
+            },
+        );
+    }
     let lock_ctx = LockContext {
         project: &s.project,
         kb,
@@ -226,5 +292,6 @@ pub fn advise(
         resolution,
         pipfile_lock,
         rendered,
+        kept_lock,
     })
 }

@@ -82,6 +82,9 @@ pub struct AdviseSettings {
     pub format: OutputFormat,
     /// JSON report on stdout.
     pub json: bool,
+    /// Score the project's existing Pipfile.lock first and keep it unless
+    /// a stack scores strictly higher.
+    pub keep_lock: bool,
     /// Lock output path.
     pub output: PathBuf,
 }

@@ -342,3 +342,48 @@ fn pylock_format_is_pep_751() {
     assert!(wheel["name"].as_str().unwrap().ends_with(".whl"));
     assert_eq!(wheel["hashes"]["sha256"].as_str().unwrap().len(), 64);
 }
+
+#[test]
+fn keep_lock_scores_the_existing_lock_first() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["Pipfile", ".thoth.yaml"] {
+        std::fs::copy(example("flask-app").join(f), dir.path().join(f)).unwrap();
+    }
+    let run = |extra: &[&str]| {
+        let out = thoth()
+            .arg("-C")
+            .arg(dir.path())
+            .args(["advise", "--json", "-t", "latest"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = run(&[]);
+    let newest_click = first["products"][0]["lock"]["default"]["click"]["version"].clone();
+    // Hand-pin an older click that still satisfies flask.
+    let path = dir.path().join("Pipfile.lock");
+    let mut lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    lock["default"]["click"]["version"] = "==8.1.7".into();
+    std::fs::write(&path, thoth_rs::lock::json::pretty(&lock)).unwrap();
+
+    let kept = run(&["--keep-lock"]);
+    assert_eq!(kept["products"][0]["existing_lock_kept"], true);
+    assert_eq!(
+        kept["products"][0]["lock"]["default"]["click"]["version"],
+        "==8.1.7"
+    );
+
+    let fresh = run(&[]);
+    assert_eq!(fresh["products"][0]["existing_lock_kept"], false);
+    assert_eq!(
+        fresh["products"][0]["lock"]["default"]["click"]["version"],
+        newest_click
+    );
+}

@@ -279,6 +279,7 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
                 "justification": r.justification,
                 "packages": crate::lock::packages_json(r),
                 "skipped": r.skipped,
+                "existing_lock_kept": advice.kept_lock,
             }],
             "stack_info": r.stack_info,
             "pipeline": pipeline,

@@ -160,6 +160,9 @@ pub struct AdviseArgs {
     /// Print the JSON report on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Score the existing Pipfile.lock first; keep it unless a stack scores strictly higher.
+    #[arg(long)]
+    pub keep_lock: bool,
     /// Where to write the lock (default: next to the project file).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -201,6 +201,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         exclude_newer,
         format,
         json: args.json,
+        keep_lock: args.keep_lock,
         output,
     })
 }
