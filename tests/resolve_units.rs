@@ -157,3 +157,65 @@ fn a_sieve_removes_versions_and_says_so() {
     let r = resolve(&kb, &["requests"], RecommendationType::Latest).unwrap();
     assert_eq!(version(&r, "requests"), "2.32.1");
 }
+
+#[test]
+fn a_pseudonym_offers_an_alternative_when_the_package_cannot_fit() {
+    // TensorFlowAVX2Pseudonym (performance, AVX2 CPUs) offers intel-tensorflow
+    // at the same version; here only the alternative fits numpy<2.
+    let mut kb = empty();
+    add(&mut kb, "tensorflow", &[("2.15.0", &["numpy>=2"])]);
+    add(&mut kb, "intel-tensorflow", &[("2.15.0", &["numpy<2"])]);
+    add(&mut kb, "numpy", &[("2.0.0", &[]), ("1.26.4", &[])]);
+    let mut env = TargetEnvironment::from_runtime(None, Some("3.11"));
+    env.cpu_flags = vec!["avx".into(), "avx2".into()];
+    let labels = BTreeMap::new();
+    let roots = ["tensorflow", "numpy<2"]
+        .iter()
+        .map(|t| {
+            let r = thoth_rs::python::parse_requirement(t).unwrap();
+            RootRequirement {
+                name: r.name.to_string(),
+                extras: r.extras,
+                spec: r.specifiers,
+                marker: None,
+                develop: false,
+            }
+        })
+        .collect::<Vec<_>>();
+    let rules = || SearchRules {
+        index_url: INDEX.trim_end_matches('/').into(),
+        ..SearchRules::default()
+    };
+    let run = |kind| Run {
+        environment: &env,
+        exclude_newer: None,
+        recommendation_type: kind,
+        labels: &labels,
+    };
+    let r = resolve_roots(
+        &kb,
+        &run(RecommendationType::Performance),
+        roots.clone(),
+        rules(),
+        &own(),
+    )
+    .unwrap();
+    assert_eq!(version(&r, "intel-tensorflow"), "2.15.0");
+    assert!(r.packages.iter().all(|p| p.name != "tensorflow"));
+    assert!(
+        r.skipped["tensorflow"].contains("intel-tensorflow==2.15.0"),
+        "{:?}",
+        r.skipped
+    );
+    // The unit is not part of a stable run: no stack then.
+    assert!(
+        resolve_roots(
+            &kb,
+            &run(RecommendationType::Stable),
+            roots,
+            rules(),
+            &own()
+        )
+        .is_err()
+    );
+}

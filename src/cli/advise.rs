@@ -352,7 +352,7 @@ fn report_human(
         }
     }
     for (name, unit) in &r.skipped {
-        printer.info(format!("  {name} left out by unit {unit}"));
+        printer.info(format!("  {name}: {unit}"));
     }
     for m in r
         .stack_info

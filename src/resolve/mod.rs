@@ -96,7 +96,7 @@ pub struct Statistics {
 pub struct Resolution {
     /// Packages sorted by name.
     pub packages: Vec<ResolvedPackage>,
-    /// Packages left out by units (name → unit).
+    /// Packages left out or replaced by units (name → what happened).
     pub skipped: BTreeMap<String, String>,
     /// Sum of step scores.
     pub score: f64,
@@ -316,7 +316,7 @@ fn collect(solver: &Solver, develop_of_root: &[bool]) -> Resolution {
     loop {
         let mut changed = false;
         for (i, node) in nodes.iter().enumerate() {
-            if node.decision.as_ref().is_none_or(|d| d.release.is_none()) {
+            if node.decision.is_none() {
                 continue;
             }
             for q in &node.reqs {
@@ -346,7 +346,10 @@ fn collect(solver: &Solver, develop_of_root: &[bool]) -> Resolution {
         let Some(d) = &node.decision else { continue };
         let Some(rel) = d.release else {
             if let Some(u) = &d.skipped_by {
-                skipped.insert(node.name.clone(), u.clone());
+                skipped.insert(node.name.clone(), format!("left out by unit {u}"));
+            }
+            if let Some((u, alt)) = &d.replaced_by {
+                skipped.insert(node.name.clone(), format!("replaced by {alt} (unit {u})"));
             }
             continue;
         };

@@ -84,6 +84,8 @@ pub struct Decision {
     pub justification: Vec<Message>,
     /// Unit that left the package out, when skipped.
     pub skipped_by: Option<String>,
+    /// Pseudonym that replaced the package: (unit, alternative requirement).
+    pub replaced_by: Option<(String, String)>,
 }
 
 /// One package name in the search.
@@ -552,6 +554,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             score,
             justification,
             skipped_by,
+            replaced_by: None,
         });
         self.trail.push(Undo::Decision(i));
         self.counters.decisions += 1;
@@ -640,6 +643,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         }
         let mut cands = self.candidates(p)?;
         policy.order(&self.nodes[p], &mut cands);
+        let alternatives = self.alternatives(p, &cands);
         let mut conflict = self.requirers(p);
         let mut rejected: Vec<(usize, String)> = Vec::new();
         let view = self.view(p)?;
@@ -715,9 +719,77 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                 }
             }
         }
+        for (unit, edge) in alternatives {
+            let mark = self.trail.len();
+            let text = edge.requirement_text();
+            let _ = self.decide(p, None, level, (0.0, Vec::new(), Vec::new()), None)?;
+            if let Some(d) = self.nodes[p].decision.as_mut() {
+                d.replaced_by = Some((unit.clone(), text.clone()));
+            }
+            let t = self.intern(&edge.name);
+            let edges: Rc<[Edge]> = Rc::from(vec![edge]);
+            let req = Req {
+                from: Some(p),
+                edges,
+                index: 0,
+                level,
+            };
+            if let Err(c) = self.add_req(t, req)? {
+                self.undo_to(mark);
+                conflict.union(&c);
+                continue;
+            }
+            match self.search(level + 1, policy)? {
+                Ok(()) => return Ok(Ok(())),
+                Err(mut cs) => {
+                    self.undo_to(mark);
+                    if self.stopped {
+                        return Ok(Err(cs));
+                    }
+                    self.counters.backtracks += 1;
+                    if !cs.contains(p) {
+                        self.counters.backjumps += 1;
+                        return Ok(Err(cs));
+                    }
+                    cs.remove(p);
+                    conflict.union(&cs);
+                }
+            }
+        }
         self.record_failure(p, &rejected);
         conflict.remove(p);
         Ok(Err(conflict))
+    }
+
+    /// Alternatives pseudonym units offer for the candidates of node `p`
+    /// (tried after the package's own versions), each once.
+    fn alternatives(&mut self, p: usize, cands: &[usize]) -> Vec<(String, Edge)> {
+        let Some(view) = self.nodes[p].view.clone() else {
+            return Vec::new();
+        };
+        let name = view.name.clone();
+        let mut out: Vec<(String, Edge)> = Vec::new();
+        for &r in cands {
+            for alt in self
+                .pipeline
+                .pseudonyms(&name, view.version(r), &self.rules.index_url)
+            {
+                let spec = match alt.version {
+                    super::pipeline::AlternativeVersion::Same(v) => {
+                        crate::python::parse_specifiers(&format!("=={v}")).unwrap_or_default()
+                    }
+                    super::pipeline::AlternativeVersion::Spec(s) => s,
+                };
+                let edge = Edge::new(&alt.name, Vec::new(), spec, None);
+                if !out
+                    .iter()
+                    .any(|(_, e)| e.name == edge.name && e.spec == edge.spec)
+                {
+                    out.push((alt.unit, edge));
+                }
+            }
+        }
+        out
     }
 
     fn decided_label(&self, i: usize) -> String {
