@@ -7,8 +7,14 @@
 //!    validated with precise error locations;
 //! 2. [`environment`] — the runtime environment the stack is resolved for,
 //!    detected from the machine (`thoth-rs config`) or read from `.thoth.yaml`;
-//! 3. prescriptions, the knowledge base, the resolver and the writers follow
-//!    in later stages.
+//! 3. [`prescription`] — Thoth v1 prescriptions compiled into units;
+//! 4. [`kb`] — the knowledge base (SQLite snapshot behind a trait) and
+//!    [`sync`], which builds snapshots from an index;
+//! 5. [`resolve`] — the complete, unit-driven search;
+//! 6. [`lock`] — Pipfile.lock, requirements.txt and pylock.toml writers.
+//!
+//! [`advise`] ties them together for one run from [`settings`]; [`cli`] is the
+//! command-line front end and [`write`] the atomic file writer.
 //!
 //! [`python`] wraps the PEP 440/508 crates so the rest of the code never
 //! depends on them directly; [`policy`] holds the small policy enums.
