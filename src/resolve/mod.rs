@@ -5,7 +5,9 @@
 //! returned. The result is a [`Resolution`] the writers turn into locks and
 //! reports, or an [`Explanation`] of why no stack exists.
 
+pub mod conflict;
 pub mod pipeline;
+pub mod rules;
 pub mod solver;
 pub mod universe;
 

@@ -12,41 +12,13 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+pub use super::conflict::{Bits, Exclusion, Failure};
 use super::pipeline::{Pinned, Pipeline, StepOutcome};
+pub use super::rules::{NewestFirst, Policy, SearchRules};
 use super::universe::{Edge, ProjectView, Universe};
 use crate::kb::KbError;
 use crate::prescription::schema::Message;
 use crate::python::{ExtraName, Version};
-
-/// A growable bit set of node ids.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Bits(Vec<u64>);
-
-impl Bits {
-    fn insert(&mut self, i: usize) {
-        let (w, b) = (i / 64, i % 64);
-        if self.0.len() <= w {
-            self.0.resize(w + 1, 0);
-        }
-        self.0[w] |= 1 << b;
-    }
-    fn remove(&mut self, i: usize) {
-        if let Some(w) = self.0.get_mut(i / 64) {
-            *w &= !(1 << (i % 64));
-        }
-    }
-    fn contains(&self, i: usize) -> bool {
-        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-    fn union(&mut self, other: &Bits) {
-        if self.0.len() < other.0.len() {
-            self.0.resize(other.0.len(), 0);
-        }
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            *a |= b;
-        }
-    }
-}
 
 /// One requirement on a node: edge `index` of `edges`, from a decided node
 /// (or the project when `from` is `None`).
@@ -111,74 +83,10 @@ pub struct Node {
     pub last_failure: Option<Failure>,
 }
 
-/// Why a package ran out of versions, captured when it happened.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    /// The requirements on it then, each with its chain back to the project.
-    pub required_by: Vec<String>,
-    /// Releases and why each was not usable (grouped by reason).
-    pub rejected: Vec<(String, Vec<String>)>,
-}
-
 enum Undo {
     Req(usize),
     Decision(usize),
     Extras(usize, usize),
-}
-
-/// Why a release of a node cannot be taken in the current state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Exclusion {
-    /// Static: the target cannot install it (yanked, Requires-Python, …).
-    Target(String),
-    /// A unit removed it.
-    Sieve(String),
-    /// A constraint excludes it.
-    Constraint(String),
-    /// A requirement excludes it (requirement text, requirer).
-    Requirement(String, String),
-    /// Pre-release not allowed.
-    Prerelease,
-}
-
-impl std::fmt::Display for Exclusion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Target(r) => f.write_str(r),
-            Self::Sieve(u) => write!(f, "removed by unit {u}"),
-            Self::Constraint(c) => write!(f, "excluded by constraint {c}"),
-            Self::Requirement(r, by) => write!(f, "excluded by {r} (required by {by})"),
-            Self::Prerelease => {
-                f.write_str("pre-release (not allowed; use --pre or allow_prereleases)")
-            }
-        }
-    }
-}
-
-/// How candidate versions are ordered within one package.
-pub trait Policy {
-    /// Reorder `candidates` (release indexes, newest first on entry).
-    fn order(&mut self, node: &Node, candidates: &mut Vec<usize>);
-}
-
-/// Newest first: the order pip and uv try versions in.
-pub struct NewestFirst;
-
-impl Policy for NewestFirst {
-    fn order(&mut self, _node: &Node, _candidates: &mut Vec<usize>) {}
-}
-
-/// Settings that do not change during a search.
-#[derive(Debug, Clone, Default)]
-pub struct SearchRules {
-    /// Allow pre-releases everywhere.
-    pub allow_prereleases: bool,
-    /// Per-package pre-release switch.
-    pub prereleases_for: HashMap<String, bool>,
-    /// Constraints per name (already filtered by marker).
-    pub constraints: HashMap<String, Vec<(crate::python::VersionSpecifiers, String)>>,
-    /// Index URL of the snapshot (units match on it).
-    pub index_url: String,
 }
 
 /// Counters of one search.
@@ -701,23 +609,10 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                 self.counters.backtracks += 1;
                 continue;
             }
-            match self.search(level + 1, policy)? {
-                Ok(()) => return Ok(Ok(())),
-                Err(mut cs) => {
-                    self.undo_to(mark);
-                    if self.stopped {
-                        return Ok(Err(cs));
-                    }
-                    self.counters.backtracks += 1;
-                    if !cs.contains(p) {
-                        self.counters.backjumps += 1;
-                        return Ok(Err(cs));
-                    }
-                    cs.remove(p);
-                    conflict.union(&cs);
-                    rejected.push((rel, "every choice for its dependencies failed".to_string()));
-                }
+            if let Some(done) = self.descend(p, mark, level, policy, &mut conflict)? {
+                return Ok(done);
             }
+            rejected.push((rel, "every choice for its dependencies failed".to_string()));
         }
         for (unit, edge) in alternatives {
             let mark = self.trail.len();
@@ -739,26 +634,42 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                 conflict.union(&c);
                 continue;
             }
-            match self.search(level + 1, policy)? {
-                Ok(()) => return Ok(Ok(())),
-                Err(mut cs) => {
-                    self.undo_to(mark);
-                    if self.stopped {
-                        return Ok(Err(cs));
-                    }
-                    self.counters.backtracks += 1;
-                    if !cs.contains(p) {
-                        self.counters.backjumps += 1;
-                        return Ok(Err(cs));
-                    }
-                    cs.remove(p);
-                    conflict.union(&cs);
-                }
+            if let Some(done) = self.descend(p, mark, level, policy, &mut conflict)? {
+                return Ok(done);
             }
         }
         self.record_failure(p, &rejected);
         conflict.remove(p);
         Ok(Err(conflict))
+    }
+
+    /// Search below the decision of `p` (trail mark `mark`). `Some` is the
+    /// answer for `p`'s level: a stack, or a conflict `p` is not part of (a
+    /// backjump over it). `None`: undone, and the deeper conflict merged into
+    /// `conflict`; `p` tries its next choice.
+    fn descend(
+        &mut self,
+        p: usize,
+        mark: usize,
+        level: usize,
+        policy: &mut dyn Policy,
+        conflict: &mut Bits,
+    ) -> Result<Option<Result<(), Bits>>, KbError> {
+        let Err(mut cs) = self.search(level + 1, policy)? else {
+            return Ok(Some(Ok(())));
+        };
+        self.undo_to(mark);
+        if self.stopped {
+            return Ok(Some(Err(cs)));
+        }
+        self.counters.backtracks += 1;
+        if !cs.contains(p) {
+            self.counters.backjumps += 1;
+            return Ok(Some(Err(cs)));
+        }
+        cs.remove(p);
+        conflict.union(&cs);
+        Ok(None)
     }
 
     /// Alternatives pseudonym units offer for the candidates of node `p`
