@@ -60,14 +60,10 @@ fn roots(texts: &[&str]) -> Vec<RootRequirement> {
     texts
         .iter()
         .map(|t| {
-            let r = thoth_rs::python::parse_requirement(t).unwrap();
-            RootRequirement {
-                name: r.name.to_string(),
-                extras: r.extras,
-                spec: r.specifiers,
-                marker: None,
-                develop: false,
-            }
+            RootRequirement::from_requirement(
+                &thoth_rs::python::parse_requirement(t).unwrap(),
+                false,
+            )
         })
         .collect()
 }

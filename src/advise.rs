@@ -117,17 +117,7 @@ pub fn roots(s: &AdviseSettings) -> Vec<RootRequirement> {
         .iter()
         .map(|r| (r, false))
         .chain(dev.iter().map(|r| (r, true)))
-        .map(|(r, develop)| RootRequirement {
-            name: r.requirement.name.to_string(),
-            extras: r.requirement.extras.clone(),
-            spec: r.requirement.specifiers.clone(),
-            marker: r
-                .requirement
-                .marker
-                .as_ref()
-                .map(|m| (m.tree.clone(), m.text.clone())),
-            develop,
-        })
+        .map(|(r, develop)| RootRequirement::from_requirement(&r.requirement, develop))
         .collect()
 }
 

@@ -35,14 +35,10 @@ fn resolve(
     let reqs = roots
         .iter()
         .map(|text| {
-            let r = thoth_rs::python::parse_requirement(text).unwrap();
-            RootRequirement {
-                name: r.name.to_string(),
-                extras: r.extras,
-                spec: r.specifiers,
-                marker: None,
-                develop: false,
-            }
+            RootRequirement::from_requirement(
+                &thoth_rs::python::parse_requirement(text).unwrap(),
+                false,
+            )
         })
         .collect();
     resolve_roots(
@@ -172,14 +168,10 @@ fn a_pseudonym_offers_an_alternative_when_the_package_cannot_fit() {
     let roots = ["tensorflow", "numpy<2"]
         .iter()
         .map(|t| {
-            let r = thoth_rs::python::parse_requirement(t).unwrap();
-            RootRequirement {
-                name: r.name.to_string(),
-                extras: r.extras,
-                spec: r.specifiers,
-                marker: None,
-                develop: false,
-            }
+            RootRequirement::from_requirement(
+                &thoth_rs::python::parse_requirement(t).unwrap(),
+                false,
+            )
         })
         .collect::<Vec<_>>();
     let rules = || SearchRules {

@@ -59,8 +59,11 @@ pub fn inputs_json(s: &AdviseSettings) -> serde_json::Value {
 }
 
 /// How the direct requirements stand in the snapshot.
-fn snapshot_json(s: &AdviseSettings, printer: &Printer) -> Result<serde_json::Value, CliError> {
-    let kb = super::snapshot::open_snapshot(&s.project_dir, s.snapshot.as_deref())?;
+fn snapshot_json(
+    s: &AdviseSettings,
+    kb: &crate::kb::sqlite::SqliteKb,
+    printer: &Printer,
+) -> Result<serde_json::Value, CliError> {
     let meta = kb.meta();
     printer.info(format!(
         "snapshot     {} (cutoff {}, index {})",
@@ -215,8 +218,8 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         printer.info(format!("labels       {}", labels.join(",")));
     }
-    let snapshot = snapshot_json(s, printer)?;
     let kb = super::snapshot::open_snapshot(&s.project_dir, s.snapshot.as_deref())?;
+    let snapshot = snapshot_json(s, &kb, printer)?;
     let prescriptions = crate::prescription::load_bundled_and(&s.prescriptions);
     if !prescriptions.errors.is_empty() {
         let lines: Vec<String> = prescriptions

@@ -39,6 +39,19 @@ pub struct RootRequirement {
     pub develop: bool,
 }
 
+impl RootRequirement {
+    /// From a parsed requirement of the project.
+    pub fn from_requirement(r: &crate::python::Requirement, develop: bool) -> Self {
+        Self {
+            name: r.name.to_string(),
+            extras: r.extras.clone(),
+            spec: r.specifiers.clone(),
+            marker: r.marker.as_ref().map(|m| (m.tree.clone(), m.text.clone())),
+            develop,
+        }
+    }
+}
+
 /// Why a package is in the stack.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Via {

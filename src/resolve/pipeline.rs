@@ -313,6 +313,13 @@ impl<'p> Pipeline<'p> {
         out
     }
 
+    /// Could a pseudonym offer alternatives for `name`?
+    pub fn has_pseudonyms_for(&self, name: &str) -> bool {
+        self.units_for(name, &[UnitKind::Pseudonym])
+            .next()
+            .is_some()
+    }
+
     /// Alternatives pseudonyms offer for `name` at `version`.
     pub fn pseudonyms(
         &mut self,

@@ -680,6 +680,9 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         };
         let name = view.name.clone();
         let mut out: Vec<(String, Edge)> = Vec::new();
+        if !self.pipeline.has_pseudonyms_for(&name) {
+            return out;
+        }
         for &r in cands {
             for alt in self
                 .pipeline
