@@ -81,12 +81,7 @@ fn resolve_once(
     };
     let r = resolve_roots(
         kb,
-        &Run {
-            environment: env,
-            exclude_newer: None,
-            recommendation_type: RecommendationType::Latest,
-            labels: &labels,
-        },
+        &Run::adviser(env, None, RecommendationType::Latest, &labels),
         roots(set),
         rules,
         p,

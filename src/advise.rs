@@ -9,13 +9,14 @@ use crate::environment::TargetEnvironment;
 use crate::kb::tags::{Platform, WheelTarget, glibc_for_os};
 use crate::kb::{CandidateQuery, KnowledgeBase};
 use crate::lock::{self, LockContext};
-use crate::policy::{DecisionType, OutputFormat, RecommendationType};
+use crate::policy::{DecisionType, OutputFormat, PredictorKind, RecommendationType};
+use crate::predict;
 use crate::prescription::Prescriptions;
 use crate::prescription::eval::{Context, Pipeline as Workflow};
 use crate::prescription::schema::{Message, MessageType};
 use crate::resolve::{
-    self, NewestFirst, Pipeline, Request, Resolution, ResolveError, RootRequirement, SearchRules,
-    Universe,
+    self, Budget, Exploration, NewestFirst, Pipeline, Predictor, Request, Resolution, ResolveError,
+    RootRequirement, SearchRules, Universe,
 };
 use crate::settings::AdviseSettings;
 
@@ -29,6 +30,9 @@ pub struct Advice {
     pub rendered: String,
     /// The existing lock was scored and kept.
     pub kept_lock: bool,
+    /// Further stacks (with `--count` > 1), best first, each with its
+    /// Pipfile.lock object.
+    pub others: Vec<(Resolution, serde_json::Value)>,
 }
 
 /// Score the project's existing lock: resolve with every locked package
@@ -152,6 +156,7 @@ pub fn rules(
             .unwrap_or_default(),
         constraints,
         index_url: index_url.trim_end_matches('/').to_string(),
+        security: resolve::security::Security::for_run(s.recommendation_type.0, &s.labels),
     }
 }
 
@@ -165,10 +170,33 @@ pub struct Run<'a> {
     pub recommendation_type: RecommendationType,
     /// Labels (select prescriptions).
     pub labels: &'a BTreeMap<String, String>,
+    /// Adviser or Dependency Monkey (selects prescriptions).
+    pub workflow: Workflow,
+    /// Decision type (Dependency Monkey; selects prescriptions).
+    pub decision_type: DecisionType,
+}
+
+impl<'a> Run<'a> {
+    /// An adviser run.
+    pub fn adviser(
+        environment: &'a TargetEnvironment,
+        exclude_newer: Option<&'a str>,
+        recommendation_type: RecommendationType,
+        labels: &'a BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            environment,
+            exclude_newer,
+            recommendation_type,
+            labels,
+            workflow: Workflow::Adviser,
+            decision_type: DecisionType::default(),
+        }
+    }
 }
 
 /// Resolve `roots` for `run` against `kb`, with the units of `prescriptions`
-/// that apply to the run.
+/// that apply to the run, in one newest-first episode.
 pub fn resolve_roots(
     kb: &dyn KnowledgeBase,
     run: &Run,
@@ -176,6 +204,28 @@ pub fn resolve_roots(
     rules: SearchRules,
     prescriptions: &Prescriptions,
 ) -> Result<Resolution, AdviseError> {
+    let mut found = explore_roots(
+        kb,
+        run,
+        roots,
+        rules,
+        prescriptions,
+        &mut NewestFirst,
+        &Budget::single(),
+    )?;
+    Ok(found.products.remove(0))
+}
+
+/// Explore stacks for `roots` with `predictor` within `budget`.
+pub fn explore_roots(
+    kb: &dyn KnowledgeBase,
+    run: &Run,
+    roots: Vec<RootRequirement>,
+    rules: SearchRules,
+    prescriptions: &Prescriptions,
+    predictor: &mut dyn Predictor,
+    budget: &Budget,
+) -> Result<Exploration, AdviseError> {
     let query = candidate_query(run.environment, run.exclude_newer)?;
     let markers = run
         .environment
@@ -183,9 +233,9 @@ pub fn resolve_roots(
         .map_err(AdviseError::Target)?;
     let included = BTreeSet::new();
     let ctx = Context {
-        pipeline: Workflow::Adviser,
+        pipeline: run.workflow,
         recommendation_type: run.recommendation_type,
-        decision_type: DecisionType::default(),
+        decision_type: run.decision_type,
         labels: run.labels,
         environment: run.environment,
         authenticated: false,
@@ -200,7 +250,25 @@ pub fn resolve_roots(
         pipeline,
     };
     let mut universe = Universe::new(kb, query, markers);
-    Ok(resolve::resolve(&mut universe, request, &mut NewestFirst)?)
+    Ok(resolve::explore(&mut universe, request, predictor, budget)?)
+}
+
+/// The predictor and budget of an `advise` run. `latest` with the AUTO
+/// predictor is one newest-first episode, the stack pip or uv would pick.
+pub fn search_plan(s: &AdviseSettings) -> (Box<dyn Predictor>, Budget) {
+    let kind = predict::auto(s.predictor, Some(s.recommendation_type.0), None);
+    let single =
+        s.predictor == PredictorKind::Auto && s.recommendation_type.0 == RecommendationType::Latest;
+    let budget = Budget {
+        limit: if single { 1 } else { s.limit.max(1) },
+        count: usize::try_from(s.count.max(1)).unwrap_or(usize::MAX),
+        time: s.time_budget.map(std::time::Duration::from_secs_f64),
+        distinct: None,
+    };
+    (
+        predict::build(kind, s.seed, &predict::PredictorOptions::default()),
+        budget,
+    )
 }
 
 /// Resolve the settings' project against `kb` with `prescriptions`, and
@@ -220,6 +288,8 @@ pub fn advise(
         exclude_newer: s.exclude_newer.as_deref(),
         recommendation_type: s.recommendation_type.0,
         labels: &s.labels,
+        workflow: Workflow::Adviser,
+        decision_type: DecisionType::default(),
     };
     let rules = rules(s, &markers, &index_url);
     let existing = if s.keep_lock {
@@ -227,13 +297,31 @@ pub fn advise(
     } else {
         None
     };
-    let fresh = resolve_roots(kb, &run, roots(s), rules, prescriptions);
+    let (mut predictor, budget) = search_plan(s);
+    let fresh = explore_roots(
+        kb,
+        &run,
+        roots(s),
+        rules,
+        prescriptions,
+        predictor.as_mut(),
+        &budget,
+    )
+    .map(|e| e.products);
     // The existing lock goes first and wins ties: another stack replaces it
     // only when it scores strictly higher.
-    let (mut resolution, kept_lock) = match (existing, fresh) {
-        (Some(old), Ok(new)) if new.score <= old.score => (old, true),
-        (Some(old), Err(_)) => (old, true),
-        (_, fresh) => (fresh?, false),
+    let (mut resolution, others, kept_lock) = match (existing, fresh) {
+        (Some(old), Ok(new)) if new.first().is_none_or(|n| n.score <= old.score) => {
+            (old, new, true)
+        }
+        (Some(old), Err(_)) => (old, Vec::new(), true),
+        (_, fresh) => {
+            let mut products = fresh?.into_iter();
+            let first = products
+                .next()
+                .ok_or_else(|| AdviseError::Target("the exploration kept no stack".to_string()))?;
+            (first, products.collect(), false)
+        }
     };
     if kept_lock {
         resolution.justification.insert(
@@ -278,10 +366,18 @@ pub fn advise(
             .map_err(kb_err)?
         }
     };
+    let others = others
+        .into_iter()
+        .map(|r| {
+            let lock = lock::pipfile_lock(&r, &lock_ctx).map_err(kb_err)?;
+            Ok((r, lock))
+        })
+        .collect::<Result<Vec<_>, AdviseError>>()?;
     Ok(Advice {
         resolution,
         pipfile_lock,
         rendered,
         kept_lock,
+        others,
     })
 }

@@ -10,11 +10,14 @@
 //! 3. [`prescription`] — Thoth v1 prescriptions compiled into units;
 //! 4. [`kb`] — the knowledge base (SQLite snapshot behind a trait) and
 //!    [`sync`], which builds snapshots from an index;
-//! 5. [`resolve`] — the complete, unit-driven search;
-//! 6. [`lock`] — Pipfile.lock, requirements.txt and pylock.toml writers.
+//! 5. [`resolve`] — the complete, unit-driven search, run as a series of
+//!    episodes that [`predict`]'s predictors steer towards better stacks;
+//! 6. [`lock`] — Pipfile.lock, requirements.txt and pylock.toml writers;
+//!    [`provenance`] checks an existing lock against the snapshot.
 //!
-//! [`advise`] ties them together for one run from [`settings`]; [`cli`] is the
-//! command-line front end and [`write`] the atomic file writer.
+//! [`advise`] ties them together for one run from [`settings`] (and
+//! [`monkey`] for Dependency Monkey); [`cli`] is the command-line front end
+//! and [`write`] the atomic file writer.
 //!
 //! [`python`] wraps the PEP 440/508 crates so the rest of the code never
 //! depends on them directly; [`policy`] holds the small policy enums.
@@ -44,8 +47,11 @@ pub mod environment;
 pub mod input;
 pub mod kb;
 pub mod lock;
+pub mod monkey;
 pub mod policy;
+pub mod predict;
 pub mod prescription;
+pub mod provenance;
 pub mod python;
 pub mod resolve;
 pub mod settings;

@@ -11,7 +11,7 @@ use crate::input::{DeclaredRequirement, Project};
 use crate::policy::{OutputFormat, PredictorKind, RecommendationType};
 
 /// Default number of accepted stacks explored.
-pub const DEFAULT_LIMIT: u64 = 10_000;
+pub const DEFAULT_LIMIT: u64 = 1_000;
 /// Default number of stacks reported.
 pub const DEFAULT_COUNT: u64 = 1;
 

@@ -177,10 +177,20 @@ fn every_subcommand_has_help_with_examples() {
 }
 
 #[test]
-fn unimplemented_commands_say_so() {
-    let out = bin().args(["provenance-check"]).output().unwrap();
+fn provenance_check_without_a_lock_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["provenance-check"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented in this build yet"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Pipfile.lock") && stderr.contains("not found"),
+        "{stderr}"
+    );
 }
 
 #[test]

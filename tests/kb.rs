@@ -21,6 +21,7 @@ fn dist(filename: &str, time: &str, rp: Option<&str>) -> Distribution {
         upload_time: Some(time.into()),
         requires_python: rp.map(str::to_string),
         yanked: false,
+        url: Some(format!("http://127.0.0.1:9/files/{filename}")),
     }
 }
 

@@ -4,99 +4,15 @@
 //! reproducible, and every output format is well formed.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
-use common::checker::{Root, Target, check, lock_versions};
+use common::bundled::{advise, bundled_kb, example, project_with, roots_of, target_of};
+use common::checker::{check, lock_versions};
 use common::thoth;
 
-use thoth_rs::environment::TargetEnvironment;
-use thoth_rs::kb::sqlite::SqliteKb;
-use thoth_rs::kb::tags::{Platform, WheelTarget, glibc_for_os};
-use thoth_rs::kb::{CandidateQuery, KnowledgeBase, Lookup};
+use thoth_rs::kb::{KnowledgeBase, Lookup};
 use thoth_rs::python::{parse_requirement, parse_version};
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name)
-}
-
-/// The bundled snapshot, materialised by a first run of the binary.
-fn bundled_kb(report: &serde_json::Value) -> SqliteKb {
-    SqliteKb::open(Path::new(report["snapshot"]["path"].as_str().unwrap())).unwrap()
-}
-
-/// Run `advise --json` on `dir` with `args`, the lock going to a temp file.
-fn advise(dir: &Path, args: &[&str]) -> (serde_json::Value, String, tempfile::TempDir) {
-    let out_dir = tempfile::tempdir().unwrap();
-    let lock = out_dir.path().join("lock");
-    let out = thoth()
-        .arg("-C")
-        .arg(dir)
-        .arg("advise")
-        .arg("--json")
-        .args(args)
-        .arg("-o")
-        .arg(&lock)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "advise failed on {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let text = std::fs::read_to_string(&lock).unwrap();
-    (report, text, out_dir)
-}
-
-/// The target the report says it resolved for.
-fn target_of(report: &serde_json::Value) -> Target {
-    let env = &report["inputs"]["environment"];
-    let python = env["python_version"].as_str().unwrap();
-    let mut t = TargetEnvironment::from_runtime(None, Some(python));
-    t.platform = env["platform"].as_str().unwrap().to_string();
-    t.python_full_version = env["python_full_version"].as_str().unwrap().to_string();
-    let mut parts = python.split('.').map(|p| p.parse::<u16>().unwrap());
-    let glibc = glibc_for_os(env["os_name"].as_str(), env["os_version"].as_str());
-    Target {
-        query: CandidateQuery {
-            target: WheelTarget {
-                python: (parts.next().unwrap(), parts.next().unwrap()),
-                platform: Platform::from_sysconfig(&t.platform, glibc),
-            },
-            python_full_version: parse_version(&t.python_full_version).unwrap(),
-            exclude_newer: None,
-        },
-        markers: t.marker_environment().unwrap(),
-    }
-}
-
-/// The project's requirements as the report lists them.
-fn roots_of(report: &serde_json::Value, dev: bool) -> Vec<Root> {
-    let project = &report["inputs"]["project"];
-    let mut lists = vec![&project["requirements"]];
-    if dev {
-        lists.push(&project["dev_requirements"]);
-    }
-    lists
-        .into_iter()
-        .flat_map(|l| l.as_array().unwrap().iter())
-        .map(|r| {
-            let text = r.as_str().unwrap();
-            let text = text.split(" (index ").next().unwrap();
-            let req = parse_requirement(text).unwrap();
-            (
-                req.name.to_string(),
-                req.extras.iter().map(ToString::to_string).collect(),
-                req.specifiers.to_string(),
-                req.marker.map(|m| m.text),
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn example_locks_pass_the_independent_checker() {
@@ -184,12 +100,6 @@ fn latest_picks_what_a_newest_first_resolver_picks() {
             .unwrap();
         assert_eq!(version, &newest.to_string(), "{name}");
     }
-}
-
-fn project_with(requirements: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("requirements.in"), requirements).unwrap();
-    dir
 }
 
 #[test]
@@ -341,6 +251,25 @@ fn pylock_format_is_pep_751() {
     let wheel = &flask["wheels"].as_array().unwrap()[0];
     assert!(wheel["name"].as_str().unwrap().ends_with(".whl"));
     assert_eq!(wheel["hashes"]["sha256"].as_str().unwrap().len(), 64);
+    // PEP 751 wants `url` or `path` on every file: the snapshot's file URLs.
+    for p in packages {
+        let files = p["wheels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(p.get("sdist"));
+        for f in files {
+            let name = f["name"].as_str().unwrap();
+            let url = f["url"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} has no url"));
+            assert!(
+                url.starts_with("https://") || url.starts_with("http://"),
+                "{url}"
+            );
+            assert!(url.ends_with(&format!("/{name}")), "{url} is not {name}");
+        }
+    }
 }
 
 #[test]

@@ -113,12 +113,7 @@ fn run(
     };
     let resolution = resolve_roots(
         kb,
-        &Run {
-            environment: env,
-            exclude_newer: None,
-            recommendation_type: RecommendationType::Latest,
-            labels: &labels,
-        },
+        &Run::adviser(env, None, RecommendationType::Latest, &labels),
         reqs,
         rules,
         &Prescriptions::default(),

@@ -43,12 +43,7 @@ fn resolve(
         .collect();
     resolve_roots(
         kb,
-        &Run {
-            environment: &env,
-            exclude_newer: None,
-            recommendation_type: kind,
-            labels: &labels,
-        },
+        &Run::adviser(&env, None, kind, &labels),
         reqs,
         SearchRules {
             index_url: INDEX.trim_end_matches('/').into(),
@@ -178,12 +173,7 @@ fn a_pseudonym_offers_an_alternative_when_the_package_cannot_fit() {
         index_url: INDEX.trim_end_matches('/').into(),
         ..SearchRules::default()
     };
-    let run = |kind| Run {
-        environment: &env,
-        exclude_newer: None,
-        recommendation_type: kind,
-        labels: &labels,
-    };
+    let run = |kind| Run::adviser(&env, None, kind, &labels);
     let r = resolve_roots(
         &kb,
         &run(RecommendationType::Performance),

@@ -273,21 +273,33 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
             .iter()
             .map(|(name, (kind, n))| (name.clone(), json!({"kind": kind, "runs": n})))
             .collect();
-        let report = json!({
-            "inputs": inputs_json(s),
-            "snapshot": snapshot,
-            "products": [{
-                "lock": advice.pipfile_lock,
+        let product = |r: &crate::resolve::Resolution, lock: &serde_json::Value, kept: bool| {
+            json!({
+                "lock": lock,
                 "score": r.score,
                 "justification": r.justification,
                 "packages": crate::lock::packages_json(r),
                 "skipped": r.skipped,
-                "existing_lock_kept": advice.kept_lock,
-            }],
+                "existing_lock_kept": kept,
+            })
+        };
+        let products: Vec<serde_json::Value> =
+            std::iter::once(product(r, &advice.pipfile_lock, advice.kept_lock))
+                .chain(advice.others.iter().map(|(o, l)| product(o, l, false)))
+                .collect();
+        let report = json!({
+            "inputs": inputs_json(s),
+            "snapshot": snapshot,
+            "products": products,
             "stack_info": r.stack_info,
             "pipeline": pipeline,
             "statistics": {
+                "predictor": r.statistics.predictor,
                 "episodes": r.statistics.episodes,
+                "accepted": r.statistics.accepted,
+                "distinct_stacks": r.statistics.distinct,
+                "found_in_episode": r.statistics.found_in_episode,
+                "search_seconds": r.statistics.seconds,
                 "search": r.statistics.search,
                 "projects_loaded": r.statistics.projects_loaded,
                 "units_included": r.statistics.units_included,
@@ -312,12 +324,15 @@ fn report_human(
 ) {
     let r = &advice.resolution;
     printer.info(format!(
-        "resolved {} packages for Python {} on {} ({}, score {:.2}, {} decisions, {} backtracks, {:.2} s)",
+        "resolved {} packages for Python {} on {} ({}, score {:.2}; {} of {} episodes by {}, {} decisions, {} backtracks, {:.2} s)",
         r.packages.len(),
         s.environment.python_version,
         s.environment.platform,
         s.recommendation_type.0,
         r.score,
+        r.statistics.found_in_episode,
+        r.statistics.episodes,
+        r.statistics.predictor,
         r.statistics.search.decisions,
         r.statistics.search.backtracks,
         seconds

@@ -177,18 +177,36 @@ pub struct DependencyMonkeyArgs {
     /// Number of distinct stacks.
     #[arg(long, default_value_t = 3)]
     pub count: u64,
-    /// How stacks are picked.
+    /// How stacks are picked: all (newest first, then one package at a time) or random.
     #[arg(long, value_parser = decision_parser(), default_value = "all")]
     pub decision_type: DecisionType,
-    /// Directory receiving one Pipfile.lock per stack and a summary.
-    #[arg(long, value_name = "DIR")]
+    /// Directory receiving <n>/Pipfile.lock per stack and summary.json (required unless --dry-run).
+    #[arg(long, value_name = "DIR", required_unless_present = "dry_run")]
     pub output: Option<PathBuf>,
-    /// Seed.
+    /// Find the stacks but write nothing.
     #[arg(long)]
+    pub dry_run: bool,
+    /// Seed.
+    #[arg(long, env = "THOTH_SEED")]
     pub seed: Option<u64>,
+    /// Predictor (default: by decision type).
+    #[arg(long, value_name = "NAME", value_parser = predictor_parser())]
+    pub predictor: Option<PredictorKind>,
+    /// Runtime environment from .thoth.yaml (default: the first one).
+    #[arg(short = 'e', long, value_name = "NAME")]
+    pub runtime_environment: Option<String>,
+    /// Extra prescription directory (repeatable).
+    #[arg(long = "prescriptions", value_name = "DIR")]
+    pub prescriptions: Vec<PathBuf>,
+    /// Include development packages.
+    #[arg(long)]
+    pub dev: bool,
     /// Knowledge-base snapshot.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "THOTH_SNAPSHOT")]
     pub snapshot: Option<PathBuf>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `provenance-check` options.

@@ -8,6 +8,7 @@
 mod advise;
 pub mod args;
 mod config;
+mod monkey;
 mod prescriptions;
 mod settings;
 pub mod snapshot;
@@ -32,9 +33,6 @@ pub enum CliError {
     /// The command ran but failed: no resolution, failed check (exit 1).
     #[error("{0}")]
     Failure(String),
-    /// The command exists but this build does not implement it yet (exit 2).
-    #[error("`thoth-rs {0}` is not implemented in this build yet")]
-    NotImplemented(&'static str),
     /// Writing output failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -170,8 +168,8 @@ fn run(cli: Cli, printer: &Printer) -> Result<ExitCode, CliError> {
             advise::run(&settings, printer)
         }
         Command::Config(args) => config::run(&dir, &args, printer),
-        Command::DependencyMonkey(_) => Err(CliError::NotImplemented("dependency-monkey")),
-        Command::ProvenanceCheck(_) => Err(CliError::NotImplemented("provenance-check")),
+        Command::DependencyMonkey(args) => monkey::dependency_monkey(&dir, &args, printer),
+        Command::ProvenanceCheck(args) => monkey::provenance_check(&dir, &args, printer),
         Command::Prescriptions(PrescriptionsCommand::Check { dirs, json }) => {
             prescriptions::check(&dir, &dirs, json, printer)
         }

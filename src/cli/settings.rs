@@ -19,7 +19,8 @@ use crate::settings::{AdviseSettings, DEFAULT_COUNT, DEFAULT_LIMIT, Provenance, 
 /// Name of the environment file in a project directory.
 pub const THOTH_YAML: &str = ".thoth.yaml";
 
-fn resolve(dir: &Path, path: &Path) -> PathBuf {
+/// `path` relative to `dir` unless absolute.
+pub fn resolve_path(dir: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -31,7 +32,7 @@ fn resolve(dir: &Path, path: &Path) -> PathBuf {
 pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, CliError> {
     let project = match &args.project {
         Some(file) => {
-            let file = resolve(dir, file);
+            let file = resolve_path(dir, file);
             if !file.is_file() {
                 return Err(InputError::file(&file, "project file not found").into());
             }
@@ -78,7 +79,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
 
     let mut constraints = project.constraints.clone();
     if let Some(file) = &args.constraints {
-        let file = resolve(dir, file);
+        let file = resolve_path(dir, file);
         for c in read_constraints(&file)? {
             if let Some(prev) = constraints
                 .iter()
@@ -143,7 +144,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
 
     let mut prescriptions = Vec::new();
     for p in &args.prescriptions {
-        let p = resolve(dir, p);
+        let p = resolve_path(dir, p);
         if !p.is_dir() {
             return Err(CliError::Usage(format!(
                 "--prescriptions {}: not a directory",
@@ -154,7 +155,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     }
     let snapshot = match &args.snapshot {
         Some(p) => {
-            let p = resolve(dir, p);
+            let p = resolve_path(dir, p);
             if !p.is_file() {
                 return Err(CliError::Usage(format!(
                     "--snapshot {}: no such file",
@@ -177,7 +178,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         .parent()
         .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
     let output = match &args.output {
-        Some(p) => resolve(dir, p),
+        Some(p) => resolve_path(dir, p),
         None => project_dir.join(default_name),
     };
 

@@ -24,13 +24,7 @@ pub fn cache_root() -> PathBuf {
     std::env::temp_dir().join("thoth-rs")
 }
 
-fn resolve(dir: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        dir.join(p)
-    }
-}
+use super::settings::resolve_path as resolve;
 
 /// Open `--snapshot PATH` or the bundled snapshot.
 pub fn open_snapshot(dir: &Path, snapshot: Option<&Path>) -> Result<SqliteKb, CliError> {

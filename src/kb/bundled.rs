@@ -1,19 +1,17 @@
 //! The snapshot shipped inside the binary (zstd-compressed), materialised
-//! into the user's cache directory on first use and checked by its sha256.
+//! into the user's cache directory on first use, under a name derived from
+//! the bundle's content at build time.
 
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 use super::KbError;
 
 /// The compressed bundled snapshot (empty when the build had none).
 pub static BUNDLED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bundled-snapshot.zst"));
 
-/// Hex sha256 of the compressed bundle (names the cache file).
-pub fn bundle_digest() -> String {
-    hex::encode(Sha256::digest(BUNDLED))
-}
+/// Content id of the compressed bundle (FNV-1a and length, computed by the
+/// build script); names the cache file.
+pub const BUNDLE_ID: &str = env!("THOTH_BUNDLE_ID");
 
 /// Path of the bundled snapshot under `cache_root`, decompressing it first
 /// if needed (atomically, so concurrent first runs are safe).
@@ -24,8 +22,7 @@ pub fn materialise(cache_root: &Path) -> Result<PathBuf, KbError> {
             message: "this build has no bundled snapshot; pass --snapshot PATH (build one with `thoth-rs snapshot sync`)".into(),
         });
     }
-    let digest = bundle_digest();
-    let path = cache_root.join(format!("snapshot-{}.sqlite", &digest[..16]));
+    let path = cache_root.join(format!("snapshot-{BUNDLE_ID}.sqlite"));
     if path.is_file() {
         return Ok(path);
     }

@@ -25,7 +25,9 @@ use crate::python::{Marker, MarkerEnvironment, Version};
 use tags::WheelTarget;
 
 /// Current schema version of snapshot files.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+/// The oldest snapshot schema still readable (version 1 has no file URLs).
+pub const OLDEST_SCHEMA_VERSION: i64 = 1;
 
 /// A knowledge-base failure (the snapshot is unreadable or inconsistent).
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,8 @@ pub struct Distribution {
     pub requires_python: Option<String>,
     /// Yanked file.
     pub yanked: bool,
+    /// Absolute URL of the file on its index, when recorded.
+    pub url: Option<String>,
 }
 
 /// One Requires-Dist entry.

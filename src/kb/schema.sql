@@ -1,4 +1,5 @@
--- thoth-rs snapshot schema, version 1.
+-- thoth-rs snapshot schema, version 2 (version 1 lacked distributions.url;
+-- snapshots of version 1 are still read, with no file URLs).
 -- Versions are stored as text but always compared with PEP 440 semantics in
 -- Rust; `version_rank` (0 = newest) is a precomputed PEP 440 order.
 CREATE TABLE meta (
@@ -55,7 +56,8 @@ CREATE TABLE distributions (
     size            INTEGER,
     upload_time     TEXT,
     requires_python TEXT,
-    yanked          INTEGER NOT NULL DEFAULT 0
+    yanked          INTEGER NOT NULL DEFAULT 0,
+    url             TEXT                           -- absolute file URL on the index
 );
 CREATE TABLE advisories (
     id        TEXT PRIMARY KEY,

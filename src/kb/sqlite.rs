@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::tags::parse_wheel_filename;
 use super::{
-    Advisory, Dependency, Distribution, KbError, KnowledgeBase, Lookup, ProjectRecord, Release,
-    SCHEMA_VERSION, SnapshotMeta,
+    Advisory, Dependency, Distribution, KbError, KnowledgeBase, Lookup, OLDEST_SCHEMA_VERSION,
+    ProjectRecord, Release, SCHEMA_VERSION, SnapshotMeta,
 };
 use crate::python::{Version, parse_version};
 
@@ -100,11 +100,11 @@ impl SqliteKb {
             });
         }
         let meta = read_meta(&conn, path)?;
-        if meta.schema_version != SCHEMA_VERSION {
+        if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&meta.schema_version) {
             return Err(KbError::Schema {
                 path: path.display().to_string(),
                 message: format!(
-                    "schema version {} is not the supported version {SCHEMA_VERSION}",
+                    "schema version {} is not supported (this build reads versions {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION})",
                     meta.schema_version
                 ),
             });
@@ -196,12 +196,15 @@ impl SqliteKb {
 
         let mut dists: HashMap<i64, Vec<Distribution>> = HashMap::new();
         {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT release_id, filename, sha256, size, upload_time, requires_python, yanked FROM distributions \
-                     WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY id",
-                )
-                .map_err(&e)?;
+            // Version 1 snapshots have no url column.
+            let sql = if self.meta.schema_version >= 2 {
+                "SELECT release_id, filename, sha256, size, upload_time, requires_python, yanked, url FROM distributions \
+                 WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY id"
+            } else {
+                "SELECT release_id, filename, sha256, size, upload_time, requires_python, yanked, NULL FROM distributions \
+                 WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY id"
+            };
+            let mut stmt = conn.prepare_cached(sql).map_err(&e)?;
             let rows = stmt
                 .query_map([project_id], |r| {
                     let sha: Option<Vec<u8>> = r.get(2)?;
@@ -214,6 +217,7 @@ impl SqliteKb {
                             upload_time: r.get(4)?,
                             requires_python: r.get(5)?,
                             yanked: r.get::<_, i64>(6)? != 0,
+                            url: r.get(7)?,
                         },
                     ))
                 })
@@ -565,7 +569,7 @@ impl SnapshotWriter {
             }
             let mut stmt = conn
                 .prepare_cached(
-                    "INSERT INTO distributions (release_id, filename, packagetype, python_tag, abi_tag, platform_tag, sha256, size, upload_time, requires_python, yanked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "INSERT INTO distributions (release_id, filename, packagetype, python_tag, abi_tag, platform_tag, sha256, size, upload_time, requires_python, yanked, url) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .map_err(&e)?;
             for d in &release.distributions {
@@ -582,7 +586,8 @@ impl SnapshotWriter {
                     d.size,
                     d.upload_time,
                     d.requires_python,
-                    d.yanked as i64
+                    d.yanked as i64,
+                    d.url
                 ])
                 .map_err(&e)?;
             }

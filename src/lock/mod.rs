@@ -270,9 +270,9 @@ fn toml_str(s: &str) -> String {
 
 /// A PEP 751 pylock.toml for the target environment.
 ///
-/// The snapshot keeps file names, sizes, hashes and upload times but not
-/// file URLs, so each package names its `index` and installers look the
-/// files up there by name and hash.
+/// Each file carries the URL the snapshot recorded for it (schema 2); files
+/// from a schema-1 snapshot have none, and installers then find them on the
+/// package's `index` by name and hash.
 pub fn pylock(
     resolution: &Resolution,
     ctx: &LockContext,
@@ -315,6 +315,9 @@ pub fn pylock(
             let _ = writeln!(out, "name = {}", toml_str(&d.filename));
             if let Some(t) = &d.upload_time {
                 let _ = writeln!(out, "upload-time = {t}");
+            }
+            if let Some(url) = &d.url {
+                let _ = writeln!(out, "url = {}", toml_str(url));
             }
             if let Some(size) = d.size {
                 let _ = writeln!(out, "size = {size}");

@@ -54,6 +54,8 @@ pub enum Exclusion {
     Requirement(String, String),
     /// Pre-release not allowed.
     Prerelease,
+    /// Known advisories (ids) under the security recommendation type.
+    Advisory(String),
 }
 
 impl std::fmt::Display for Exclusion {
@@ -63,6 +65,10 @@ impl std::fmt::Display for Exclusion {
             Self::Sieve(u) => write!(f, "removed by unit {u}"),
             Self::Constraint(c) => write!(f, "excluded by constraint {c}"),
             Self::Requirement(r, by) => write!(f, "excluded by {r} (required by {by})"),
+            Self::Advisory(ids) => write!(
+                f,
+                "has known advisories {ids} (removed under the security recommendation type; accept them with the label allow-cve=ID)"
+            ),
             Self::Prerelease => {
                 f.write_str("pre-release (not allowed; use --pre or allow_prereleases)")
             }

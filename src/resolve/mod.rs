@@ -6,23 +6,24 @@
 //! reports, or an [`Explanation`] of why no stack exists.
 
 pub mod conflict;
+pub mod explore;
 pub mod pipeline;
 pub mod rules;
+pub mod security;
 pub mod solver;
 pub mod universe;
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
+pub use explore::{Budget, Exploration, explore};
 pub use pipeline::{Pipeline, Refusal};
-pub use solver::{Counters, NewestFirst, Policy, SearchRules};
+pub use solver::{Action, Counters, Episode, NewestFirst, Phase, Policy, Predictor, SearchRules};
 pub use universe::{Edge, Universe};
 
 use crate::kb::KbError;
 use crate::prescription::schema::{Message, UnitKind};
 use crate::python::{ExtraName, MarkerTree, Version, VersionSpecifiers};
-use solver::{Outcome, Solver};
-use universe::Availability;
+use solver::Solver;
 
 /// A requirement of the project itself.
 #[derive(Debug, Clone)]
@@ -96,8 +97,18 @@ fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Resul
 /// Counters of a run.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Statistics {
+    /// Predictor that steered the episodes.
+    pub predictor: String,
     /// Complete search episodes run.
-    pub episodes: usize,
+    pub episodes: u64,
+    /// Episodes that found a stack.
+    pub accepted: u64,
+    /// Distinct stacks found.
+    pub distinct: u64,
+    /// Episode (from 1) that found this stack.
+    pub found_in_episode: u64,
+    /// Wall-clock time of the exploration, in seconds.
+    pub seconds: f64,
     /// Search counters summed over episodes.
     pub search: Counters,
     /// Projects looked up in the knowledge base.
@@ -204,90 +215,14 @@ pub struct Request<'a> {
     pub pipeline: Pipeline<'a>,
 }
 
-/// Resolve `request` against `universe` with versions tried in `policy` order.
+/// Resolve `request` against `universe` in one newest-first episode: the
+/// stack pip or uv would pick on the same data.
 pub fn resolve(
     universe: &mut Universe<'_>,
-    mut request: Request<'_>,
-    policy: &mut dyn Policy,
+    request: Request<'_>,
 ) -> Result<Resolution, ResolveError> {
-    let env = universe.markers().clone();
-    let roots: Vec<&RootRequirement> = request
-        .roots
-        .iter()
-        .filter(|r| r.marker.as_ref().is_none_or(|(m, _)| m.evaluate(&env, &[])))
-        .collect();
-    let mut direct: Vec<String> = roots.iter().map(|r| r.name.clone()).collect();
-    direct.sort();
-    direct.dedup();
-    request
-        .pipeline
-        .boots(&direct)
-        .map_err(ResolveError::Refused)?;
-    for name in &direct {
-        let view = universe.project(name)?;
-        match &view.availability {
-            Availability::Found(_) => {}
-            Availability::Unavailable(reason) => {
-                return Err(ResolveError::Unknown(format!(
-                    "{name} is required by the project but the snapshot has no usable data for it: {reason}"
-                )));
-            }
-            Availability::Missing => {
-                return Err(ResolveError::Unknown(format!(
-                    "{name} is required by the project but is not in the snapshot; build one that includes it with `thoth-rs snapshot sync --package {name}`"
-                )));
-            }
-        }
-    }
-    let develop_of_root: Vec<bool> = roots.iter().map(|r| r.develop).collect();
-    let root_edges: Rc<[Edge]> = roots
-        .iter()
-        .map(|r| Edge::new(&r.name, r.extras.clone(), r.spec.clone(), r.marker.clone()))
-        .collect();
-    let units_included = request.pipeline.included_count();
-    let rules = request.rules;
-    let mut pipeline = request.pipeline;
-    let mut solver = Solver::new(universe, &mut pipeline, &rules);
-    solver.add_roots(root_edges.clone())?;
-    let outcome = solver.run(policy)?;
-    match outcome {
-        Outcome::Found => {}
-        Outcome::Stopped => {
-            let stop = solver.pipeline.eager_stop.clone().unwrap_or(Refusal {
-                unit: String::new(),
-                message: String::new(),
-            });
-            return Err(ResolveError::Stopped(stop));
-        }
-        Outcome::NoSolution => return Err(ResolveError::NoSolution(explain(&solver))),
-    }
-    let mut resolution = collect(&solver, &develop_of_root);
-    let pinned = solver.pinned();
-    let wraps = solver.pipeline.wraps(&pinned);
-    let counters = solver.counters.clone();
-    drop(solver);
-    resolution.justification.extend(wraps);
-    resolution.justification.sort_by(|a, b| {
-        (
-            a.package_name.as_deref().unwrap_or(""),
-            a.kind as u8,
-            &a.message,
-        )
-            .cmp(&(
-                b.package_name.as_deref().unwrap_or(""),
-                b.kind as u8,
-                &b.message,
-            ))
-    });
-    resolution.stack_info = pipeline.stack_info.clone();
-    resolution.pipeline = pipeline.ran.clone();
-    resolution.statistics = Statistics {
-        episodes: 1,
-        search: counters,
-        projects_loaded: universe.lookups,
-        units_included,
-    };
-    Ok(resolution)
+    let mut found = explore(universe, request, &mut NewestFirst, &Budget::single())?;
+    Ok(found.products.remove(0))
 }
 
 fn explain(solver: &Solver) -> Explanation {

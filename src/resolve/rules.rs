@@ -18,6 +18,63 @@ impl Policy for NewestFirst {
     fn order(&mut self, _node: &Node, _candidates: &mut Vec<usize>) {}
 }
 
+impl Predictor for NewestFirst {
+    fn name(&self) -> &'static str {
+        "newest-first"
+    }
+}
+
+/// One decision of a finished episode.
+#[derive(Debug, Clone)]
+pub struct Action {
+    /// Package name.
+    pub name: String,
+    /// Release index chosen (into the project's releases, newest first).
+    pub release: usize,
+    /// Score the steps gave the action.
+    pub reward: f64,
+    /// Releases that would also have satisfied every requirement on the
+    /// package in the stack found (newest first, the chosen one included).
+    pub options: Vec<usize>,
+}
+
+/// A complete stack one episode found, as predictors learn from it.
+#[derive(Debug, Clone, Default)]
+pub struct Episode {
+    /// Decisions in the order they were taken.
+    pub actions: Vec<Action>,
+    /// Total score of the stack.
+    pub score: f64,
+}
+
+/// Where the exploration stands when an episode begins.
+#[derive(Debug, Clone, Copy)]
+pub struct Phase {
+    /// Episode number, from 0.
+    pub episode: u64,
+    /// Accepted stacks so far.
+    pub accepted: u64,
+    /// The budget in accepted stacks (`--limit`).
+    pub limit: u64,
+    /// The final exploitation phase: use what was learned, explore no more.
+    pub exploit: bool,
+}
+
+/// Steers a series of complete search episodes: orders candidate versions
+/// within each episode ([`Policy`]) and learns from the stacks found.
+pub trait Predictor: Policy {
+    /// Name shown in reports.
+    fn name(&self) -> &'static str;
+    /// Called before each episode.
+    fn begin(&mut self, _phase: Phase) {}
+    /// Called with the stack each episode found.
+    fn learn(&mut self, _episode: &Episode) {}
+    /// Nothing is left to try (further episodes would repeat themselves).
+    fn finished(&self) -> bool {
+        false
+    }
+}
+
 /// Settings that do not change during a search.
 #[derive(Debug, Clone, Default)]
 pub struct SearchRules {
@@ -29,4 +86,6 @@ pub struct SearchRules {
     pub constraints: HashMap<String, Vec<(crate::python::VersionSpecifiers, String)>>,
     /// Index URL of the snapshot (units match on it).
     pub index_url: String,
+    /// Treatment of releases with known advisories.
+    pub security: super::security::Security,
 }

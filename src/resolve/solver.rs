@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 pub use super::conflict::{Bits, Exclusion, Failure};
 use super::pipeline::{Pinned, Pipeline, StepOutcome};
-pub use super::rules::{NewestFirst, Policy, SearchRules};
+pub use super::rules::{Action, Episode, NewestFirst, Phase, Policy, Predictor, SearchRules};
 use super::universe::{Edge, ProjectView, Universe};
 use crate::kb::KbError;
 use crate::prescription::schema::Message;
@@ -75,12 +75,25 @@ pub struct Node {
     pub decision: Option<Decision>,
     /// Sieve verdict per release (`Some(unit)` = removed).
     pub sieved: Option<Rc<Vec<Option<String>>>>,
+    /// Constraint excluding each release (empty: no constraint on the name).
+    pub constrained: Vec<Option<String>>,
+    /// Security sieve verdict per release (`Some(ids)` = removed).
+    pub vulnerable: Option<Rc<Vec<Option<String>>>>,
     /// `sieve.SkipPackage` verdict.
     pub skip: Option<Option<String>>,
     /// Times the search ran out of versions for it.
     pub failures: usize,
     /// Why it last ran out of versions.
     pub last_failure: Option<Failure>,
+}
+
+/// Why a release is excluded, borrowed (see [`Exclusion`] for the text).
+enum Why<'a> {
+    Target(&'a crate::kb::Rejection),
+    Sieve(&'a str),
+    Advisory(&'a str),
+    Constraint(&'a str),
+    Requirement(&'a Req),
 }
 
 enum Undo {
@@ -163,6 +176,8 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             seq: 0,
             decision: None,
             sieved: None,
+            constrained: Vec::new(),
+            vulnerable: None,
             skip: None,
             failures: 0,
             last_failure: None,
@@ -222,12 +237,8 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                 self.trail.push(Undo::Req(t));
                 return Ok(Ok(()));
             };
-            let version = node
-                .view
-                .as_ref()
-                .expect("decided nodes have views")
-                .version(rel);
-            edge_spec_ok = req.edge().spec.contains(version);
+            let view = node.view.as_ref().expect("decided nodes have views");
+            edge_spec_ok = req.edge().admits(view, rel);
             new_extras = req
                 .edge()
                 .extras
@@ -330,42 +341,49 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         }
     }
 
-    /// Why release `r` of node `i` is excluded now, if it is. Pre-release
-    /// policy is applied by [`Self::candidates`].
-    pub fn exclusion(&self, i: usize, r: usize) -> Option<Exclusion> {
+    /// Why release `r` of node `i` is excluded now, if it is, without
+    /// building any text (the search loop asks this for every release).
+    fn why_excluded(&self, i: usize, r: usize) -> Option<Why<'_>> {
         let node = &self.nodes[i];
         let view = node.view.as_ref()?;
         let info = &view.releases[r];
         let version = view.version(r);
-        let pinned_exactly = || {
-            node.reqs
-                .iter()
-                .any(|q| q.edge().exact && q.edge().spec.contains(version))
-        };
         match &info.rejection {
             None => {}
-            Some(crate::kb::Rejection::Yanked(_)) if pinned_exactly() => {}
-            Some(rej) => return Some(Exclusion::Target(rej.to_string())),
+            Some(crate::kb::Rejection::Yanked(_))
+                if node
+                    .reqs
+                    .iter()
+                    .any(|q| q.edge().exact && q.edge().spec.contains(version)) => {}
+            Some(rej) => return Some(Why::Target(rej)),
         }
-        if let Some(unit) = node.sieved.as_ref().and_then(|s| s[r].clone()) {
-            return Some(Exclusion::Sieve(unit));
+        if let Some(unit) = node.sieved.as_ref().and_then(|s| s[r].as_deref()) {
+            return Some(Why::Sieve(unit));
         }
-        if let Some(cs) = self.rules.constraints.get(&node.name) {
-            for (spec, text) in cs {
-                if !spec.contains(version) {
-                    return Some(Exclusion::Constraint(text.clone()));
-                }
+        if let Some(ids) = node.vulnerable.as_ref().and_then(|s| s[r].as_deref()) {
+            return Some(Why::Advisory(ids));
+        }
+        if let Some(Some(text)) = node.constrained.get(r) {
+            return Some(Why::Constraint(text));
+        }
+        node.reqs
+            .iter()
+            .find(|q| !q.edge().admits(view, r))
+            .map(Why::Requirement)
+    }
+
+    /// Why release `r` of node `i` is excluded now, if it is. Pre-release
+    /// policy is applied by [`Self::candidates`].
+    pub fn exclusion(&self, i: usize, r: usize) -> Option<Exclusion> {
+        Some(match self.why_excluded(i, r)? {
+            Why::Target(rej) => Exclusion::Target(rej.to_string()),
+            Why::Sieve(unit) => Exclusion::Sieve(unit.to_string()),
+            Why::Advisory(ids) => Exclusion::Advisory(ids.to_string()),
+            Why::Constraint(text) => Exclusion::Constraint(text.to_string()),
+            Why::Requirement(q) => {
+                Exclusion::Requirement(q.edge().requirement_text(), self.requirer(q))
             }
-        }
-        for q in &node.reqs {
-            if !q.edge().spec.contains(version) {
-                return Some(Exclusion::Requirement(
-                    q.edge().requirement_text(),
-                    self.requirer(q),
-                ));
-            }
-        }
-        None
+        })
     }
 
     fn prereleases_allowed(&self, i: usize) -> bool {
@@ -391,9 +409,27 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                 .pipeline
                 .sieve(&view.name, &versions, &self.rules.index_url);
             self.nodes[i].sieved = Some(Rc::new(verdict));
+            if let Some(cs) = self.rules.constraints.get(&view.name) {
+                self.nodes[i].constrained = versions
+                    .iter()
+                    .map(|v| {
+                        cs.iter()
+                            .find(|(spec, _)| !spec.contains(v))
+                            .map(|(_, text)| text.clone())
+                    })
+                    .collect();
+            }
+            if self.rules.security.sieve {
+                let mut verdict = Vec::with_capacity(view.releases.len());
+                for r in 0..view.releases.len() {
+                    let advisories = self.universe.advisories(&view, r)?;
+                    verdict.push(self.rules.security.sieve_verdict(&advisories));
+                }
+                self.nodes[i].vulnerable = Some(Rc::new(verdict));
+            }
         }
         let usable: Vec<usize> = (0..view.releases.len())
-            .filter(|&r| self.exclusion(i, r).is_none())
+            .filter(|&r| self.why_excluded(i, r).is_none())
             .collect();
         if self.prereleases_allowed(i) {
             return Ok(usable);
@@ -512,6 +548,47 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         Ok(Ok(()))
     }
 
+    /// Where the search stands (trail length, discovery counter), to come
+    /// back to with [`Self::restart`].
+    pub fn mark(&self) -> (usize, usize) {
+        (self.trail.len(), self.next_seq)
+    }
+
+    /// Undo everything after `mark` so another episode can start from it.
+    /// Project views and sieve verdicts stay cached.
+    pub fn restart(&mut self, mark: (usize, usize)) {
+        self.undo_to(mark.0);
+        self.next_seq = mark.1;
+        self.stopped = false;
+    }
+
+    /// The stack just found, as predictors learn from it.
+    pub fn episode(&mut self) -> Result<Episode, KbError> {
+        let mut decided: Vec<(usize, usize, usize)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let d = n.decision.as_ref()?;
+                Some((d.level, i, d.release?))
+            })
+            .collect();
+        decided.sort_unstable();
+        let mut actions = Vec::with_capacity(decided.len());
+        let mut score = 0.0;
+        for (_, i, release) in decided {
+            let reward = self.nodes[i].decision.as_ref().map_or(0.0, |d| d.score);
+            score += reward;
+            actions.push(Action {
+                name: self.nodes[i].name.clone(),
+                release,
+                reward,
+                options: self.candidates(i)?,
+            });
+        }
+        Ok(Episode { actions, score })
+    }
+
     /// Run one episode with `policy` ordering candidate versions.
     pub fn run(&mut self, policy: &mut dyn Policy) -> Result<Outcome, KbError> {
         match self.search(1, policy)? {
@@ -557,7 +634,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         let view = self.view(p)?;
         let wants_steps = self.pipeline.has_steps_for(&name);
         for rel in cands {
-            let step = if wants_steps {
+            let mut step = if wants_steps {
                 let pinned = Pinned {
                     name: name.clone(),
                     version: view.version(rel).clone(),
@@ -573,6 +650,24 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                     add: Vec::new(),
                 }
             };
+            if self.rules.security.penalty.is_some()
+                && let StepOutcome::Accept {
+                    score,
+                    justification,
+                    ..
+                } = &mut step
+            {
+                let advisories = self.universe.advisories(&view, rel)?;
+                if !advisories.is_empty() {
+                    let (s, messages) = self.rules.security.step(
+                        &name,
+                        &view.version(rel).to_string(),
+                        &advisories,
+                    );
+                    *score += s;
+                    justification.extend(messages);
+                }
+            }
             let mark = self.trail.len();
             let decided = match step {
                 StepOutcome::NotAcceptable {

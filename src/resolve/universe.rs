@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::kb::{CandidateQuery, KbError, KnowledgeBase, Lookup, ProjectRecord, Rejection};
+use crate::kb::{
+    Advisory, CandidateQuery, KbError, KnowledgeBase, Lookup, ProjectRecord, Rejection,
+};
 use crate::python::{ExtraName, MarkerEnvironment, MarkerTree, Version, VersionSpecifiers};
 
 /// Whether the snapshot can supply a project.
@@ -41,9 +43,23 @@ pub struct ProjectView {
     pub availability: Availability,
     /// Releases newest first (empty unless found).
     pub releases: Vec<ReleaseInfo>,
+    /// Parsed dependency edges per release, filled on first use.
+    edges: Vec<std::cell::OnceCell<Rc<[Edge]>>>,
+    /// Advisories per release, filled on first use.
+    advisories: Vec<std::cell::OnceCell<Rc<[Rc<Advisory>]>>>,
 }
 
 impl ProjectView {
+    fn empty(name: &str, availability: Availability) -> Self {
+        Self {
+            name: name.to_string(),
+            availability,
+            releases: Vec::new(),
+            edges: Vec::new(),
+            advisories: Vec::new(),
+        }
+    }
+
     /// The stored record, when found.
     pub fn record(&self) -> Option<&Arc<ProjectRecord>> {
         match &self.availability {
@@ -79,6 +95,9 @@ pub struct Edge {
     pub marker: Option<MarkerTree>,
     /// The marker as written.
     pub marker_text: Option<String>,
+    /// Which releases of the target project the specifier admits, computed
+    /// on first use (specifier checks are the search's hottest operation).
+    admits: std::cell::OnceCell<Box<[bool]>>,
 }
 
 impl Edge {
@@ -109,7 +128,18 @@ impl Edge {
             exact,
             marker,
             marker_text,
+            admits: std::cell::OnceCell::new(),
         }
+    }
+
+    /// Does the specifier admit release `r` of `view`, the project the
+    /// edge points to?
+    pub fn admits(&self, view: &ProjectView, r: usize) -> bool {
+        self.admits.get_or_init(|| {
+            (0..view.releases.len())
+                .map(|i| self.spec.contains(view.version(i)))
+                .collect()
+        })[r]
     }
 
     /// Does the edge apply in `env` when the parent has `extras` active?
@@ -137,7 +167,7 @@ pub struct Universe<'k> {
     query: CandidateQuery,
     markers: MarkerEnvironment,
     views: HashMap<String, Rc<ProjectView>>,
-    edges: HashMap<(String, usize), Rc<[Edge]>>,
+    advisories: HashMap<String, Option<Rc<Advisory>>>,
     /// Knowledge-base lookups made (statistics).
     pub lookups: usize,
 }
@@ -154,7 +184,7 @@ impl<'k> Universe<'k> {
             query,
             markers,
             views: HashMap::new(),
-            edges: HashMap::new(),
+            advisories: HashMap::new(),
             lookups: 0,
         }
     }
@@ -182,7 +212,7 @@ impl<'k> Universe<'k> {
         self.lookups += 1;
         let view = match self.kb.project(name)? {
             Lookup::Found(record) => {
-                let releases = crate::kb::candidates(&record, &self.query)
+                let releases: Vec<ReleaseInfo> = crate::kb::candidates(&record, &self.query)
                     .into_iter()
                     .enumerate()
                     .map(|(index, c)| ReleaseInfo {
@@ -191,22 +221,19 @@ impl<'k> Universe<'k> {
                         prerelease: c.release.version.any_prerelease(),
                     })
                     .collect();
+                let n = releases.len();
                 ProjectView {
                     name: name.to_string(),
                     availability: Availability::Found(record),
                     releases,
+                    edges: vec![std::cell::OnceCell::new(); n],
+                    advisories: vec![std::cell::OnceCell::new(); n],
                 }
             }
-            Lookup::Unavailable(reason) => ProjectView {
-                name: name.to_string(),
-                availability: Availability::Unavailable(reason),
-                releases: Vec::new(),
-            },
-            Lookup::Missing => ProjectView {
-                name: name.to_string(),
-                availability: Availability::Missing,
-                releases: Vec::new(),
-            },
+            Lookup::Unavailable(reason) => {
+                ProjectView::empty(name, Availability::Unavailable(reason))
+            }
+            Lookup::Missing => ProjectView::empty(name, Availability::Missing),
         };
         let view = Rc::new(view);
         self.views.insert(name.to_string(), view.clone());
@@ -216,32 +243,64 @@ impl<'k> Universe<'k> {
     /// Every dependency edge of release `index` of `view` (markers not yet
     /// evaluated: which apply depends on the extras requested).
     pub fn edges(&mut self, view: &ProjectView, index: usize) -> Rc<[Edge]> {
-        let key = (view.name.clone(), index);
-        if let Some(e) = self.edges.get(&key) {
-            return e.clone();
-        }
-        let deps = view
-            .record()
-            .and_then(|r| r.releases[index].dependencies.clone())
-            .unwrap_or_default();
-        let edges: Rc<[Edge]> = deps
-            .iter()
-            .map(|d| {
-                let spec = crate::python::parse_specifiers(&d.specifier).unwrap_or_default();
-                let extras = d
-                    .extras
-                    .iter()
-                    .filter_map(|e| crate::python::parse_extra(e).ok())
-                    .collect();
-                // A marker that cannot be parsed never applies (as installers skip it).
-                let marker = d.marker.as_deref().map(|m| {
-                    let tree = crate::python::parse_marker(m).map_or(MarkerTree::FALSE, |p| p.tree);
-                    (tree, m.to_string())
-                });
-                Edge::new(&d.name, extras, spec, marker)
+        view.edges[index]
+            .get_or_init(|| {
+                let deps = view
+                    .record()
+                    .and_then(|r| r.releases[index].dependencies.clone())
+                    .unwrap_or_default();
+                deps.iter()
+                    .map(|d| {
+                        let spec =
+                            crate::python::parse_specifiers(&d.specifier).unwrap_or_default();
+                        let extras = d
+                            .extras
+                            .iter()
+                            .filter_map(|e| crate::python::parse_extra(e).ok())
+                            .collect();
+                        // A marker that cannot be parsed never applies (as installers skip it).
+                        let marker = d.marker.as_deref().map(|m| {
+                            let tree = crate::python::parse_marker(m)
+                                .map_or(MarkerTree::FALSE, |p| p.tree);
+                            (tree, m.to_string())
+                        });
+                        Edge::new(&d.name, extras, spec, marker)
+                    })
+                    .collect()
             })
-            .collect();
-        self.edges.insert(key, edges.clone());
-        edges
+            .clone()
+    }
+
+    /// Advisories (not withdrawn) affecting release `index` of `view`.
+    pub fn advisories(
+        &mut self,
+        view: &ProjectView,
+        index: usize,
+    ) -> Result<Rc<[Rc<Advisory>]>, KbError> {
+        if let Some(known) = view.advisories[index].get() {
+            return Ok(known.clone());
+        }
+        let Some(record) = view.record() else {
+            return Ok(Rc::from(Vec::new()));
+        };
+        let mut out = Vec::new();
+        for id in &record.releases[index].advisories {
+            let known = match self.advisories.get(id) {
+                Some(a) => a.clone(),
+                None => {
+                    let a = self
+                        .kb
+                        .advisory(id)?
+                        .filter(|a| a.withdrawn.is_none())
+                        .map(Rc::new);
+                    self.advisories.insert(id.clone(), a.clone());
+                    a
+                }
+            };
+            out.extend(known);
+        }
+        let out: Rc<[Rc<Advisory>]> = Rc::from(out);
+        let _ = view.advisories[index].set(out.clone());
+        Ok(out)
     }
 }

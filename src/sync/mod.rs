@@ -341,6 +341,7 @@ fn release_from(
                 upload_time: f.upload_time.clone(),
                 requires_python: f.requires_python.clone(),
                 yanked: f.yanked.is_some(),
+                url: Some(f.url.clone()),
             })
             .collect(),
         dependencies: metadata.map(|m| Arc::new(m.dependencies.clone())),

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod bundled;
+
 /// The binary under test, with logging and colour settings cleared.
 pub fn thoth() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_thoth-rs"));
@@ -66,6 +68,10 @@ pub mod universe {
                 upload_time: Some("2024-01-01T00:00:00Z".into()),
                 requires_python: None,
                 yanked: false,
+                url: Some(format!(
+                    "{INDEX}files/{}-{version}-py3-none-any.whl",
+                    name.replace('-', "_")
+                )),
             }],
             dependencies: Some(Arc::new(
                 deps.iter()

@@ -1,0 +1,94 @@
+//! Complete candidate stacks evaluated per second in `stable` mode: the
+//! TensorFlow set (tensorflow, numpy, matplotlib, boto3 — 44 packages) and
+//! the web set (18 packages) explored by temporal-difference learning with
+//! our prescriptions and the advisory penalty step, on a warm snapshot.
+//! Criterion reports the throughput in stacks (elements) per second.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use thoth_rs::advise::{Run, explore_roots};
+use thoth_rs::environment::TargetEnvironment;
+use thoth_rs::kb::KnowledgeBase;
+use thoth_rs::kb::bundled;
+use thoth_rs::kb::sqlite::SqliteKb;
+use thoth_rs::policy::{PredictorKind, RecommendationType};
+use thoth_rs::predict::{self, PredictorOptions};
+use thoth_rs::resolve::security::Security;
+use thoth_rs::resolve::{Budget, RootRequirement, SearchRules};
+
+const EPISODES: u64 = 200;
+
+const SETS: &[(&str, &[&str])] = &[
+    (
+        "tensorflow_44",
+        &["tensorflow", "numpy", "matplotlib", "boto3"],
+    ),
+    (
+        "web_18",
+        &[
+            "flask>=2.2",
+            "flask-sqlalchemy",
+            "gunicorn>=20.1",
+            "requests[socks]>=2.28",
+            "python-dotenv",
+        ],
+    ),
+];
+
+fn bench_explore(c: &mut Criterion) {
+    let path = bundled::materialise(&std::env::temp_dir().join("thoth-rs-bench")).unwrap();
+    let kb = SqliteKb::open(&path).unwrap();
+    let env = TargetEnvironment::from_runtime(None, Some("3.11"));
+    let prescriptions = thoth_rs::prescription::load_bundled_and(&[]);
+    let labels = BTreeMap::new();
+    let mut group = c.benchmark_group("explore_stable");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(EPISODES));
+    for (name, set) in SETS {
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                let roots: Vec<RootRequirement> = set
+                    .iter()
+                    .map(|t| {
+                        RootRequirement::from_requirement(
+                            &thoth_rs::python::parse_requirement(t).unwrap(),
+                            false,
+                        )
+                    })
+                    .collect();
+                let rules = SearchRules {
+                    index_url: kb.meta().index_url.clone().unwrap_or_default(),
+                    security: Security::for_run(RecommendationType::Stable, &labels),
+                    ..SearchRules::default()
+                };
+                let mut predictor = predict::build(
+                    PredictorKind::TemporalDifference,
+                    1,
+                    &PredictorOptions::default(),
+                );
+                let found = explore_roots(
+                    &kb,
+                    &Run::adviser(&env, None, RecommendationType::Stable, &labels),
+                    roots,
+                    rules,
+                    &prescriptions,
+                    predictor.as_mut(),
+                    &Budget {
+                        limit: EPISODES,
+                        count: 1,
+                        time: None,
+                        distinct: None,
+                    },
+                )
+                .expect("the set resolves");
+                black_box(found.products[0].statistics.accepted)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_explore);
+criterion_main!(benches);

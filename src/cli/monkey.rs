@@ -1,0 +1,199 @@
+//! `thoth-rs dependency-monkey` and `thoth-rs provenance-check`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::args::{AdviseArgs, DependencyMonkeyArgs, ProvenanceArgs};
+use super::{CliError, Printer};
+use crate::input::InputError;
+use crate::input::pipfile_lock::PipfileLock;
+use crate::prescription::schema::MessageType;
+
+/// `dependency-monkey`: N distinct valid stacks written as `DIR/<n>/Pipfile.lock`
+/// plus `DIR/summary.json`.
+pub fn dependency_monkey(
+    dir: &Path,
+    args: &DependencyMonkeyArgs,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    let advise_args = AdviseArgs {
+        project: args.project.clone(),
+        recommendation_type: None,
+        runtime_environment: args.runtime_environment.clone(),
+        prescriptions: args.prescriptions.clone(),
+        snapshot: args.snapshot.clone(),
+        constraints: None,
+        labels: None,
+        dev: args.dev,
+        seed: args.seed,
+        limit: None,
+        count: Some(args.count),
+        beam_width: None,
+        time_budget: None,
+        predictor: args.predictor,
+        exclude_newer: None,
+        format: None,
+        json: args.json,
+        keep_lock: false,
+        output: None,
+    };
+    let s = super::settings::advise_settings(dir, &advise_args)?;
+    let kb = super::snapshot::open_snapshot(&s.project_dir, s.snapshot.as_deref())?;
+    let prescriptions = crate::prescription::load_bundled_and(&s.prescriptions);
+    if let Some(d) = prescriptions.errors.first() {
+        return Err(CliError::Usage(format!(
+            "{} prescription error(s); first: {}: {}: {}: {}",
+            prescriptions.errors.len(),
+            d.file,
+            d.unit,
+            d.path,
+            d.message
+        )));
+    }
+    let monkey =
+        crate::monkey::dependency_monkey(&s, &kb, &prescriptions, args.decision_type, args.count)
+            .map_err(|e| match e {
+            crate::advise::AdviseError::Target(m) => CliError::Usage(m),
+            other => CliError::Failure(other.to_string()),
+        })?;
+    let out_dir = args
+        .output
+        .as_ref()
+        .map(|o| super::settings::resolve_path(dir, o));
+    let mut stacks = Vec::new();
+    for (i, (r, lock)) in monkey.stacks.iter().enumerate() {
+        let n = i + 1;
+        let packages: serde_json::Map<String, serde_json::Value> = r
+            .packages
+            .iter()
+            .map(|p| (p.name.clone(), json!(p.version.to_string())))
+            .collect();
+        let path = out_dir
+            .as_ref()
+            .map(|d| d.join(n.to_string()).join("Pipfile.lock"));
+        if let (Some(path), false) = (&path, args.dry_run) {
+            let text = crate::lock::render_pipfile_lock(lock);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    CliError::Failure(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            crate::write::write_atomic(path, text.as_bytes())
+                .map_err(|e| CliError::Failure(format!("cannot write {}: {e}", path.display())))?;
+        }
+        printer.info(format!(
+            "stack {n}: {}",
+            r.packages
+                .iter()
+                .map(|p| format!("{}=={}", p.name, p.version))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        stacks.push(json!({
+            "stack": n,
+            "lock": path.map(|p| p.display().to_string()),
+            "score": r.score,
+            "packages": packages,
+            "justification": r.justification,
+        }));
+    }
+    let found = monkey.stacks.len() as u64;
+    if found < args.count {
+        printer.warn(format!(
+            "only {found} distinct stack(s) found in {} episodes; fewer than the {} asked for exist or were reached",
+            monkey.episodes, args.count
+        ));
+    }
+    let summary = json!({
+        "decision_type": args.decision_type,
+        "predictor": monkey.predictor,
+        "requested": args.count,
+        "found": found,
+        "episodes": monkey.episodes,
+        "seed": s.seed,
+        "stacks": stacks,
+        "stack_info": monkey.stacks.first().map(|(r, _)| r.stack_info.clone()).unwrap_or_default(),
+    });
+    let text =
+        serde_json::to_string_pretty(&summary).map_err(|e| CliError::Failure(e.to_string()))?;
+    if let (Some(d), false) = (&out_dir, args.dry_run) {
+        let path = d.join("summary.json");
+        crate::write::write_atomic(&path, format!("{text}\n").as_bytes())
+            .map_err(|e| CliError::Failure(format!("cannot write {}: {e}", path.display())))?;
+        printer.info(format!("wrote {found} stack(s) and {}", path.display()));
+    }
+    if args.json {
+        printer.stdout(&text)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `provenance-check`: the lock's packages, hashes and indexes against the
+/// snapshot. Exit 1 when any finding is an error.
+pub fn provenance_check(
+    dir: &Path,
+    args: &ProvenanceArgs,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    let lock_path = match &args.lock {
+        Some(p) => super::settings::resolve_path(dir, p),
+        None => dir.join("Pipfile.lock"),
+    };
+    if !lock_path.is_file() {
+        return Err(InputError::file(&lock_path, "lock file not found").into());
+    }
+    let lock = PipfileLock::from_path(&lock_path)?;
+    let kb = super::snapshot::open_snapshot(dir, args.snapshot.as_deref())?;
+    let pipfile = lock_path.with_file_name("Pipfile");
+    let expected = if pipfile.is_file() {
+        let project = crate::input::Project::load(&pipfile)?;
+        let default = crate::lock::default_source(
+            crate::kb::KnowledgeBase::meta(&kb)
+                .index_url
+                .as_deref()
+                .unwrap_or(""),
+        );
+        Some(crate::lock::project_hash(&project, &default))
+    } else {
+        None
+    };
+    let findings = crate::provenance::check(&lock, &kb, expected.as_deref())
+        .map_err(|e| CliError::Failure(e.to_string()))?;
+    let errors = findings
+        .iter()
+        .filter(|f| f.kind == MessageType::Error)
+        .count();
+    for f in &findings {
+        let line = format!("{}: {}", f.id, f.justification);
+        if f.kind == MessageType::Error {
+            printer.info(format!("error: {line}"));
+        } else {
+            printer.warn(line);
+        }
+    }
+    let packages = lock.default.len() + lock.develop.len();
+    printer.info(format!(
+        "{}: {packages} package(s) checked, {errors} error(s), {} warning(s)",
+        lock_path.display(),
+        findings.len() - errors
+    ));
+    if args.json {
+        let report = json!({
+            "lock": lock_path.display().to_string(),
+            "packages": packages,
+            "findings": findings,
+            "stack_info": findings.iter().map(crate::provenance::Finding::to_message).collect::<Vec<_>>(),
+            "error": errors > 0,
+        });
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| CliError::Failure(e.to_string()))?;
+        printer.stdout(&text)?;
+    }
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

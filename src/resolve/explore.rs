@@ -1,0 +1,235 @@
+//! A series of complete search episodes steered by a predictor. The first
+//! episode is newest-first; each later one starts again from the project's
+//! requirements with the predictor's ordering, and the predictor learns from
+//! every stack found. The best `count` distinct stacks are kept (ties go to
+//! the earlier one) and get the wraps.
+
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::solver::{Outcome, Solver};
+use super::universe::Availability;
+use super::{
+    Edge, NewestFirst, Phase, Predictor, Refusal, Request, Resolution, ResolveError, Statistics,
+    Universe, collect, explain,
+};
+use crate::resolve::pipeline::Pinned;
+
+/// How much exploring a run may do.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// Stacks to accept (episodes that found one) before stopping.
+    pub limit: u64,
+    /// Distinct stacks to report, best first.
+    pub count: usize,
+    /// Wall-clock budget.
+    pub time: Option<Duration>,
+    /// Stop once this many distinct stacks were found.
+    pub distinct: Option<u64>,
+}
+
+impl Budget {
+    /// One episode, one stack.
+    pub fn single() -> Self {
+        Self {
+            limit: 1,
+            count: 1,
+            time: None,
+            distinct: None,
+        }
+    }
+}
+
+/// What an exploration found.
+#[derive(Debug, Clone)]
+pub struct Exploration {
+    /// Up to `count` distinct stacks, best first.
+    pub products: Vec<Resolution>,
+}
+
+struct Kept {
+    score: f64,
+    seq: u64,
+    resolution: Resolution,
+    pinned: Vec<Pinned>,
+}
+
+fn stack_key(episode: &super::Episode) -> u64 {
+    let mut pairs: Vec<(&str, usize)> = episode
+        .actions
+        .iter()
+        .map(|a| (a.name.as_str(), a.release))
+        .collect();
+    pairs.sort_unstable();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    pairs.hash(&mut h);
+    h.finish()
+}
+
+/// Explore `request` against `universe` with `predictor` within `budget`.
+pub fn explore(
+    universe: &mut Universe<'_>,
+    mut request: Request<'_>,
+    predictor: &mut dyn Predictor,
+    budget: &Budget,
+) -> Result<Exploration, ResolveError> {
+    let started = Instant::now();
+    let env = universe.markers().clone();
+    let roots: Vec<&super::RootRequirement> = request
+        .roots
+        .iter()
+        .filter(|r| r.marker.as_ref().is_none_or(|(m, _)| m.evaluate(&env, &[])))
+        .collect();
+    let mut direct: Vec<String> = roots.iter().map(|r| r.name.clone()).collect();
+    direct.sort();
+    direct.dedup();
+    request
+        .pipeline
+        .boots(&direct)
+        .map_err(ResolveError::Refused)?;
+    for name in &direct {
+        let view = universe.project(name)?;
+        match &view.availability {
+            Availability::Found(_) => {}
+            Availability::Unavailable(reason) => {
+                return Err(ResolveError::Unknown(format!(
+                    "{name} is required by the project but the snapshot has no usable data for it: {reason}"
+                )));
+            }
+            Availability::Missing => {
+                return Err(ResolveError::Unknown(format!(
+                    "{name} is required by the project but is not in the snapshot; build one that includes it with `thoth-rs snapshot sync --package {name}`"
+                )));
+            }
+        }
+    }
+    let develop_of_root: Vec<bool> = roots.iter().map(|r| r.develop).collect();
+    let root_edges: Rc<[Edge]> = roots
+        .iter()
+        .map(|r| Edge::new(&r.name, r.extras.clone(), r.spec.clone(), r.marker.clone()))
+        .collect();
+    let units_included = request.pipeline.included_count();
+    let rules = request.rules;
+    let mut pipeline = request.pipeline;
+    let mut solver = Solver::new(universe, &mut pipeline, &rules);
+    solver.add_roots(root_edges)?;
+    let start = solver.mark();
+
+    let limit = budget.limit.max(1);
+    let count = budget.count.max(1);
+    let exploit_after = budget
+        .time
+        .map(|t| t.mul_f64(crate::predict::EXPLOITATION_FROM));
+    let mut kept: Vec<Kept> = Vec::new();
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut accepted: u64 = 0;
+    let mut episodes: u64 = 0;
+    while accepted < limit {
+        if let Some(t) = budget.time
+            && episodes > 0
+            && started.elapsed() >= t
+        {
+            break;
+        }
+        let exploit = (accepted as f64) >= (limit as f64) * crate::predict::EXPLOITATION_FROM
+            || exploit_after.is_some_and(|t| started.elapsed() >= t);
+        let phase = Phase {
+            episode: episodes,
+            accepted,
+            limit,
+            exploit,
+        };
+        predictor.begin(phase);
+        // The first episode is newest-first whatever the predictor.
+        let outcome = if episodes == 0 {
+            solver.run(&mut NewestFirst)?
+        } else {
+            solver.run(predictor)?
+        };
+        episodes += 1;
+        match outcome {
+            Outcome::Found => {}
+            Outcome::Stopped if kept.is_empty() => {
+                let stop = solver.pipeline.eager_stop.clone().unwrap_or(Refusal {
+                    unit: String::new(),
+                    message: String::new(),
+                });
+                return Err(ResolveError::Stopped(stop));
+            }
+            Outcome::NoSolution if kept.is_empty() => {
+                return Err(ResolveError::NoSolution(explain(&solver)));
+            }
+            Outcome::Stopped | Outcome::NoSolution => break,
+        }
+        accepted += 1;
+        let episode = solver.episode()?;
+        let key = stack_key(&episode);
+        if seen.insert(key) {
+            let worst = kept.last().map(|k| k.score);
+            if kept.len() < count || worst.is_some_and(|w| episode.score > w) {
+                let resolution = collect(&solver, &develop_of_root);
+                let at = kept
+                    .iter()
+                    .position(|k| episode.score > k.score)
+                    .unwrap_or(kept.len());
+                kept.insert(
+                    at,
+                    Kept {
+                        score: episode.score,
+                        seq: episodes,
+                        resolution,
+                        pinned: solver.pinned(),
+                    },
+                );
+                kept.truncate(count);
+            }
+        }
+        predictor.learn(&episode);
+        solver.restart(start);
+        if predictor.finished() || budget.distinct.is_some_and(|d| seen.len() as u64 >= d) {
+            break;
+        }
+    }
+    let counters = solver.counters.clone();
+    drop(solver);
+
+    let elapsed = started.elapsed();
+    let mut products = Vec::with_capacity(kept.len());
+    for k in kept {
+        let mut resolution = k.resolution;
+        resolution.justification.extend(pipeline.wraps(&k.pinned));
+        resolution.justification.sort_by(|a, b| {
+            (
+                a.package_name.as_deref().unwrap_or(""),
+                a.kind as u8,
+                &a.message,
+            )
+                .cmp(&(
+                    b.package_name.as_deref().unwrap_or(""),
+                    b.kind as u8,
+                    &b.message,
+                ))
+        });
+        resolution.justification.dedup();
+        resolution.statistics.found_in_episode = k.seq;
+        products.push(resolution);
+    }
+    for r in &mut products {
+        r.stack_info = pipeline.stack_info.clone();
+        r.pipeline = pipeline.ran.clone();
+        r.statistics = Statistics {
+            predictor: predictor.name().to_string(),
+            episodes,
+            accepted,
+            distinct: seen.len() as u64,
+            found_in_episode: r.statistics.found_in_episode,
+            seconds: elapsed.as_secs_f64(),
+            search: counters.clone(),
+            projects_loaded: universe.lookups,
+            units_included,
+        };
+    }
+    Ok(Exploration { products })
+}
