@@ -231,6 +231,29 @@ pub fn explore_roots(
         .environment
         .marker_environment()
         .map_err(AdviseError::Target)?;
+    let mut universe = Universe::new(kb, query, markers);
+    explore_in(
+        &mut universe,
+        run,
+        roots,
+        rules,
+        prescriptions,
+        predictor,
+        budget,
+    )
+}
+
+/// [`explore_roots`] over an existing view of the knowledge base (whose
+/// target must be `run`'s), reusing the projects it has loaded.
+pub fn explore_in(
+    universe: &mut Universe<'_>,
+    run: &Run,
+    roots: Vec<RootRequirement>,
+    rules: SearchRules,
+    prescriptions: &Prescriptions,
+    predictor: &mut dyn Predictor,
+    budget: &Budget,
+) -> Result<Exploration, AdviseError> {
     let included = BTreeSet::new();
     let ctx = Context {
         pipeline: run.workflow,
@@ -249,8 +272,7 @@ pub fn explore_roots(
         rules,
         pipeline,
     };
-    let mut universe = Universe::new(kb, query, markers);
-    Ok(resolve::explore(&mut universe, request, predictor, budget)?)
+    Ok(resolve::explore(universe, request, predictor, budget)?)
 }
 
 /// The predictor and budget of an `advise` run. `latest` with the AUTO

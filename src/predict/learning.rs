@@ -1,8 +1,6 @@
 //! Predictors that learn values per package version: temporal-difference
 //! learning and Monte Carlo tree search.
 
-use std::collections::HashMap;
-
 use super::{Anchor, Prng, Temperature, neighbour, pick_index, prefer, uniform};
 use crate::resolve::solver::Node;
 use crate::resolve::{Episode, Phase, Policy, Predictor};
@@ -10,7 +8,7 @@ use crate::resolve::{Episode, Phase, Policy, Predictor};
 /// Running averages of returns per (package, release).
 #[derive(Debug, Clone, Default)]
 pub struct Values {
-    table: HashMap<String, Vec<(f64, u32)>>,
+    table: crate::resolve::hash::FxHashMap<String, Vec<(f64, u32)>>,
 }
 
 impl Values {

@@ -14,7 +14,7 @@
 mod learning;
 mod moves;
 
-use std::collections::HashMap;
+use std::rc::Rc;
 
 use rand::{RngExt, SeedableRng};
 
@@ -135,9 +135,9 @@ impl Temperature {
 #[derive(Debug, Clone, Default)]
 pub struct Anchor {
     /// Release per package of the stack followed.
-    pub stack: HashMap<String, usize>,
+    pub stack: crate::resolve::hash::FxHashMap<Rc<str>, usize>,
     /// The package to change, and the release to try for it first.
-    pub change: Option<(String, usize)>,
+    pub change: Option<(Rc<str>, usize)>,
 }
 
 impl Anchor {
@@ -154,7 +154,7 @@ impl Anchor {
     /// release first, else newest first.
     pub fn order(&self, name: &str, candidates: &mut Vec<usize>) {
         if let Some((n, r)) = &self.change
-            && n == name
+            && **n == *name
         {
             prefer(candidates, *r);
             return;
@@ -173,7 +173,7 @@ pub fn neighbour(
     episode: &Episode,
     prefer_recent: bool,
     prioritized: &[String],
-) -> Option<(String, usize)> {
+) -> Option<(Rc<str>, usize)> {
     let movable: Vec<&crate::resolve::Action> = episode
         .actions
         .iter()
@@ -182,7 +182,7 @@ pub fn neighbour(
     let preferred: Vec<&crate::resolve::Action> = movable
         .iter()
         .copied()
-        .filter(|a| prioritized.contains(&a.name))
+        .filter(|a| prioritized.iter().any(|p| *p == *a.name))
         .collect();
     let pool = if preferred.is_empty() {
         movable

@@ -33,7 +33,7 @@ impl Policy for ApproximatingLatest {
     fn order(&mut self, node: &Node, candidates: &mut Vec<usize>) {
         // Only the hop is steered; everything else stays newest first.
         if let Some((n, r)) = &self.anchor.change
-            && *n == node.name
+            && **n == *node.name
         {
             super::prefer(candidates, *r);
         }
@@ -65,7 +65,7 @@ impl Predictor for ApproximatingLatest {
 #[derive(Default)]
 pub struct HillClimbing {
     current: Option<Episode>,
-    queue: std::collections::VecDeque<(String, usize)>,
+    queue: std::collections::VecDeque<(std::rc::Rc<str>, usize)>,
     anchor: Anchor,
 }
 

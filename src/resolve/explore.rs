@@ -60,7 +60,7 @@ fn stack_key(episode: &super::Episode) -> u64 {
     let mut pairs: Vec<(&str, usize)> = episode
         .actions
         .iter()
-        .map(|a| (a.name.as_str(), a.release))
+        .map(|a| (&*a.name, a.release))
         .collect();
     pairs.sort_unstable();
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -164,7 +164,7 @@ pub fn explore(
             Outcome::Stopped | Outcome::NoSolution => break,
         }
         accepted += 1;
-        let episode = solver.episode()?;
+        let episode = solver.episode();
         let key = stack_key(&episode);
         if seen.insert(key) {
             let worst = kept.last().map(|k| k.score);

@@ -7,6 +7,7 @@
 
 pub mod conflict;
 pub mod explore;
+pub mod hash;
 pub mod pipeline;
 pub mod rules;
 pub mod security;

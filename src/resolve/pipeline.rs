@@ -364,6 +364,18 @@ impl<'p> Pipeline<'p> {
         self.units_for(name, STEPS).next().is_some() || self.by_state_name.contains_key(name)
     }
 
+    /// Do the steps for `name` look at the rest of the stack (a `state`
+    /// or `group` condition)? When not, [`Self::step`] needs no resolved
+    /// list.
+    pub fn steps_need_stack(&self, name: &str) -> bool {
+        self.by_state_name.contains_key(name)
+            || self.units_for(name, STEPS).any(|(_, u)| {
+                u.matches
+                    .iter()
+                    .any(|m| m.state.is_some() || !m.group.is_empty())
+            })
+    }
+
     /// Run the steps for adding `package` to a stack holding `resolved`.
     pub fn step(&mut self, package: &Pinned, resolved: &[Pinned]) -> StepOutcome {
         let refs: Vec<PackageRef> = resolved.iter().map(Pinned::as_ref).collect();

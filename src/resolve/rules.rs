@@ -28,14 +28,14 @@ impl Predictor for NewestFirst {
 #[derive(Debug, Clone)]
 pub struct Action {
     /// Package name.
-    pub name: String,
+    pub name: std::rc::Rc<str>,
     /// Release index chosen (into the project's releases, newest first).
     pub release: usize,
     /// Score the steps gave the action.
     pub reward: f64,
-    /// Releases that would also have satisfied every requirement on the
-    /// package in the stack found (newest first, the chosen one included).
-    pub options: Vec<usize>,
+    /// The package's candidates when it was decided (newest first, the
+    /// chosen one included); later requirements may exclude some of them.
+    pub options: std::rc::Rc<[usize]>,
 }
 
 /// A complete stack one episode found, as predictors learn from it.

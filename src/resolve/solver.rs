@@ -9,7 +9,6 @@
 //! version. Nothing is pruned without such a reason, so an episode either
 //! finds a stack or proves that none exists.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 pub use super::conflict::{Bits, Exclusion, Failure};
@@ -58,6 +57,8 @@ pub struct Decision {
     pub skipped_by: Option<String>,
     /// Pseudonym that replaced the package: (unit, alternative requirement).
     pub replaced_by: Option<(String, String)>,
+    /// The candidates the package had when decided, newest first.
+    pub options: Rc<[usize]>,
 }
 
 /// One package name in the search.
@@ -65,6 +66,11 @@ pub struct Decision {
 pub struct Node {
     /// Normalised name.
     pub name: String,
+    /// The same name, shared cheaply with predictors.
+    pub key: Rc<str>,
+    /// 0: pinned exactly by the project, 1: required by the project,
+    /// 2: only by other packages (the order [`Solver::pick`] decides in).
+    pub priority: u8,
     /// The project, loaded when first needed.
     pub view: Option<Rc<ProjectView>>,
     /// Requirements on it.
@@ -124,13 +130,15 @@ pub struct Solver<'u, 'k, 'p> {
     rules: &'u SearchRules,
     /// Nodes by id.
     pub nodes: Vec<Node>,
-    ids: HashMap<String, usize>,
+    ids: super::hash::FxHashMap<String, usize>,
     trail: Vec<Undo>,
     next_seq: usize,
     /// Counters.
     pub counters: Counters,
     /// Set when a unit stopped the pipeline.
     pub stopped: bool,
+    /// Candidates of the package being decided (recorded in its decision).
+    options: Rc<[usize]>,
 }
 
 /// How an episode ended.
@@ -155,11 +163,12 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             pipeline,
             rules,
             nodes: Vec::new(),
-            ids: HashMap::new(),
+            ids: super::hash::FxHashMap::default(),
             trail: Vec::new(),
             next_seq: 0,
             counters: Counters::default(),
             stopped: false,
+            options: Rc::from(Vec::new()),
         }
     }
 
@@ -171,6 +180,8 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         let i = self.nodes.len();
         self.nodes.push(Node {
             name: name.to_string(),
+            key: Rc::from(name),
+            priority: 2,
             view: None,
             reqs: Vec::new(),
             seq: 0,
@@ -190,6 +201,8 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
     pub fn add_roots(&mut self, roots: Rc<[Edge]>) -> Result<(), KbError> {
         for index in 0..roots.len() {
             let t = self.intern(&roots[index].name);
+            let rank = if roots[index].exact { 0 } else { 1 };
+            self.nodes[t].priority = self.nodes[t].priority.min(rank);
             let req = Req {
                 from: None,
                 edges: roots.clone(),
@@ -316,17 +329,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             .iter()
             .enumerate()
             .filter(|(_, n)| n.decision.is_none() && !n.reqs.is_empty())
-            .min_by_key(|(_, n)| {
-                let root = n.reqs.iter().filter(|r| r.from.is_none());
-                let priority = if root.clone().any(|r| r.edge().exact) {
-                    0
-                } else if root.clone().next().is_some() {
-                    1
-                } else {
-                    2
-                };
-                (priority, n.seq)
-            })
+            .min_by_key(|(_, n)| (n.priority, n.seq))
             .map(|(i, _)| i)
     }
 
@@ -499,6 +502,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             justification,
             skipped_by,
             replaced_by: None,
+            options: self.options.clone(),
         });
         self.trail.push(Undo::Decision(i));
         self.counters.decisions += 1;
@@ -563,30 +567,32 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
     }
 
     /// The stack just found, as predictors learn from it.
-    pub fn episode(&mut self) -> Result<Episode, KbError> {
-        let mut decided: Vec<(usize, usize, usize)> = self
+    pub fn episode(&self) -> Episode {
+        let mut decided: Vec<(usize, usize, &Decision)> = self
             .nodes
             .iter()
             .enumerate()
             .filter_map(|(i, n)| {
                 let d = n.decision.as_ref()?;
-                Some((d.level, i, d.release?))
+                d.release?;
+                Some((d.level, i, d))
             })
             .collect();
-        decided.sort_unstable();
-        let mut actions = Vec::with_capacity(decided.len());
+        decided.sort_unstable_by_key(|(level, i, _)| (*level, *i));
         let mut score = 0.0;
-        for (_, i, release) in decided {
-            let reward = self.nodes[i].decision.as_ref().map_or(0.0, |d| d.score);
-            score += reward;
-            actions.push(Action {
-                name: self.nodes[i].name.clone(),
-                release,
-                reward,
-                options: self.candidates(i)?,
-            });
-        }
-        Ok(Episode { actions, score })
+        let actions = decided
+            .into_iter()
+            .map(|(_, i, d)| {
+                score += d.score;
+                Action {
+                    name: self.nodes[i].key.clone(),
+                    release: d.release.unwrap_or_default(),
+                    reward: d.score,
+                    options: d.options.clone(),
+                }
+            })
+            .collect();
+        Episode { actions, score }
     }
 
     /// Run one episode with `policy` ordering candidate versions.
@@ -610,7 +616,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         let Some(p) = self.pick() else {
             return Ok(self.finish());
         };
-        let name = self.nodes[p].name.clone();
+        let name: Rc<str> = self.nodes[p].key.clone();
         if self.nodes[p].skip.is_none() {
             let skip = self.pipeline.skip_package(&name);
             self.nodes[p].skip = Some(skip);
@@ -627,21 +633,27 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             return Ok(Ok(()));
         }
         let mut cands = self.candidates(p)?;
+        let options: Rc<[usize]> = Rc::from(cands.as_slice());
         policy.order(&self.nodes[p], &mut cands);
         let alternatives = self.alternatives(p, &cands);
         let mut conflict = self.requirers(p);
         let mut rejected: Vec<(usize, String)> = Vec::new();
         let view = self.view(p)?;
         let wants_steps = self.pipeline.has_steps_for(&name);
+        let needs_stack = wants_steps && self.pipeline.steps_need_stack(&name);
         for rel in cands {
             let mut step = if wants_steps {
                 let pinned = Pinned {
-                    name: name.clone(),
+                    name: name.to_string(),
                     version: view.version(rel).clone(),
                     index_url: self.rules.index_url.clone(),
                     develop: false,
                 };
-                let resolved = self.pinned();
+                let resolved = if needs_stack {
+                    self.pinned()
+                } else {
+                    Vec::new()
+                };
                 self.pipeline.step(&pinned, &resolved)
             } else {
                 StepOutcome::Accept {
@@ -685,13 +697,17 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                     continue;
                 }
                 StepOutcome::Skip { unit } => {
+                    self.options = options.clone();
                     self.decide(p, None, level, (0.0, Vec::new(), Vec::new()), Some(unit))?
                 }
                 StepOutcome::Accept {
                     score,
                     justification,
                     add,
-                } => self.decide(p, Some(rel), level, (score, justification, add), None)?,
+                } => {
+                    self.options = options.clone();
+                    self.decide(p, Some(rel), level, (score, justification, add), None)?
+                }
             };
             if let Err(c) = decided {
                 let culprits: Vec<String> = (0..self.nodes.len())

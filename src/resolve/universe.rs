@@ -98,6 +98,8 @@ pub struct Edge {
     /// Which releases of the target project the specifier admits, computed
     /// on first use (specifier checks are the search's hottest operation).
     admits: std::cell::OnceCell<Box<[bool]>>,
+    /// Whether the marker holds without extras, computed on first use.
+    plain: std::cell::OnceCell<bool>,
 }
 
 impl Edge {
@@ -129,6 +131,7 @@ impl Edge {
             marker,
             marker_text,
             admits: std::cell::OnceCell::new(),
+            plain: std::cell::OnceCell::new(),
         }
     }
 
@@ -143,8 +146,17 @@ impl Edge {
     }
 
     /// Does the edge apply in `env` when the parent has `extras` active?
+    /// (An edge belongs to one target, so `env` is always the same; the
+    /// answer without extras, the common case, is computed once.)
     pub fn applies(&self, env: &MarkerEnvironment, extras: &[ExtraName]) -> bool {
-        self.marker.as_ref().is_none_or(|m| m.evaluate(env, extras))
+        let Some(m) = &self.marker else {
+            return true;
+        };
+        if extras.is_empty() {
+            *self.plain.get_or_init(|| m.evaluate(env, &[]))
+        } else {
+            m.evaluate(env, extras)
+        }
     }
 
     /// Requirement text (`name[extras]spec`), for messages.
