@@ -11,6 +11,8 @@
 
 use std::rc::Rc;
 
+mod record;
+
 pub use super::conflict::{Bits, Exclusion, Failure};
 use super::pipeline::{Pinned, Pipeline, StepOutcome};
 pub use super::rules::{Action, Episode, NewestFirst, Phase, Policy, Predictor, SearchRules};
@@ -333,17 +335,6 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             .map(|(i, _)| i)
     }
 
-    /// Name of the requirer of `req`, with its version.
-    pub fn requirer(&self, req: &Req) -> String {
-        match req.from {
-            None => "the project".to_string(),
-            Some(f) => match self.decided_version(f) {
-                Some(v) => format!("{} {v}", self.nodes[f].name),
-                None => self.nodes[f].name.clone(),
-            },
-        }
-    }
-
     /// Why release `r` of node `i` is excluded now, if it is, without
     /// building any text (the search loop asks this for every release).
     fn why_excluded(&self, i: usize, r: usize) -> Option<Why<'_>> {
@@ -550,49 +541,6 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             }
         }
         Ok(Ok(()))
-    }
-
-    /// Where the search stands (trail length, discovery counter), to come
-    /// back to with [`Self::restart`].
-    pub fn mark(&self) -> (usize, usize) {
-        (self.trail.len(), self.next_seq)
-    }
-
-    /// Undo everything after `mark` so another episode can start from it.
-    /// Project views and sieve verdicts stay cached.
-    pub fn restart(&mut self, mark: (usize, usize)) {
-        self.undo_to(mark.0);
-        self.next_seq = mark.1;
-        self.stopped = false;
-    }
-
-    /// The stack just found, as predictors learn from it.
-    pub fn episode(&self) -> Episode {
-        let mut decided: Vec<(usize, usize, &Decision)> = self
-            .nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| {
-                let d = n.decision.as_ref()?;
-                d.release?;
-                Some((d.level, i, d))
-            })
-            .collect();
-        decided.sort_unstable_by_key(|(level, i, _)| (*level, *i));
-        let mut score = 0.0;
-        let actions = decided
-            .into_iter()
-            .map(|(_, i, d)| {
-                score += d.score;
-                Action {
-                    name: self.nodes[i].key.clone(),
-                    release: d.release.unwrap_or_default(),
-                    reward: d.score,
-                    options: d.options.clone(),
-                }
-            })
-            .collect();
-        Episode { actions, score }
     }
 
     /// Run one episode with `policy` ordering candidate versions.
@@ -815,62 +763,6 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             }
         }
         out
-    }
-
-    fn decided_label(&self, i: usize) -> String {
-        match self.decided_version(i) {
-            Some(v) => format!("{}=={v}", self.nodes[i].name),
-            None => self.nodes[i].name.clone(),
-        }
-    }
-
-    /// A requirement with its chain back to the project.
-    pub fn chain(&self, req: &Req) -> String {
-        let mut out = req.edge().requirement_text();
-        let mut from = req.from;
-        let mut seen = 0;
-        while let Some(f) = from {
-            out.push_str(&format!(" ← {}", self.decided_label(f)));
-            from = self.nodes[f].reqs.first().and_then(|q| q.from);
-            seen += 1;
-            if seen > 32 {
-                break;
-            }
-        }
-        out.push_str(" ← the project");
-        out
-    }
-
-    fn record_failure(&mut self, p: usize, rejected: &[(usize, String)]) {
-        self.nodes[p].failures += 1;
-        if self.nodes[p].failures > 3 {
-            return;
-        }
-        let required_by: Vec<String> = self.nodes[p].reqs.iter().map(|q| self.chain(q)).collect();
-        let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
-        let mut push = |reason: String, version: String| match grouped
-            .iter_mut()
-            .find(|(r, _)| *r == reason)
-        {
-            Some((_, vs)) => vs.push(version),
-            None => grouped.push((reason, vec![version])),
-        };
-        if let Some(view) = self.nodes[p].view.clone() {
-            for r in 0..view.releases.len() {
-                let version = view.version(r).to_string();
-                if let Some((_, why)) = rejected.iter().find(|(rel, _)| *rel == r) {
-                    push(why.clone(), version);
-                } else if let Some(ex) = self.exclusion(p, r) {
-                    push(ex.to_string(), version);
-                } else if view.releases[r].prerelease {
-                    push(Exclusion::Prerelease.to_string(), version);
-                }
-            }
-        }
-        self.nodes[p].last_failure = Some(Failure {
-            required_by,
-            rejected: grouped,
-        });
     }
 
     fn finish(&mut self) -> Result<(), Bits> {
