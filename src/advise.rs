@@ -305,14 +305,12 @@ pub fn advise(
         .marker_environment()
         .map_err(AdviseError::Target)?;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
-    let run = Run {
-        environment: &s.environment,
-        exclude_newer: s.exclude_newer.as_deref(),
-        recommendation_type: s.recommendation_type.0,
-        labels: &s.labels,
-        workflow: Workflow::Adviser,
-        decision_type: DecisionType::default(),
-    };
+    let run = Run::adviser(
+        &s.environment,
+        s.exclude_newer.as_deref(),
+        s.recommendation_type.0,
+        &s.labels,
+    );
     let rules = rules(s, &markers, &index_url);
     let existing = if s.keep_lock {
         score_existing_lock(s, kb, prescriptions, &run, &rules)

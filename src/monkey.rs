@@ -44,12 +44,14 @@ pub fn dependency_monkey(
     // Scores do not pick stacks here; advisories are not looked at.
     search_rules.security = Default::default();
     let run = Run {
-        environment: &s.environment,
-        exclude_newer: s.exclude_newer.as_deref(),
-        recommendation_type: s.recommendation_type.0,
-        labels: &s.labels,
         workflow: Workflow::DependencyMonkey,
         decision_type: decision,
+        ..Run::adviser(
+            &s.environment,
+            s.exclude_newer.as_deref(),
+            s.recommendation_type.0,
+            &s.labels,
+        )
     };
     let kind = predict::auto(s.predictor, None, Some(decision));
     let mut predictor = predict::build(kind, s.seed, &predict::PredictorOptions::default());

@@ -289,21 +289,10 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         let view = self.view(t)?;
         let edges = self.universe.edges(&view, rel);
         let env = self.universe.markers().clone();
-        for index in 0..edges.len() {
-            let e = &edges[index];
-            if e.applies(&env, &all) && !e.applies(&env, &old) {
-                let target = self.intern(&e.name);
-                let sub = Req {
-                    from: Some(t),
-                    edges: edges.clone(),
-                    index,
-                    level,
-                };
-                if let Err(c) = self.add_req(target, sub)? {
-                    conflict.union(&c);
-                    return Ok(Err(conflict));
-                }
-            }
+        let newly = |e: &Edge| e.applies(&env, &all) && !e.applies(&env, &old);
+        if let Err(c) = self.require(t, &edges, level, newly)? {
+            conflict.union(&c);
+            return Ok(Err(conflict));
         }
         Ok(Ok(()))
     }
@@ -503,20 +492,8 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         let view = self.view(i)?;
         let edges = self.universe.edges(&view, rel);
         let env = self.universe.markers().clone();
-        for index in 0..edges.len() {
-            if !edges[index].applies(&env, &extras) {
-                continue;
-            }
-            let t = self.intern(&edges[index].name);
-            let req = Req {
-                from: Some(i),
-                edges: edges.clone(),
-                index,
-                level,
-            };
-            if let Err(c) = self.add_req(t, req)? {
-                return Ok(Err(c));
-            }
+        if let Err(c) = self.require(i, &edges, level, |e| e.applies(&env, &extras))? {
+            return Ok(Err(c));
         }
         if !adds.is_empty() {
             let added: Rc<[Edge]> = adds
@@ -527,17 +504,35 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                     Edge::new(&a.name, Vec::new(), spec, None)
                 })
                 .collect();
-            for index in 0..added.len() {
-                let t = self.intern(&added[index].name);
-                let req = Req {
-                    from: Some(i),
-                    edges: added.clone(),
-                    index,
-                    level,
-                };
-                if let Err(c) = self.add_req(t, req)? {
-                    return Ok(Err(c));
-                }
+            if let Err(c) = self.require(i, &added, level, |_| true)? {
+                return Ok(Err(c));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Add the requirements of node `from` (decided at `level`) for the
+    /// edges `wanted` selects; the first conflict stops it.
+    fn require(
+        &mut self,
+        from: usize,
+        edges: &Rc<[Edge]>,
+        level: usize,
+        wanted: impl Fn(&Edge) -> bool,
+    ) -> Result<Result<(), Bits>, KbError> {
+        for index in 0..edges.len() {
+            if !wanted(&edges[index]) {
+                continue;
+            }
+            let t = self.intern(&edges[index].name);
+            let req = Req {
+                from: Some(from),
+                edges: edges.clone(),
+                index,
+                level,
+            };
+            if let Err(c) = self.add_req(t, req)? {
+                return Ok(Err(c));
             }
         }
         Ok(Ok(()))
