@@ -12,7 +12,7 @@ use crate::lock::{self, LockContext};
 use crate::policy::{DecisionType, OutputFormat, PredictorKind, RecommendationType};
 use crate::predict;
 use crate::prescription::Prescriptions;
-use crate::prescription::eval::{Context, Pipeline as Workflow};
+use crate::prescription::eval::{Context, ImageFacts, Pipeline as Workflow};
 use crate::prescription::schema::{Message, MessageType};
 use crate::resolve::{
     self, Budget, Exploration, NewestFirst, Pipeline, Predictor, Request, Resolution, ResolveError,
@@ -101,7 +101,14 @@ pub fn candidate_query(
             env.python_version
         )));
     };
-    let glibc = glibc_for_os(env.os_name.as_deref(), env.os_version.as_deref());
+    let glibc = env
+        .glibc
+        .as_deref()
+        .and_then(|g| {
+            let (a, b) = g.split_once('.')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .unwrap_or_else(|| glibc_for_os(env.os_name.as_deref(), env.os_version.as_deref()));
     Ok(CandidateQuery {
         target: WheelTarget {
             python: (major, minor),
@@ -160,6 +167,79 @@ pub fn rules(
     }
 }
 
+/// Python packages the base image already has, for the target's Python:
+/// normalised name → (version, site directory).
+fn image_packages(s: &AdviseSettings) -> BTreeMap<String, (String, String)> {
+    let mut out = BTreeMap::new();
+    for p in s.image.iter().flat_map(|a| &a.python_packages) {
+        if p.serves(&s.environment.python_version) {
+            out.entry(p.name.clone())
+                .or_insert_with(|| (p.version.clone(), p.location.clone()));
+        }
+    }
+    out
+}
+
+/// Treat the base image's Python packages as installed: each one the
+/// snapshot knows is pinned to the image's version (a constraint, so it
+/// binds only when the stack needs the package, and a requirement that
+/// contradicts it is reported as a conflict with the image).
+pub fn pin_image_packages(s: &AdviseSettings, kb: &dyn KnowledgeBase, rules: &mut SearchRules) {
+    let image = s
+        .image
+        .as_ref()
+        .and_then(|a| a.reference.as_ref())
+        .map_or_else(
+            || "the base image".to_string(),
+            |r| format!("base image {r}"),
+        );
+    for (name, (version, location)) in image_packages(s) {
+        let Ok(v) = crate::python::parse_version(&version) else {
+            tracing::warn!("{image}: {name} {version} has an invalid version; not pinned");
+            continue;
+        };
+        match kb.project(&name) {
+            Ok(crate::kb::Lookup::Found(record)) => {
+                if !record.releases.iter().any(|r| r.version == v) {
+                    tracing::warn!(
+                        "{image} has {name} {version}, which the snapshot does not hold; \
+                         if the stack needs {name}, another version replaces it"
+                    );
+                    continue;
+                }
+            }
+            _ => continue,
+        }
+        if let Ok(spec) = crate::python::parse_specifiers(&format!("=={version}")) {
+            rules.constraints.entry(name.clone()).or_default().push((
+                spec,
+                format!("{name}=={version} (installed in {image}, {location})"),
+            ));
+        }
+    }
+}
+
+/// Say which packages of the stack the base image already provides.
+fn note_image_packages(s: &AdviseSettings, resolution: &mut Resolution) {
+    let installed = image_packages(s);
+    for p in &resolution.packages {
+        if let Some((version, location)) = installed.get(&p.name)
+            && crate::python::parse_version(version).is_ok_and(|v| v == p.version)
+        {
+            resolution.justification.push(Message {
+                kind: MessageType::Info,
+                message: format!(
+                    "{} {} comes from the base image ({location}); the stack keeps it",
+                    p.name, p.version
+                ),
+                link: Vec::new(),
+                package_name: Some(p.name.clone()),
+                extra: BTreeMap::new(),
+            });
+        }
+    }
+}
+
 /// What a run is resolved for, beyond the requirements.
 pub struct Run<'a> {
     /// Target environment.
@@ -174,6 +254,8 @@ pub struct Run<'a> {
     pub workflow: Workflow,
     /// Decision type (Dependency Monkey; selects prescriptions).
     pub decision_type: DecisionType,
+    /// What the base image holds (selects prescriptions).
+    pub image: Option<&'a ImageFacts>,
 }
 
 impl<'a> Run<'a> {
@@ -191,6 +273,7 @@ impl<'a> Run<'a> {
             labels,
             workflow: Workflow::Adviser,
             decision_type: DecisionType::default(),
+            image: None,
         }
     }
 }
@@ -263,7 +346,7 @@ pub fn explore_in(
         environment: run.environment,
         authenticated: false,
         library_usage: None,
-        image: None,
+        image: run.image,
         included: &included,
     };
     let pipeline = Pipeline::new(prescriptions, &ctx);
@@ -305,13 +388,18 @@ pub fn advise(
         .marker_environment()
         .map_err(AdviseError::Target)?;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
-    let run = Run::adviser(
-        &s.environment,
-        s.exclude_newer.as_deref(),
-        s.recommendation_type.0,
-        &s.labels,
-    );
-    let rules = rules(s, &markers, &index_url);
+    let facts = s.image.as_ref().map(crate::image::ImageAnalysis::facts);
+    let run = Run {
+        image: facts.as_ref(),
+        ..Run::adviser(
+            &s.environment,
+            s.exclude_newer.as_deref(),
+            s.recommendation_type.0,
+            &s.labels,
+        )
+    };
+    let mut rules = rules(s, &markers, &index_url);
+    pin_image_packages(s, kb, &mut rules);
     let existing = if s.keep_lock {
         score_existing_lock(s, kb, prescriptions, &run, &rules)
     } else {
@@ -343,6 +431,7 @@ pub fn advise(
             (first, products.collect(), false)
         }
     };
+    note_image_packages(s, &mut resolution);
     if kept_lock {
         resolution.justification.insert(
             0,

@@ -6,7 +6,8 @@
 //!    Pipfile.lock), `.thoth.yaml`, constraints and labels, parsed and
 //!    validated with precise error locations;
 //! 2. [`environment`] — the runtime environment the stack is resolved for,
-//!    detected from the machine (`thoth-rs config`) or read from `.thoth.yaml`;
+//!    detected from the machine (`thoth-rs config`) or read from `.thoth.yaml`,
+//!    completed by [`image`]'s analysis of a base container image;
 //! 3. [`prescription`] — Thoth v1 prescriptions compiled into units;
 //! 4. [`kb`] — the knowledge base (SQLite snapshot behind a trait) and
 //!    [`sync`], which builds snapshots from an index;
@@ -44,6 +45,7 @@
 pub mod advise;
 pub mod cli;
 pub mod environment;
+pub mod image;
 pub mod input;
 pub mod kb;
 pub mod lock;

@@ -41,11 +41,14 @@ pub fn dependency_monkey(
         .map_err(AdviseError::Target)?;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
     let mut search_rules = rules(s, &markers, &index_url);
+    crate::advise::pin_image_packages(s, kb, &mut search_rules);
     // Scores do not pick stacks here; advisories are not looked at.
     search_rules.security = Default::default();
+    let facts = s.image.as_ref().map(crate::image::ImageAnalysis::facts);
     let run = Run {
         workflow: Workflow::DependencyMonkey,
         decision_type: decision,
+        image: facts.as_ref(),
         ..Run::adviser(
             &s.environment,
             s.exclude_newer.as_deref(),

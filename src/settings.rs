@@ -87,6 +87,9 @@ pub struct AdviseSettings {
     pub keep_lock: bool,
     /// Lock output path.
     pub output: PathBuf,
+    /// Analysis of the base image (`--base-image` or `base_image`), whose
+    /// facts have completed [`Self::environment`].
+    pub image: Option<crate::image::ImageAnalysis>,
 }
 
 /// Parse `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[Z|+00:00]` into a normalised

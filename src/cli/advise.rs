@@ -38,6 +38,17 @@ pub fn inputs_json(s: &AdviseSettings) -> serde_json::Value {
             })),
         },
         "environment": s.environment,
+        "base_image": s.image.as_ref().map(|a| json!({
+            "reference": a.reference,
+            "source": a.source,
+            "kind": a.kind,
+            "os": a.os,
+            "glibc": a.glibc,
+            "python_interpreters": a.python_interpreters,
+            "python_packages": a.python_packages.len(),
+            "rpm_packages": a.rpm.packages.len(),
+            "deb_packages": a.deb_packages.len(),
+        })),
         "thoth_yaml": s.thoth_config.as_ref().map(|c| c.path.display().to_string()),
         "recommendation_type": s.recommendation_type.0,
         "recommendation_type_from": s.recommendation_type.1,
@@ -202,6 +213,18 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
     }
     for d in &env.defaulted {
         printer.info(format!("             defaulted {d}"));
+    }
+    if let Some(a) = &s.image {
+        printer.info(format!(
+            "base image   {} ({}): {}, glibc {}, {} Python packages",
+            a.reference.as_deref().unwrap_or("(no name)"),
+            a.source,
+            a.os.as_ref()
+                .and_then(|o| o.pretty_name.clone().or_else(|| o.id.clone()))
+                .unwrap_or_else(|| "unknown OS".into()),
+            a.glibc.as_deref().unwrap_or("unknown"),
+            a.python_packages.len()
+        ));
     }
     printer.info(format!(
         "recommend    {} (from {})",

@@ -94,6 +94,9 @@ pub enum Command {
     /// Build and inspect knowledge-base snapshots.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Analyse container images.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Detect this machine and write .thoth.yaml.
     #[command(
         after_help = "Examples:\n  thoth-rs config --print\n  thoth-rs config --python /usr/bin/python3.11 --force"
@@ -166,6 +169,9 @@ pub struct AdviseArgs {
     /// Where to write the lock (default: next to the project file).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Resolve for what this base image holds: an image path (OCI layout, docker save or OCI archive, root filesystem) or a name saved with `image inspect --save` (default: .thoth.yaml's base_image).
+    #[arg(long, value_name = "NAME|PATH", env = "THOTH_BASE_IMAGE")]
+    pub base_image: Option<String>,
 }
 
 /// `dependency-monkey` options.
@@ -207,6 +213,9 @@ pub struct DependencyMonkeyArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Base image (path or saved name), as for `advise`.
+    #[arg(long, value_name = "NAME|PATH", env = "THOTH_BASE_IMAGE")]
+    pub base_image: Option<String>,
 }
 
 /// `provenance-check` options.
@@ -237,6 +246,26 @@ pub enum PrescriptionsCommand {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `image` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Report what an image holds: OS, RPM and deb packages, Python interpreters and packages, ABI symbols, CUDA.
+    #[command(
+        after_help = "The image is an OCI image layout directory, a `docker save` or OCI archive (tar, .tar.gz, .tar.zst),\nor an unpacked root filesystem. No container runtime is needed.\n\nExamples:\n  thoth-rs image inspect ubi9-python311.tar\n  thoth-rs image inspect ./oci-layout --json\n  thoth-rs image inspect image.tar --save registry.example/team/base:1.4\n  thoth-rs advise --base-image registry.example/team/base:1.4"
+    )]
+    Inspect {
+        /// The image.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Print the analysis as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Save the analysis under NAME (`name[:tag]`) for `advise --base-image NAME` and `.thoth.yaml`'s base_image.
+        #[arg(long, value_name = "NAME")]
+        save: Option<String>,
     },
 }
 

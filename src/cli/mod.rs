@@ -8,6 +8,7 @@
 mod advise;
 pub mod args;
 mod config;
+mod image;
 mod monkey;
 mod prescriptions;
 mod settings;
@@ -17,7 +18,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use args::{Cli, ColorChoice, Command, PrescriptionsCommand};
+use args::{Cli, ColorChoice, Command, ImageCommand, PrescriptionsCommand};
 
 use crate::input::InputError;
 
@@ -174,5 +175,8 @@ fn run(cli: Cli, printer: &Printer) -> Result<ExitCode, CliError> {
             prescriptions::check(&dir, &dirs, json, printer)
         }
         Command::Snapshot(command) => snapshot::run(&dir, command, printer),
+        Command::Image(ImageCommand::Inspect { path, json, save }) => {
+            image::inspect(&dir, &path, json, save.as_deref(), printer).map(|()| ExitCode::SUCCESS)
+        }
     }
 }

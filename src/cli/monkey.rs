@@ -38,6 +38,7 @@ pub fn dependency_monkey(
         json: args.json,
         keep_lock: false,
         output: None,
+        base_image: args.base_image.clone(),
     };
     let s = super::settings::advise_settings(dir, &advise_args)?;
     let kb = super::snapshot::open_snapshot(&s.project_dir, s.snapshot.as_deref())?;

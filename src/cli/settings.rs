@@ -58,8 +58,9 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         }
         (None, None) => None,
     };
-    let environment =
+    let mut environment =
         TargetEnvironment::from_runtime(runtime.as_ref(), project.python_version.as_deref());
+    let image = base_image(dir, args.base_image.as_deref(), &mut environment)?;
     environment
         .marker_environment()
         .map_err(|e| InputError::file(&yaml_path, e).key("python_version"))?;
@@ -204,5 +205,44 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         json: args.json,
         keep_lock: args.keep_lock,
         output,
+        image,
     })
+}
+
+/// The base image of a run (`--base-image`, else `.thoth.yaml`'s
+/// `base_image`), analysed or loaded from the saved analyses, completing
+/// `environment` with its facts. A name from `.thoth.yaml` without a saved
+/// analysis still selects prescriptions by name (with a warning); one given
+/// on the command line must be found.
+fn base_image(
+    dir: &Path,
+    flag: Option<&str>,
+    environment: &mut TargetEnvironment,
+) -> Result<Option<crate::image::ImageAnalysis>, CliError> {
+    let (spec, explicit) = match (flag, &environment.base_image) {
+        (Some(f), _) => (f.to_string(), true),
+        (None, Some(b)) => (b.clone(), false),
+        (None, None) => return Ok(None),
+    };
+    let analysis = crate::image::open_base_image(&spec, dir).map_err(super::image::image_error)?;
+    let Some(analysis) = analysis else {
+        if explicit {
+            return Err(CliError::Usage(format!(
+                "--base-image {spec}: no image at that path and no saved analysis of that name \
+                 (save one with `thoth-rs image inspect PATH --save {spec}`)"
+            )));
+        }
+        tracing::warn!(
+            "base_image {spec}: no saved analysis of that image; prescriptions select on its name \
+             only (save one with `thoth-rs image inspect PATH --save {spec}`)"
+        );
+        return Ok(None);
+    };
+    if explicit {
+        environment.base_image = Some(analysis.reference.clone().unwrap_or_else(|| spec.clone()));
+    }
+    for warning in analysis.complete(environment) {
+        tracing::warn!("{warning}");
+    }
+    Ok(Some(analysis))
 }

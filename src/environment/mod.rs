@@ -44,6 +44,10 @@ pub struct TargetEnvironment {
     pub openmpi_version: Option<String>,
     /// Base container image.
     pub base_image: Option<String>,
+    /// glibc of the base image (`X.Y`), when analysed; otherwise the OS's
+    /// is assumed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub glibc: Option<String>,
     /// Which values were not given and how they were chosen.
     pub defaulted: Vec<String>,
 }
@@ -110,6 +114,7 @@ impl TargetEnvironment {
             openblas_version: env.and_then(|e| text(&e.openblas_version)),
             openmpi_version: env.and_then(|e| text(&e.openmpi_version)),
             base_image: env.and_then(|e| e.base_image.value().cloned()),
+            glibc: None,
             defaulted,
         }
     }

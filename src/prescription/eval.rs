@@ -31,6 +31,9 @@ pub enum Pipeline {
 pub struct ImageFacts {
     /// RPM packages as field maps (package_name, package_version, release, …).
     pub rpm_packages: Vec<BTreeMap<String, String>>,
+    /// The system packages could not be read: `rpm_packages` conditions
+    /// then hold neither way.
+    pub system_packages_unknown: bool,
     /// Python packages: (normalised name, version, location).
     pub python_packages: Vec<(String, String, String)>,
     /// ABI symbols provided (GLIBC_2.28, …).
@@ -181,6 +184,9 @@ fn runtime_ok(rt: &RuntimeMatch, ctx: &Context) -> bool {
             return false;
         }
         if let Some(sel) = &rt.rpm_packages {
+            if image.system_packages_unknown {
+                return false;
+            }
             let present = |m: &super::schema::RpmMatch| {
                 image
                     .rpm_packages

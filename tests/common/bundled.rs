@@ -55,7 +55,11 @@ pub fn target_of(report: &serde_json::Value) -> Target {
     t.platform = env["platform"].as_str().unwrap().to_string();
     t.python_full_version = env["python_full_version"].as_str().unwrap().to_string();
     let mut parts = python.split('.').map(|p| p.parse::<u16>().unwrap());
-    let glibc = glibc_for_os(env["os_name"].as_str(), env["os_version"].as_str());
+    let glibc = env["glibc"]
+        .as_str()
+        .and_then(|g| g.split_once('.'))
+        .map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap()))
+        .unwrap_or_else(|| glibc_for_os(env["os_name"].as_str(), env["os_version"].as_str()));
     Target {
         query: CandidateQuery {
             target: WheelTarget {
@@ -98,4 +102,9 @@ pub fn project_with(requirements: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("requirements.in"), requirements).unwrap();
     dir
+}
+
+/// name → version of a Pipfile.lock's default and develop sections.
+pub fn lock_versions_of(lock: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    super::checker::lock_versions(lock, &["default", "develop"])
 }

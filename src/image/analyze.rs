@@ -1,0 +1,359 @@
+//! What an image's root filesystem holds: OS, system packages, Python
+//! interpreters and packages, ABI symbols, CUDA and cuDNN.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::elf;
+use super::rpmdb;
+use super::tree::Root;
+use super::{DebPackage, Interpreter, OsRelease, PythonPackage, RpmReport};
+use crate::environment::detect::{
+    parse_cuda_version_json, parse_cuda_version_text, parse_cudnn_header,
+};
+
+/// `KEY=value` lines of os-release, quotes removed.
+pub fn os_release(root: &dyn Root) -> Option<OsRelease> {
+    let data = root
+        .read("etc/os-release")
+        .or_else(|| root.read("usr/lib/os-release"))?;
+    let text = String::from_utf8_lossy(&data);
+    let mut fields = BTreeMap::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().trim_matches('"').trim_matches('\'');
+            fields.insert(k.trim().to_string(), v.to_string());
+        }
+    }
+    Some(OsRelease {
+        id: fields.get("ID").cloned(),
+        version_id: fields.get("VERSION_ID").cloned(),
+        id_like: fields.get("ID_LIKE").cloned(),
+        pretty_name: fields.get("PRETTY_NAME").cloned(),
+    })
+}
+
+/// Installed packages of dpkg's status file.
+pub fn deb_packages(root: &dyn Root) -> Vec<DebPackage> {
+    let Some(data) = root.read("var/lib/dpkg/status") else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&data);
+    let mut out = Vec::new();
+    for paragraph in text.split("\n\n") {
+        let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
+        for line in paragraph.lines() {
+            if line.starts_with([' ', '\t']) {
+                continue;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                fields.insert(k.trim(), v.trim());
+            }
+        }
+        let installed = fields
+            .get("Status")
+            .is_none_or(|s| s.split_whitespace().last() == Some("installed"));
+        if let (Some(name), Some(version), true) =
+            (fields.get("Package"), fields.get("Version"), installed)
+        {
+            out.push(DebPackage {
+                name: (*name).to_string(),
+                version: (*version).to_string(),
+                architecture: fields.get("Architecture").map(|a| (*a).to_string()),
+            });
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Installed RPMs, or why they cannot be read.
+pub fn rpm_packages(root: &dyn Root) -> RpmReport {
+    for db in [
+        "var/lib/rpm/rpmdb.sqlite",
+        "usr/lib/sysimage/rpm/rpmdb.sqlite",
+    ] {
+        if let Some(bytes) = root.read(db) {
+            return match rpmdb::read_sqlite(&bytes) {
+                Ok(packages) => RpmReport {
+                    database: Some(format!("/{db}")),
+                    readable: true,
+                    note: None,
+                    packages,
+                },
+                Err(e) => RpmReport {
+                    database: Some(format!("/{db}")),
+                    readable: false,
+                    note: Some(format!("the RPM database could not be read: {e}")),
+                    packages: Vec::new(),
+                },
+            };
+        }
+    }
+    for (db, format) in [
+        ("var/lib/rpm/Packages", "Berkeley DB"),
+        ("usr/lib/sysimage/rpm/Packages", "Berkeley DB"),
+        ("var/lib/rpm/Packages.db", "NDB"),
+        ("usr/lib/sysimage/rpm/Packages.db", "NDB"),
+    ] {
+        if root.exists(db) {
+            return RpmReport {
+                database: Some(format!("/{db}")),
+                readable: false,
+                note: Some(format!(
+                    "the RPM database is in {format} format, which is not readable without rpm; \
+                     RPM packages are unknown"
+                )),
+                packages: Vec::new(),
+            };
+        }
+    }
+    RpmReport {
+        database: None,
+        readable: true,
+        note: None,
+        packages: Vec::new(),
+    }
+}
+
+/// Directories that hold `bin/` and `lib/` of a Python installation or
+/// virtual environment.
+fn prefixes(root: &dyn Root) -> Vec<String> {
+    let mut out = vec!["usr".to_string(), "usr/local".to_string(), String::new()];
+    for name in root.list("opt") {
+        let base = format!("opt/{name}");
+        out.push(base.clone());
+        for sub in root.list(&base) {
+            out.push(format!("{base}/{sub}"));
+        }
+    }
+    for home in root.list("home") {
+        out.push(format!("home/{home}/.local"));
+    }
+    out.push("root/.local".into());
+    out
+}
+
+/// `pythonX.Y` → `X.Y`.
+fn python_xy(name: &str) -> Option<&str> {
+    let v = name.strip_prefix("python")?;
+    let (major, minor) = v.split_once('.')?;
+    (!major.is_empty()
+        && !minor.is_empty()
+        && major.chars().all(|c| c.is_ascii_digit())
+        && minor.chars().all(|c| c.is_ascii_digit()))
+    .then_some(v)
+}
+
+/// Python interpreters (`…/bin/pythonX.Y`).
+pub fn interpreters(root: &dyn Root, env: &BTreeMap<String, String>) -> Vec<Interpreter> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for prefix in prefixes(root) {
+        let bin = if prefix.is_empty() {
+            "bin".to_string()
+        } else {
+            format!("{prefix}/bin")
+        };
+        for name in root.list(&bin) {
+            if let Some(xy) = python_xy(&name) {
+                let path = format!("/{bin}/{name}");
+                if !seen.insert(path.clone()) {
+                    continue;
+                }
+                let full = env
+                    .get("PYTHON_VERSION")
+                    .filter(|v| v.strip_prefix(xy).is_some_and(|r| r.starts_with('.')))
+                    .cloned();
+                out.push(Interpreter {
+                    path,
+                    version: xy.to_string(),
+                    full_version: full,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// PEP 503 normalised name.
+pub fn normalise(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// `Name` and `Version` from core metadata headers.
+fn name_version(data: &[u8]) -> Option<(String, String)> {
+    let text = String::from_utf8_lossy(data);
+    let mut name = None;
+    let mut version = None;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "name" => name = Some(v.trim().to_string()),
+                "version" => version = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    Some((name?, version?))
+}
+
+/// Python packages of every site-packages / dist-packages directory.
+pub fn python_packages(root: &dyn Root) -> Vec<PythonPackage> {
+    let mut sites = Vec::new();
+    for prefix in prefixes(root) {
+        for lib in ["lib", "lib64"] {
+            let dir = if prefix.is_empty() {
+                lib.to_string()
+            } else {
+                format!("{prefix}/{lib}")
+            };
+            for name in root.list(&dir) {
+                if python_xy(&name).is_some() || name == "python3" {
+                    for site in ["site-packages", "dist-packages"] {
+                        sites.push(format!("{dir}/{name}/{site}"));
+                    }
+                }
+            }
+        }
+    }
+    sites.sort();
+    sites.dedup();
+    let mut out = Vec::new();
+    for site in sites {
+        for entry in root.list(&site) {
+            let (data, kind) = if entry.ends_with(".dist-info") {
+                (root.read(&format!("{site}/{entry}/METADATA")), "dist-info")
+            } else if entry.ends_with(".egg-info") {
+                (
+                    root.read(&format!("{site}/{entry}/PKG-INFO"))
+                        .or_else(|| root.read(&format!("{site}/{entry}"))),
+                    "egg-info",
+                )
+            } else {
+                continue;
+            };
+            if let Some((name, version)) = data.as_deref().and_then(name_version) {
+                out.push(PythonPackage {
+                    name: normalise(&name),
+                    version,
+                    location: format!("/{site}"),
+                    metadata: kind.to_string(),
+                });
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Version definitions of the C and C++ runtime libraries.
+pub fn abi_symbols(root: &dyn Root) -> Vec<String> {
+    let mut dirs: Vec<String> = ["lib", "lib64", "usr/lib", "usr/lib64"]
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    for base in ["lib", "usr/lib"] {
+        for name in root.list(base) {
+            if name.ends_with("-linux-gnu") {
+                dirs.push(format!("{base}/{name}"));
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for dir in dirs {
+        for lib in ["libc.so.6", "libstdc++.so.6"] {
+            if let Some(data) = root.read(&format!("{dir}/{lib}")) {
+                out.extend(elf::version_definitions(&data));
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// CUDA version (X.Y) of the toolkit in the image, else from the image's
+/// `CUDA_VERSION` variable.
+pub fn cuda_version(root: &dyn Root, env: &BTreeMap<String, String>) -> Option<String> {
+    let mut dirs = vec!["usr/local/cuda".to_string()];
+    dirs.extend(
+        root.list("usr/local")
+            .into_iter()
+            .filter(|n| n.starts_with("cuda-"))
+            .map(|n| format!("usr/local/{n}")),
+    );
+    dirs.iter()
+        .find_map(|d| {
+            root.read(&format!("{d}/version.json"))
+                .and_then(|b| parse_cuda_version_json(&String::from_utf8_lossy(&b)))
+                .or_else(|| {
+                    root.read(&format!("{d}/version.txt"))
+                        .and_then(|b| parse_cuda_version_text(&String::from_utf8_lossy(&b)))
+                })
+        })
+        .or_else(|| {
+            env.get("CUDA_VERSION")
+                .map(|v| v.split('.').take(2).collect::<Vec<_>>().join("."))
+        })
+}
+
+/// cuDNN version from its header, else from `NV_CUDNN_VERSION` /
+/// `CUDNN_VERSION`.
+pub fn cudnn_version(root: &dyn Root, env: &BTreeMap<String, String>) -> Option<String> {
+    let mut files = Vec::new();
+    for dir in [
+        "usr/include",
+        "usr/local/cuda/include",
+        "usr/include/x86_64-linux-gnu",
+    ] {
+        for name in root.list(dir) {
+            if name.starts_with("cudnn_version") || name == "cudnn.h" {
+                files.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    files
+        .iter()
+        .find_map(|f| {
+            root.read(f)
+                .and_then(|b| parse_cudnn_header(&String::from_utf8_lossy(&b)))
+        })
+        .or_else(|| {
+            env.get("NV_CUDNN_VERSION")
+                .or_else(|| env.get("CUDNN_VERSION"))
+                .map(|v| v.split(['-', '+']).next().unwrap_or(v).to_string())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_normalise_and_pythons_parse() {
+        assert_eq!(normalise("Typing_Extensions"), "typing-extensions");
+        assert_eq!(normalise("zope.interface"), "zope-interface");
+        assert_eq!(python_xy("python3.11"), Some("3.11"));
+        assert_eq!(python_xy("python3.11-config"), None);
+        assert_eq!(python_xy("python3"), None);
+        assert_eq!(
+            name_version(b"Metadata-Version: 2.1\nName: NumPy\nVersion: 1.26.4\n\nName: body"),
+            Some(("NumPy".into(), "1.26.4".into()))
+        );
+    }
+}

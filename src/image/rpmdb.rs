@@ -1,0 +1,187 @@
+//! Installed RPM packages, read without rpm from the SQLite package
+//! database (`rpmdb.sqlite`, RHEL 9 / Fedora 33 and later). Older Berkeley
+//! DB and NDB databases are reported as not readable.
+
+use serde::{Deserialize, Serialize};
+
+/// One installed RPM.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RpmPackage {
+    /// Name.
+    pub name: String,
+    /// Epoch, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
+    /// Version.
+    pub version: String,
+    /// Release.
+    pub release: String,
+    /// Architecture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// Source RPM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<String>,
+}
+
+impl RpmPackage {
+    /// `name-version-release.arch`, as `rpm -qa` prints it.
+    pub fn identifier(&self) -> String {
+        let nvr = format!("{}-{}-{}", self.name, self.version, self.release);
+        match &self.arch {
+            Some(a) => format!("{nvr}.{a}"),
+            None => nvr,
+        }
+    }
+}
+
+const TAG_NAME: u32 = 1000;
+const TAG_VERSION: u32 = 1001;
+const TAG_RELEASE: u32 = 1002;
+const TAG_EPOCH: u32 = 1003;
+const TAG_ARCH: u32 = 1022;
+const TAG_SOURCERPM: u32 = 1044;
+const TYPE_INT32: u32 = 4;
+const TYPE_STRING: u32 = 6;
+
+fn be32(data: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Decode one header blob as the database stores it: entry count, data
+/// size, the index entries (tag, type, offset, count) and the data.
+pub fn parse_header(blob: &[u8]) -> Option<RpmPackage> {
+    let il = usize::try_from(be32(blob, 0)?).ok()?;
+    let dl = usize::try_from(be32(blob, 4)?).ok()?;
+    let data_start = 8usize.checked_add(il.checked_mul(16)?)?;
+    let data = blob.get(data_start..data_start.checked_add(dl)?)?;
+    let mut name = None;
+    let mut version = None;
+    let mut release = None;
+    let mut epoch = None;
+    let mut arch = None;
+    let mut src = None;
+    for i in 0..il {
+        let at = 8 + i * 16;
+        let (tag, kind, offset) = (be32(blob, at)?, be32(blob, at + 4)?, be32(blob, at + 8)?);
+        let offset = usize::try_from(offset).ok()?;
+        let string = || {
+            let rest = data.get(offset..)?;
+            let end = rest.iter().position(|&b| b == 0)?;
+            String::from_utf8(rest[..end].to_vec()).ok()
+        };
+        match (tag, kind) {
+            (TAG_NAME, TYPE_STRING) => name = string(),
+            (TAG_VERSION, TYPE_STRING) => version = string(),
+            (TAG_RELEASE, TYPE_STRING) => release = string(),
+            (TAG_ARCH, TYPE_STRING) => arch = string(),
+            (TAG_SOURCERPM, TYPE_STRING) => src = string(),
+            (TAG_EPOCH, TYPE_INT32) => epoch = be32(data, offset).map(|e| e.to_string()),
+            _ => {}
+        }
+    }
+    Some(RpmPackage {
+        name: name?,
+        epoch,
+        version: version?,
+        release: release?,
+        arch,
+        src,
+    })
+}
+
+/// Build a header blob (for tests).
+pub fn build_header(p: &RpmPackage) -> Vec<u8> {
+    let mut entries: Vec<(u32, u32, Vec<u8>)> = vec![
+        (TAG_NAME, TYPE_STRING, p.name.as_bytes().to_vec()),
+        (TAG_VERSION, TYPE_STRING, p.version.as_bytes().to_vec()),
+        (TAG_RELEASE, TYPE_STRING, p.release.as_bytes().to_vec()),
+    ];
+    if let Some(a) = &p.arch {
+        entries.push((TAG_ARCH, TYPE_STRING, a.as_bytes().to_vec()));
+    }
+    let mut index = Vec::new();
+    let mut data = Vec::new();
+    if let Some(e) = p.epoch.as_ref().and_then(|e| e.parse::<u32>().ok()) {
+        index.extend_from_slice(&TAG_EPOCH.to_be_bytes());
+        index.extend_from_slice(&TYPE_INT32.to_be_bytes());
+        index.extend_from_slice(&0u32.to_be_bytes());
+        index.extend_from_slice(&1u32.to_be_bytes());
+        data.extend_from_slice(&e.to_be_bytes());
+    }
+    for (tag, kind, bytes) in &entries {
+        index.extend_from_slice(&tag.to_be_bytes());
+        index.extend_from_slice(&kind.to_be_bytes());
+        index.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        index.extend_from_slice(&1u32.to_be_bytes());
+        data.extend_from_slice(bytes);
+        data.push(0);
+    }
+    let count = entries.len() + usize::from(p.epoch.is_some());
+    let mut out = Vec::new();
+    out.extend_from_slice(&(count as u32).to_be_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend(index);
+    out.extend(data);
+    out
+}
+
+/// Read every package of an `rpmdb.sqlite` file's contents.
+pub fn read_sqlite(bytes: &[u8]) -> Result<Vec<RpmPackage>, String> {
+    // SQLite reads files, not buffers: copy to a private temporary file.
+    let tmp = std::env::temp_dir().join(format!(
+        "thoth-rs-rpmdb-{}-{}.sqlite",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+    let result = (|| {
+        let conn = rusqlite::Connection::open_with_flags(
+            &tmp,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| e.to_string())?;
+        let mut stmt = conn
+            .prepare("SELECT blob FROM Packages ORDER BY hnum")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, Vec<u8>>(0))
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for blob in rows {
+            let blob = blob.map_err(|e| e.to_string())?;
+            if let Some(p) = parse_header(&blob) {
+                out.push(p);
+            }
+        }
+        out.sort();
+        Ok(out)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trip() {
+        let p = RpmPackage {
+            name: "git-core".into(),
+            epoch: Some("1".into()),
+            version: "2.39.3".into(),
+            release: "1.el9_2".into(),
+            arch: Some("x86_64".into()),
+            src: None,
+        };
+        assert_eq!(parse_header(&build_header(&p)), Some(p.clone()));
+        assert_eq!(p.identifier(), "git-core-2.39.3-1.el9_2.x86_64");
+        let blob = build_header(&p);
+        for cut in 0..blob.len() {
+            let _ = parse_header(&blob[..cut]);
+        }
+    }
+}

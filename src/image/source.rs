@@ -1,0 +1,436 @@
+//! Reading an image without a container runtime: an OCI image layout
+//! directory, a `docker save` or OCI archive (tar, optionally gzip- or
+//! zstd-compressed), or an unpacked root filesystem.
+//!
+//! Layers are streamed in order into a [`Tree`]; whiteouts (`.wh.NAME`) and
+//! opaque directories (`.wh..wh..opq`) remove what lower layers wrote. Only
+//! the files the analysis reads keep their contents; nothing is extracted to
+//! disk (a compressed outer archive is decompressed once to a temporary file
+//! so its members can be read in any order).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::tree::{DirRoot, MAX_KEPT_BYTES, Node, Root, Tree, clean, wanted};
+
+/// Most entries one image may have (all layers together).
+const MAX_ENTRIES: usize = 5_000_000;
+
+/// Why an image could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ImageError {
+    /// The image (or the file inside it) at fault.
+    pub path: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ImageError {
+    pub(crate) fn new(path: impl std::fmt::Display, message: impl std::fmt::Display) -> Self {
+        Self {
+            path: path.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// An image opened for analysis.
+pub struct Loaded {
+    /// Its merged root filesystem.
+    pub root: Box<dyn Root>,
+    /// `oci-layout`, `oci-archive`, `docker-archive` or `rootfs`.
+    pub kind: &'static str,
+    /// Name and tag recorded in the image, if any.
+    pub reference: Option<String>,
+    /// CPU architecture from the image configuration.
+    pub architecture: Option<String>,
+    /// Environment variables from the image configuration.
+    pub env: BTreeMap<String, String>,
+    /// Number of layers applied.
+    pub layers: usize,
+}
+
+/// Where an image's blobs are read from.
+trait Blobs {
+    fn open(&self, name: &str) -> Result<Box<dyn Read + '_>, ImageError>;
+    fn has(&self, name: &str) -> bool;
+    fn label(&self) -> String;
+}
+
+struct DirBlobs(PathBuf);
+
+impl Blobs for DirBlobs {
+    fn open(&self, name: &str) -> Result<Box<dyn Read + '_>, ImageError> {
+        let path = self.0.join(clean(name));
+        let file = File::open(&path).map_err(|e| ImageError::new(path.display(), e))?;
+        Ok(Box::new(file))
+    }
+    fn has(&self, name: &str) -> bool {
+        self.0.join(clean(name)).is_file()
+    }
+    fn label(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+/// Members of an uncompressed tar archive, read in place by offset.
+struct TarBlobs {
+    path: PathBuf,
+    members: HashMap<String, (u64, u64)>,
+}
+
+impl TarBlobs {
+    fn index(path: &Path) -> Result<Self, ImageError> {
+        let err = |e: std::io::Error| ImageError::new(path.display(), e);
+        let file = File::open(path).map_err(err)?;
+        let mut archive = tar::Archive::new(BufReader::new(file));
+        let mut members = HashMap::new();
+        let mut links = Vec::new();
+        for entry in archive.entries().map_err(err)? {
+            let entry = entry.map_err(err)?;
+            let name = clean(&entry.path().map_err(err)?.to_string_lossy());
+            match entry.header().entry_type() {
+                tar::EntryType::Symlink | tar::EntryType::Link => {
+                    if let Some(target) = entry.link_name().map_err(err)? {
+                        let target = target.to_string_lossy().to_string();
+                        let base = name.rsplit_once('/').map_or("", |(p, _)| p);
+                        let resolved = if entry.header().entry_type() == tar::EntryType::Link {
+                            clean(&target)
+                        } else {
+                            clean(&format!("{base}/{target}"))
+                        };
+                        links.push((name, resolved));
+                    }
+                }
+                _ => {
+                    members.insert(name, (entry.raw_file_position(), entry.size()));
+                }
+            }
+        }
+        for (name, target) in links {
+            if let Some(m) = members.get(&target).copied() {
+                members.insert(name, m);
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            members,
+        })
+    }
+}
+
+impl Blobs for TarBlobs {
+    fn open(&self, name: &str) -> Result<Box<dyn Read + '_>, ImageError> {
+        let name = clean(name);
+        let (offset, size) = *self.members.get(&name).ok_or_else(|| {
+            ImageError::new(
+                self.path.display(),
+                format!("the archive has no member `{name}`"),
+            )
+        })?;
+        let mut file =
+            File::open(&self.path).map_err(|e| ImageError::new(self.path.display(), e))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| ImageError::new(self.path.display(), e))?;
+        Ok(Box::new(file.take(size)))
+    }
+    fn has(&self, name: &str) -> bool {
+        self.members.contains_key(&clean(name))
+    }
+    fn label(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Wrap a stream in the decompressor its first bytes call for.
+fn decompressed<'a>(reader: Box<dyn Read + 'a>) -> std::io::Result<Box<dyn Read + 'a>> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, reader);
+    let magic = buffered.fill_buf()?;
+    Ok(if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(buffered))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?)
+    } else {
+        Box::new(buffered)
+    })
+}
+
+fn json(blobs: &dyn Blobs, name: &str) -> Result<Value, ImageError> {
+    let mut text = String::new();
+    blobs
+        .open(name)?
+        .take(64 * 1024 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| ImageError::new(format!("{}: {name}", blobs.label()), e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| ImageError::new(format!("{}: {name}", blobs.label()), e))
+}
+
+fn digest_path(digest: &str) -> Result<String, String> {
+    let (alg, hex) = digest
+        .split_once(':')
+        .ok_or_else(|| format!("`{digest}` is not a digest"))?;
+    if alg.is_empty() || hex.is_empty() || !hex.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!("`{digest}` is not a digest"));
+    }
+    Ok(format!("blobs/{alg}/{hex}"))
+}
+
+/// Config path, layer paths and reference of the image the blobs hold.
+struct Plan {
+    config: Option<String>,
+    layers: Vec<String>,
+    reference: Option<String>,
+}
+
+fn docker_plan(blobs: &dyn Blobs) -> Result<Plan, ImageError> {
+    let manifest = json(blobs, "manifest.json")?;
+    let at = |m: &str| ImageError::new(format!("{}: manifest.json", blobs.label()), m);
+    let first = manifest
+        .as_array()
+        .and_then(|a| a.first())
+        .ok_or_else(|| at("expected a list with one image"))?;
+    let layers = first["Layers"]
+        .as_array()
+        .ok_or_else(|| at("`Layers` is missing"))?
+        .iter()
+        .map(|l| {
+            l.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| at("`Layers` holds a non-string"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Plan {
+        config: first["Config"].as_str().map(str::to_string),
+        layers,
+        reference: first["RepoTags"]
+            .as_array()
+            .and_then(|t| t.first())
+            .and_then(|t| t.as_str())
+            .map(str::to_string),
+    })
+}
+
+fn oci_plan(blobs: &dyn Blobs) -> Result<Plan, ImageError> {
+    let index = json(blobs, "index.json")?;
+    let at = |name: &str, m: &str| ImageError::new(format!("{}: {name}", blobs.label()), m);
+    let mut descriptor = pick(&index).ok_or_else(|| at("index.json", "no manifests"))?;
+    let mut reference = reference_of(&descriptor);
+    for _ in 0..4 {
+        let digest = descriptor["digest"]
+            .as_str()
+            .ok_or_else(|| at("index.json", "a manifest has no digest"))?;
+        let path = digest_path(digest).map_err(|m| at("index.json", &m))?;
+        let doc = json(blobs, &path)?;
+        if doc.get("manifests").is_some() {
+            descriptor = pick(&doc).ok_or_else(|| at(&path, "an empty image index"))?;
+            reference = reference.or_else(|| reference_of(&descriptor));
+            continue;
+        }
+        let config = doc["config"]["digest"]
+            .as_str()
+            .map(digest_path)
+            .transpose()
+            .map_err(|m| at(&path, &m))?;
+        let layers = doc["layers"]
+            .as_array()
+            .ok_or_else(|| at(&path, "`layers` is missing"))?
+            .iter()
+            .map(|l| {
+                l["digest"]
+                    .as_str()
+                    .ok_or_else(|| "a layer has no digest".to_string())
+                    .and_then(digest_path)
+                    .map_err(|m| at(&path, &m))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Plan {
+            config,
+            layers,
+            reference,
+        });
+    }
+    Err(at("index.json", "image indexes nest too deeply"))
+}
+
+/// The linux/amd64 manifest of an index, else its first.
+fn pick(index: &Value) -> Option<Value> {
+    let manifests = index["manifests"].as_array()?;
+    manifests
+        .iter()
+        .find(|m| {
+            m["platform"]["os"].as_str() == Some("linux")
+                && m["platform"]["architecture"].as_str() == Some("amd64")
+        })
+        .or_else(|| manifests.first())
+        .cloned()
+}
+
+fn reference_of(descriptor: &Value) -> Option<String> {
+    let a = &descriptor["annotations"];
+    a["io.containerd.image.name"]
+        .as_str()
+        .or_else(|| a["org.opencontainers.image.ref.name"].as_str())
+        .map(str::to_string)
+}
+
+/// Apply one layer on top of `tree`.
+fn apply_layer(
+    tree: &mut Tree,
+    index: usize,
+    reader: Box<dyn Read + '_>,
+    label: &str,
+) -> Result<(), ImageError> {
+    let err = |e: std::io::Error| ImageError::new(label, e);
+    let mut archive = tar::Archive::new(decompressed(reader).map_err(err)?);
+    for entry in archive.entries().map_err(err)? {
+        let mut entry = entry.map_err(err)?;
+        let path = clean(&entry.path().map_err(err)?.to_string_lossy());
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        if name == ".wh..wh..opq" {
+            tree.opaque(index, dir);
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            let target = if dir.is_empty() {
+                hidden.to_string()
+            } else {
+                format!("{dir}/{hidden}")
+            };
+            tree.whiteout(index, &target);
+            continue;
+        }
+        let node = match entry.header().entry_type() {
+            tar::EntryType::Directory => Node::Dir,
+            tar::EntryType::Symlink => Node::Symlink(
+                entry
+                    .link_name()
+                    .map_err(err)?
+                    .map(|l| l.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+            ),
+            tar::EntryType::Link => Node::HardLink(
+                entry
+                    .link_name()
+                    .map_err(err)?
+                    .map(|l| clean(&l.to_string_lossy()))
+                    .unwrap_or_default(),
+            ),
+            tar::EntryType::Regular | tar::EntryType::Continuous
+                if wanted(&path) && entry.size() <= MAX_KEPT_BYTES =>
+            {
+                let mut data = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
+                entry.read_to_end(&mut data).map_err(err)?;
+                Node::File(Some(data))
+            }
+            _ => Node::File(None),
+        };
+        tree.insert(index, &path, node);
+        if tree.len() > MAX_ENTRIES {
+            return Err(ImageError::new(
+                label,
+                format!("more than {MAX_ENTRIES} entries"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn load_blobs(
+    blobs: &dyn Blobs,
+    kind_oci: &'static str,
+    kind_docker: &'static str,
+) -> Result<Loaded, ImageError> {
+    let (plan, kind) = if blobs.has("manifest.json") {
+        (docker_plan(blobs)?, kind_docker)
+    } else if blobs.has("index.json") {
+        (oci_plan(blobs)?, kind_oci)
+    } else {
+        return Err(ImageError::new(
+            blobs.label(),
+            "neither an OCI image layout (index.json) nor a docker save archive (manifest.json)",
+        ));
+    };
+    let mut architecture = None;
+    let mut env = BTreeMap::new();
+    if let Some(config) = &plan.config {
+        let c = json(blobs, config)?;
+        architecture = c["architecture"].as_str().map(str::to_string);
+        for e in c["config"]["Env"].as_array().into_iter().flatten() {
+            if let Some((k, v)) = e.as_str().and_then(|e| e.split_once('=')) {
+                env.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    let mut tree = Tree::default();
+    for (i, layer) in plan.layers.iter().enumerate() {
+        let label = format!("{}: layer {} ({layer})", blobs.label(), i + 1);
+        apply_layer(&mut tree, i, blobs.open(layer)?, &label)?;
+    }
+    Ok(Loaded {
+        root: Box::new(tree),
+        kind,
+        reference: plan.reference,
+        architecture,
+        env,
+        layers: plan.layers.len(),
+    })
+}
+
+/// Open the image at `path`.
+pub fn load(path: &Path) -> Result<Loaded, ImageError> {
+    let meta = std::fs::metadata(path).map_err(|e| ImageError::new(path.display(), e))?;
+    if meta.is_dir() {
+        if path.join("index.json").is_file() || path.join("manifest.json").is_file() {
+            return load_blobs(
+                &DirBlobs(path.to_path_buf()),
+                "oci-layout",
+                "docker-archive",
+            );
+        }
+        return Ok(Loaded {
+            root: Box::new(DirRoot {
+                root: path.to_path_buf(),
+            }),
+            kind: "rootfs",
+            reference: None,
+            architecture: None,
+            env: BTreeMap::new(),
+            layers: 0,
+        });
+    }
+    // An archive. A compressed one is decompressed once to a temporary file
+    // so that its members can be read in any order.
+    let mut head = [0u8; 4];
+    let n = File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| ImageError::new(path.display(), e))?;
+    let compressed = head[..n].starts_with(&[0x1f, 0x8b]) || head[..n] == [0x28, 0xb5, 0x2f, 0xfd];
+    if compressed {
+        let tmp = std::env::temp_dir().join(format!(
+            "thoth-rs-image-{}-{}.tar",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let result = (|| {
+            let file = File::open(path).map_err(|e| ImageError::new(path.display(), e))?;
+            let mut reader =
+                decompressed(Box::new(file)).map_err(|e| ImageError::new(path.display(), e))?;
+            let mut out = File::create(&tmp).map_err(|e| ImageError::new(tmp.display(), e))?;
+            std::io::copy(&mut reader, &mut out).map_err(|e| ImageError::new(path.display(), e))?;
+            let blobs = TarBlobs::index(&tmp)?;
+            load_blobs(&blobs, "oci-archive", "docker-archive")
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        return result.map_err(|e| ImageError::new(path.display(), e.message));
+    }
+    let blobs = TarBlobs::index(path)?;
+    load_blobs(&blobs, "oci-archive", "docker-archive")
+}
