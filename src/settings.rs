@@ -92,6 +92,18 @@ pub struct AdviseSettings {
     pub image: Option<crate::image::ImageAnalysis>,
 }
 
+/// The user cache directory of thoth-rs: `$XDG_CACHE_HOME/thoth-rs`, else
+/// `~/.cache/thoth-rs`.
+pub fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("thoth-rs");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".cache").join("thoth-rs");
+    }
+    std::env::temp_dir().join("thoth-rs")
+}
+
 /// Parse `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[Z|+00:00]` into a normalised
 /// UTC RFC 3339 timestamp.
 pub fn parse_cutoff(text: &str) -> Result<String, String> {

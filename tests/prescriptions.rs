@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use thoth_rs::prescription::{UnitKind, load, parse_file};
+use thoth_rs::prescription::{UnitKind, load, load_fresh, parse_file};
 
 mod common;
 
@@ -15,7 +15,7 @@ fn corpus() -> Option<PathBuf> {
 #[test]
 fn real_corpus_compiles_without_errors() {
     let Some(dir) = corpus() else { return };
-    let rx = load(&[dir]);
+    let rx = load(std::slice::from_ref(&dir));
     assert!(
         rx.errors.is_empty(),
         "{} errors, first: {:?}",
@@ -76,6 +76,81 @@ fn real_corpus_compiles_without_errors() {
             .any(|w| w.message.contains("not a PEP 440 version"))
     );
     assert!(rx.warnings.iter().any(|w| w.message.contains("never runs")));
+
+    // The compiled cache gives back exactly what compiling gives: the
+    // second `load` reads the cache the first one wrote (or validated).
+    let fresh = load_fresh(std::slice::from_ref(&dir));
+    let cached = load(std::slice::from_ref(&dir));
+    assert_eq!(fresh.units, cached.units);
+    assert_eq!(fresh.warnings, cached.warnings);
+    assert_eq!(fresh.errors, cached.errors);
+    assert_eq!(fresh.files, cached.files);
+    assert_eq!(fresh.by_package, cached.by_package);
+}
+
+/// `prescriptions check --json` with its own cache directory.
+fn check_json(dir: &Path, cache: &Path) -> serde_json::Value {
+    let out = common::thoth()
+        .env("XDG_CACHE_HOME", cache)
+        .args(["prescriptions", "check", "--json"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn compiled_cache_follows_every_change_to_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rx");
+    let cache = tmp.path().join("cache");
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("prescriptions");
+    for entry in std::fs::read_dir(&ours).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            let to = dir.join(entry.file_name());
+            std::fs::create_dir_all(&to).unwrap();
+            for f in std::fs::read_dir(entry.path()).unwrap() {
+                let f = f.unwrap();
+                std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+            }
+        } else {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    let first = check_json(&dir, &cache);
+    let written: Vec<_> = std::fs::read_dir(cache.join("thoth-rs/prescriptions"))
+        .unwrap()
+        .collect();
+    assert_eq!(written.len(), 1, "one cache file per directory");
+    assert_eq!(check_json(&dir, &cache), first, "from the cache");
+    assert!(first["units"].as_u64().unwrap() >= 30);
+    assert!(first["errors"].as_array().unwrap().is_empty());
+
+    // Rewriting a file in place (same directory entries) is noticed.
+    let flask = dir.join("web/flask.yaml");
+    let text = std::fs::read_to_string(&flask).unwrap();
+    std::fs::write(
+        &flask,
+        text.replacen("type: sieve", "type: sieve.Nonsense", 1),
+    )
+    .unwrap();
+    let broken = check_json(&dir, &cache);
+    assert!(
+        broken["errors"].to_string().contains("sieve.Nonsense"),
+        "{broken}"
+    );
+    // Adding and removing files is noticed too.
+    std::fs::write(&flask, text).unwrap();
+    assert_eq!(check_json(&dir, &cache)["units"], first["units"]);
+    std::fs::remove_file(&flask).unwrap();
+    let fewer = check_json(&dir, &cache);
+    assert!(fewer["units"].as_u64() < first["units"].as_u64());
+    assert_eq!(
+        fewer["files"].as_u64().unwrap() + 1,
+        first["files"].as_u64().unwrap()
+    );
 }
 
 #[test]

@@ -13,16 +13,7 @@ use crate::kb::{KnowledgeBase, bundled};
 use crate::settings::parse_cutoff;
 use crate::sync::{SyncOptions, default_index_url, parse_roots, run_sync, want_progress};
 
-/// The user cache directory of thoth-rs.
-pub fn cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("thoth-rs");
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(home).join(".cache").join("thoth-rs");
-    }
-    std::env::temp_dir().join("thoth-rs")
-}
+pub use crate::settings::cache_root;
 
 use super::settings::resolve_path as resolve;
 

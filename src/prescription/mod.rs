@@ -8,6 +8,7 @@
 //! path. Units are indexed by the package they are about, so the resolver
 //! only looks at units that can apply to a package, plus the generic ones.
 
+pub mod cache;
 pub mod eval;
 pub mod parse;
 pub mod reader;
@@ -110,15 +111,23 @@ fn routing_names(u: &Unit) -> Vec<String> {
     out
 }
 
+/// Walk `dir` in sorted order for prescription files, each with its
+/// namespace; with `stamp`, record every file taken (relative to `root`).
 fn collect(
+    root: &Path,
     dir: &Path,
     namespace: &(String, String),
     out: &mut Vec<(PathBuf, (String, String))>,
     errors: &mut Vec<Diagnostic>,
+    mut stamp: Option<&mut cache::Stamp>,
 ) {
     let mut ns = namespace.clone();
     let meta = dir.join("_prescription_metadata.yaml");
-    if meta.is_file() {
+    let meta_stat = std::fs::metadata(&meta).ok().filter(|m| m.is_file());
+    if let (Some(stamp), Some(m)) = (stamp.as_deref_mut(), &meta_stat) {
+        stamp.file(meta.strip_prefix(root).unwrap_or(&meta), m);
+    }
+    if meta_stat.is_some() {
         match std::fs::read_to_string(&meta)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_yaml::from_str::<Value>(&t).map_err(|e| e.to_string()))
@@ -143,11 +152,14 @@ fn collect(
         }
     }
     // The entry's file type comes with the directory listing: no stat per file.
-    let mut entries: Vec<(PathBuf, bool)> = match std::fs::read_dir(dir) {
+    let mut entries: Vec<(PathBuf, bool, Option<std::fs::DirEntry>)> = match std::fs::read_dir(dir)
+    {
         Ok(rd) => rd
             .filter_map(|e| {
-                e.ok()
-                    .map(|e| (e.path(), e.file_type().map(|t| t.is_dir()).unwrap_or(false)))
+                e.ok().map(|e| {
+                    let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                    (e.path(), is_dir, Some(e))
+                })
             })
             .collect(),
         Err(e) => {
@@ -160,17 +172,96 @@ fn collect(
             return;
         }
     };
-    entries.sort();
-    for (path, is_dir) in entries {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.retain(|(path, _, _)| {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') || name == "_prescription_metadata.yaml" {
-            continue;
+        !name.starts_with('.') && name != "_prescription_metadata.yaml"
+    });
+    // The top level of a directory argument is walked by several threads
+    // (the walk is system calls, which overlap), each over a contiguous
+    // run of entries; their results are joined in order.
+    if dir == root && entries.len() > 1 {
+        let threads = WALK_THREADS.min(entries.len());
+        let chunk = entries.len().div_ceil(threads);
+        let parts: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = entries
+                .chunks(chunk)
+                .map(|part| {
+                    let ns = &ns;
+                    let stamped = stamp.is_some();
+                    scope.spawn(move || {
+                        let mut out = Vec::new();
+                        let mut errors = Vec::new();
+                        let mut stamp = stamped.then(cache::Stamp::empty);
+                        for (path, is_dir, entry) in part {
+                            visit(
+                                root,
+                                path,
+                                *is_dir,
+                                entry.as_ref(),
+                                ns,
+                                &mut out,
+                                &mut errors,
+                                stamp.as_mut(),
+                            );
+                        }
+                        (out, errors, stamp)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (found, errs, part_stamp) in parts {
+            out.extend(found);
+            errors.extend(errs);
+            if let (Some(stamp), Some(part)) = (stamp.as_deref_mut(), part_stamp) {
+                stamp.mix(&part);
+            }
         }
-        if is_dir {
-            collect(&path, &ns, out, errors);
-        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-            out.push((path, ns.clone()));
+        return;
+    }
+    for (path, is_dir, entry) in &entries {
+        visit(
+            root,
+            path,
+            *is_dir,
+            entry.as_ref(),
+            &ns,
+            out,
+            errors,
+            stamp.as_deref_mut(),
+        );
+    }
+}
+
+/// Threads walking the top level of a prescription directory.
+const WALK_THREADS: usize = 4;
+
+/// One directory entry of the walk: descend, or take a YAML file.
+#[allow(clippy::too_many_arguments)]
+fn visit(
+    root: &Path,
+    path: &Path,
+    is_dir: bool,
+    entry: Option<&std::fs::DirEntry>,
+    ns: &(String, String),
+    out: &mut Vec<(PathBuf, (String, String))>,
+    errors: &mut Vec<Diagnostic>,
+    stamp: Option<&mut cache::Stamp>,
+) {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if is_dir {
+        collect(root, path, ns, out, errors, stamp);
+    } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+        if let Some(stamp) = stamp
+            && let Some(m) = entry.and_then(|e| e.metadata().ok())
+        {
+            stamp.file(path.strip_prefix(root).unwrap_or(path), &m);
         }
+        out.push((path.to_path_buf(), ns.clone()));
     }
 }
 
@@ -306,9 +397,23 @@ fn bundled_namespace() -> (String, String) {
         .unwrap_or_else(|| ("UNKNOWN".into(), "UNKNOWN".into()))
 }
 
-/// Load and compile prescription directories or files.
+/// Load and compile prescription directories or files; unchanged
+/// directories come from the compiled cache ([`cache`]).
 pub fn load(paths: &[PathBuf]) -> Prescriptions {
     load_with(false, paths)
+}
+
+/// [`load`] without the cache: every file is read and compiled.
+pub fn load_fresh(paths: &[PathBuf]) -> Prescriptions {
+    let mut parts = Vec::new();
+    for p in paths {
+        parts.push(if p.is_dir() {
+            compile_dir(p, false)
+        } else {
+            source(p)
+        });
+    }
+    merge(parts)
 }
 
 /// Load thoth-rs's own prescriptions (embedded in the binary) followed by
@@ -317,48 +422,98 @@ pub fn load_bundled_and(paths: &[PathBuf]) -> Prescriptions {
     load_with(true, paths)
 }
 
+/// Files to compile: (path, namespace, contents when embedded).
+type Sources = Vec<(PathBuf, (String, String), Option<&'static str>)>;
+
 fn load_with(bundled: bool, paths: &[PathBuf]) -> Prescriptions {
-    let mut files: Vec<(PathBuf, (String, String), Option<&'static str>)> = Vec::new();
-    let mut out = Prescriptions::default();
+    let mut parts: Vec<cache::Compiled> = Vec::new();
     if bundled {
         let ns = bundled_namespace();
-        for (rel, text) in BUNDLED {
-            if rel.ends_with("_prescription_metadata.yaml") {
-                continue;
-            }
-            files.push((
-                PathBuf::from("<bundled>/prescriptions").join(rel),
-                ns.clone(),
-                Some(text),
-            ));
-        }
+        let files: Sources = BUNDLED
+            .iter()
+            .filter(|(rel, _)| !rel.ends_with("_prescription_metadata.yaml"))
+            .map(|(rel, text)| {
+                (
+                    PathBuf::from("<bundled>/prescriptions").join(rel),
+                    ns.clone(),
+                    Some(*text),
+                )
+            })
+            .collect();
+        parts.push(compile(&files, Vec::new()));
     }
-    let mut found = Vec::new();
     for p in paths {
-        if p.is_dir() {
-            collect(
-                p,
-                &("UNKNOWN".into(), "UNKNOWN".into()),
-                &mut found,
-                &mut out.errors,
-            );
-        } else if p.is_file() {
-            found.push((p.clone(), ("UNKNOWN".into(), "UNKNOWN".into())));
+        parts.push(if p.is_dir() {
+            compile_dir(p, true)
         } else {
-            out.errors.push(Diagnostic {
-                file: p.display().to_string(),
-                unit: String::new(),
-                path: String::new(),
-                message: "no such file or directory".into(),
-            });
-        }
+            source(p)
+        });
     }
-    files.extend(found.into_iter().map(|(p, ns)| (p, ns, None)));
-    out.files = files.len();
-    for (_, (name, release), _) in &files {
+    merge(parts)
+}
+
+/// Compile one file given by path (or report it missing).
+fn source(p: &Path) -> cache::Compiled {
+    if p.is_file() {
+        let unknown = ("UNKNOWN".to_string(), "UNKNOWN".to_string());
+        return compile(&vec![(p.to_path_buf(), unknown, None)], Vec::new());
+    }
+    cache::Compiled {
+        errors: vec![Diagnostic {
+            file: p.display().to_string(),
+            unit: String::new(),
+            path: String::new(),
+            message: "no such file or directory".into(),
+        }],
+        ..Default::default()
+    }
+}
+
+/// Compile a directory, from the cache (when `cached`) if nothing in it
+/// changed.
+fn compile_dir(dir: &Path, cached: bool) -> cache::Compiled {
+    let cache_file = cache::cache_file(dir).filter(|_| cached);
+    let mut stamp = cache_file.as_ref().map(|_| cache::Stamp::default());
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    let unknown = ("UNKNOWN".to_string(), "UNKNOWN".to_string());
+    let started = std::time::Instant::now();
+    collect(dir, dir, &unknown, &mut found, &mut errors, stamp.as_mut());
+    tracing::debug!(
+        "{}: {} prescription files found in {:?}",
+        dir.display(),
+        found.len(),
+        started.elapsed()
+    );
+    if let (Some(file), Some(stamp)) = (&cache_file, &stamp)
+        && let Some(compiled) = cache::read(file, stamp)
+    {
+        tracing::debug!(
+            "{}: {} units from the compiled cache after {:?}",
+            dir.display(),
+            compiled.units.len(),
+            started.elapsed()
+        );
+        return compiled;
+    }
+    let files: Sources = found.into_iter().map(|(p, ns)| (p, ns, None)).collect();
+    let compiled = compile(&files, errors);
+    if let (Some(file), Some(stamp)) = (&cache_file, &stamp) {
+        cache::write(file, stamp, &compiled);
+    }
+    compiled
+}
+
+/// Parse `files` in parallel, keeping file order; `errors` come first.
+fn compile(files: &Sources, errors: Vec<Diagnostic>) -> cache::Compiled {
+    let mut out = cache::Compiled {
+        files: files.len(),
+        errors,
+        ..Default::default()
+    };
+    for (_, (name, release), _) in files {
         out.namespaces.insert(name.clone(), release.clone());
     }
-    // Parse in parallel, keep file order.
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
@@ -397,11 +552,25 @@ fn load_with(bundled: bool, paths: &[PathBuf]) -> Prescriptions {
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     });
-    let mut seen: HashMap<(String, &'static str), String> = HashMap::new();
     for (units, errors, warnings) in results {
+        out.units.extend(units);
         out.errors.extend(errors);
         out.warnings.extend(warnings);
-        for u in units {
+    }
+    out
+}
+
+/// Merge compiled sources in order: a unit name defined twice (per unit
+/// list) is an error at the second definition.
+fn merge(parts: Vec<cache::Compiled>) -> Prescriptions {
+    let mut out = Prescriptions::default();
+    let mut seen: HashMap<(String, &'static str), String> = HashMap::new();
+    for part in parts {
+        out.files += part.files;
+        out.namespaces.extend(part.namespaces);
+        out.errors.extend(part.errors);
+        out.warnings.extend(part.warnings);
+        for u in part.units {
             if let Some(first) = seen.get(&(u.name.clone(), u.kind.list())) {
                 out.errors.push(Diagnostic {
                     file: u.file.clone(),

@@ -313,3 +313,46 @@ mod tests {
         assert!(parse_version("2.0rc1").unwrap() < parse_version("2.0").unwrap());
     }
 }
+
+/// (De)serialise [`VersionSpecifiers`] as their PEP 440 text.
+pub mod spec_text {
+    use super::VersionSpecifiers;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// As text.
+    pub fn serialize<S: Serializer>(v: &VersionSpecifiers, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    /// From text.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VersionSpecifiers, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_specifiers(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// (De)serialise `Option<VersionSpecifiers>` as their PEP 440 text.
+pub mod opt_spec_text {
+    use super::VersionSpecifiers;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// As text or null.
+    pub fn serialize<S: Serializer>(
+        v: &Option<VersionSpecifiers>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.collect_str(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// From text or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<VersionSpecifiers>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| super::parse_specifiers(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}

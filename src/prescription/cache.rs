@@ -1,0 +1,268 @@
+//! Compiled prescription directories, cached.
+//!
+//! Compiling a large corpus means opening tens of thousands of small YAML
+//! files and parsing them; both cost seconds. The compiled result of a
+//! directory is kept under the user cache directory
+//! (`prescriptions/<hash of the path>.bin`) with a stamp of everything it
+//! was compiled from: the relative path, size and modification time of
+//! every file and `_prescription_metadata.yaml` taken, the cache format and
+//! the running program itself (its size and modification time, so a
+//! rebuilt parser never reads an old cache). Any difference — a file added,
+//! removed, renamed, rewritten or touched — compiles the directory again.
+//! The walk and one `stat` per file are all an unchanged corpus costs.
+//!
+//! `THOTH_PRESCRIPTIONS_CACHE=off` disables the cache. Writes go through a
+//! temporary file and a rename; an unreadable or foreign cache file is
+//! ignored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Diagnostic, Unit};
+
+/// Bump when the compiled model changes shape.
+const FORMAT: u64 = 1;
+const MAGIC: &[u8] = b"THRXPC02";
+
+/// What compiling one source gives, before sources are merged.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Compiled {
+    /// Prescription files read.
+    pub files: usize,
+    /// Namespaces seen (`name` → `release`).
+    pub namespaces: BTreeMap<String, String>,
+    /// Units in file order.
+    pub units: Vec<Unit>,
+    /// Errors (file-level and per unit).
+    pub errors: Vec<Diagnostic>,
+    /// Warnings.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// FNV-1a, 64-bit: a stable hash of the stamp (not for security).
+#[derive(Debug, Clone)]
+pub struct Stamp(u64);
+
+impl Default for Stamp {
+    fn default() -> Self {
+        let mut s = Self::empty();
+        s.add(&FORMAT.to_le_bytes());
+        s.add(env!("CARGO_PKG_VERSION").as_bytes());
+        if let Some(meta) = std::env::current_exe()
+            .ok()
+            .and_then(|p| std::fs::metadata(p).ok())
+        {
+            s.file(Path::new(""), &meta);
+        }
+        s
+    }
+}
+
+impl Stamp {
+    /// A stamp of nothing yet (for parts combined with [`Stamp::mix`]).
+    pub fn empty() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+
+    /// Fold in a part's stamp.
+    pub fn mix(&mut self, part: &Stamp) {
+        self.add(&part.0.to_le_bytes());
+    }
+
+    fn add(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        // Field separator, so ("ab", "c") and ("a", "bc") differ.
+        self.0 ^= 0xff;
+        self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+    }
+
+    /// Record a file: its path, size and modification time.
+    pub fn file(&mut self, path: &Path, meta: &std::fs::Metadata) {
+        self.add(path.as_os_str().as_encoded_bytes());
+        self.add(&meta.len().to_le_bytes());
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        self.add(&mtime.to_le_bytes());
+    }
+
+    /// The hash.
+    pub fn value(&self) -> u64 {
+        self.0
+    }
+}
+
+fn enabled() -> bool {
+    !std::env::var("THOTH_PRESCRIPTIONS_CACHE").is_ok_and(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "off" | "0" | "false" | "no"
+        )
+    })
+}
+
+/// Where the compiled form of `dir` is kept.
+pub fn cache_file(dir: &Path) -> Option<PathBuf> {
+    if !enabled() {
+        return None;
+    }
+    let canonical = std::fs::canonicalize(dir).ok()?;
+    let mut key = Stamp::empty();
+    key.add(canonical.as_os_str().as_encoded_bytes());
+    Some(
+        crate::settings::cache_root()
+            .join("prescriptions")
+            .join(format!("{:016x}.bin", key.value())),
+    )
+}
+
+/// Sections the units are split into, (de)serialised in parallel.
+const SECTIONS: usize = 4;
+
+fn take<'a>(data: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if data.len() < n {
+        return None;
+    }
+    let (head, rest) = data.split_at(n);
+    *data = rest;
+    Some(head)
+}
+
+fn take_u64(data: &mut &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(take(data, 8)?.try_into().ok()?))
+}
+
+/// The cached compilation at `path`, if its stamp is `stamp`.
+///
+/// Layout: magic, stamp, section count, then per section its raw length,
+/// compressed length and zstd-compressed JSON. Section 0 is everything but
+/// the units; the others are consecutive runs of units.
+pub fn read(path: &Path, stamp: &Stamp) -> Option<Compiled> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut data = bytes.as_slice();
+    if take(&mut data, 8)? != MAGIC || take_u64(&mut data)? != stamp.value() {
+        return None;
+    }
+    let count = usize::try_from(take_u64(&mut data)?).ok()?;
+    if count == 0 || count > 64 {
+        return None;
+    }
+    let mut sections = Vec::with_capacity(count);
+    for _ in 0..count {
+        let raw = usize::try_from(take_u64(&mut data)?).ok()?;
+        let len = usize::try_from(take_u64(&mut data)?).ok()?;
+        sections.push((raw, take(&mut data, len)?));
+    }
+    let decode = |(raw, packed): (usize, &[u8])| -> Option<Vec<u8>> {
+        zstd::bulk::decompress(packed, raw).ok()
+    };
+    let mut head: Compiled = serde_json::from_slice(&decode(sections[0])?).ok()?;
+    let chunks: Vec<Option<Vec<Unit>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sections[1..]
+            .iter()
+            .map(|&section| {
+                scope.spawn(move || {
+                    decode(section).and_then(|json| serde_json::from_slice(&json).ok())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    for chunk in chunks {
+        match chunk {
+            Some(units) => head.units.extend(units),
+            None => {
+                tracing::debug!("ignoring unreadable prescription cache {}", path.display());
+                return None;
+            }
+        }
+    }
+    Some(head)
+}
+
+/// Store `compiled` at `path` with `stamp`; failures are only logged (the
+/// cache is an optimisation).
+pub fn write(path: &Path, stamp: &Stamp, compiled: &Compiled) {
+    let result = (|| -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let head = serde_json::to_vec(&serde_json::json!({
+            "files": compiled.files,
+            "namespaces": compiled.namespaces,
+            "units": [],
+            "errors": compiled.errors,
+            "warnings": compiled.warnings,
+        }))
+        .map_err(std::io::Error::other)?;
+        let chunk = compiled.units.len().div_ceil(SECTIONS).max(1);
+        let mut sections = vec![head];
+        for part in compiled.units.chunks(chunk) {
+            sections.push(serde_json::to_vec(part).map_err(std::io::Error::other)?);
+        }
+        let mut out = Vec::with_capacity(1 << 20);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&stamp.value().to_le_bytes());
+        out.extend_from_slice(&(sections.len() as u64).to_le_bytes());
+        for json in sections {
+            let packed = zstd::bulk::compress(&json, 3)?;
+            out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+            out.extend_from_slice(&(packed.len() as u64).to_le_bytes());
+            out.extend(packed);
+        }
+        crate::write::write_atomic(path, &out)
+    })();
+    if let Err(e) = result {
+        tracing::debug!("cannot write prescription cache {}: {e}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damaged_files_are_ignored() {
+        let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("prescriptions");
+        let fresh = crate::prescription::load_fresh(std::slice::from_ref(&ours));
+        let compiled = Compiled {
+            files: fresh.files,
+            namespaces: fresh.namespaces.clone(),
+            units: fresh.units.clone(),
+            errors: fresh.errors.clone(),
+            warnings: fresh.warnings.clone(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.bin");
+        let stamp = Stamp::empty();
+        write(&path, &stamp, &compiled);
+        let back = read(&path, &stamp).unwrap();
+        assert_eq!(back.units, fresh.units);
+        assert_eq!(back.warnings, fresh.warnings);
+        assert_eq!(back.files, fresh.files);
+        let mut other = Stamp::empty();
+        other.add(b"changed");
+        assert!(read(&path, &other).is_none(), "another stamp");
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in (0..bytes.len()).step_by(97) {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            assert!(read(&path, &stamp).is_none(), "cut at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 10;
+        flipped[last] ^= 0xff;
+        std::fs::write(&path, &flipped).unwrap();
+        assert!(read(&path, &stamp).is_none(), "corrupted");
+    }
+}
