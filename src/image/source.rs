@@ -91,7 +91,8 @@ impl TarBlobs {
         let mut archive = tar::Archive::new(BufReader::new(file));
         let mut members = HashMap::new();
         let mut links = Vec::new();
-        for entry in archive.entries().map_err(err)? {
+        // Seek over member data: indexing reads only the headers.
+        for entry in archive.entries_with_seek().map_err(err)? {
             let entry = entry.map_err(err)?;
             let name = clean(&entry.path().map_err(err)?.to_string_lossy());
             match entry.header().entry_type() {
