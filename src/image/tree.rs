@@ -77,6 +77,19 @@ pub fn clean(path: &str) -> String {
     parts.join("/")
 }
 
+/// The components a symbolic link in `dir` pointing at `target` leads to,
+/// in reverse order (for a stack of components still to resolve); an
+/// absolute target starts again from the image's root.
+fn link_parts(dir: &str, target: &str) -> Vec<String> {
+    let base = if target.starts_with('/') { "" } else { dir };
+    let mut parts: Vec<String> = clean(&format!("{base}/{target}"))
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    parts.reverse();
+    parts
+}
+
 impl Tree {
     /// Number of entries.
     pub fn len(&self) -> usize {
@@ -156,18 +169,8 @@ impl Tree {
                     if hops > MAX_LINKS {
                         return None;
                     }
-                    let base = if target.starts_with('/') {
-                        String::new()
-                    } else {
-                        done.clone()
-                    };
-                    let mut parts: Vec<String> = clean(&format!("{base}/{target}"))
-                        .split('/')
-                        .map(str::to_string)
-                        .collect();
-                    parts.reverse();
                     // The link's target replaces what was resolved so far.
-                    pending.extend(parts);
+                    pending.extend(link_parts(&done, target));
                     done.clear();
                 }
                 Some(_) => done = next,
@@ -263,17 +266,7 @@ impl DirRoot {
                     }
                     let target = std::fs::read_link(&candidate).ok()?;
                     let target = target.to_string_lossy().to_string();
-                    let base = if target.starts_with('/') {
-                        String::new()
-                    } else {
-                        done.join("/")
-                    };
-                    let mut parts: Vec<String> = clean(&format!("{base}/{target}"))
-                        .split('/')
-                        .map(str::to_string)
-                        .collect();
-                    parts.reverse();
-                    pending.extend(parts);
+                    pending.extend(link_parts(&done.join("/"), &target));
                     done.clear();
                 }
                 Ok(_) => done.push(part),
