@@ -133,12 +133,14 @@ pub fn roots(s: &AdviseSettings) -> Vec<RootRequirement> {
 }
 
 /// Search rules from the settings: pre-releases, constraints (those whose
-/// marker holds on the target), and the snapshot's index.
+/// marker holds on the target, plus the base image's packages), and the
+/// snapshot's index.
 pub fn rules(
     s: &AdviseSettings,
+    kb: &dyn KnowledgeBase,
     markers: &crate::python::MarkerEnvironment,
-    index_url: &str,
 ) -> SearchRules {
+    let index_url = kb.meta().index_url.as_deref().unwrap_or_default();
     let mut constraints: HashMap<String, Vec<_>> = HashMap::new();
     for c in s.constraints.iter().chain(&s.project.constraints) {
         let r = &c.requirement;
@@ -153,7 +155,7 @@ pub fn rules(
             .or_default()
             .push((r.specifiers.clone(), r.to_string()));
     }
-    SearchRules {
+    let mut rules = SearchRules {
         allow_prereleases: s.project.allow_prereleases,
         prereleases_for: s
             .project
@@ -164,7 +166,9 @@ pub fn rules(
         constraints,
         index_url: index_url.trim_end_matches('/').to_string(),
         security: resolve::security::Security::for_run(s.recommendation_type.0, &s.labels),
-    }
+    };
+    pin_image_packages(s, kb, &mut rules);
+    rules
 }
 
 /// Python packages the base image already has, for the target's Python:
@@ -184,7 +188,7 @@ fn image_packages(s: &AdviseSettings) -> BTreeMap<String, (String, String)> {
 /// snapshot knows is pinned to the image's version (a constraint, so it
 /// binds only when the stack needs the package, and a requirement that
 /// contradicts it is reported as a conflict with the image).
-pub fn pin_image_packages(s: &AdviseSettings, kb: &dyn KnowledgeBase, rules: &mut SearchRules) {
+fn pin_image_packages(s: &AdviseSettings, kb: &dyn KnowledgeBase, rules: &mut SearchRules) {
     let image = s
         .image
         .as_ref()
@@ -398,8 +402,7 @@ pub fn advise(
             &s.labels,
         )
     };
-    let mut rules = rules(s, &markers, &index_url);
-    pin_image_packages(s, kb, &mut rules);
+    let rules = rules(s, kb, &markers);
     let existing = if s.keep_lock {
         score_existing_lock(s, kb, prescriptions, &run, &rules)
     } else {

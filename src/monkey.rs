@@ -40,8 +40,7 @@ pub fn dependency_monkey(
         .marker_environment()
         .map_err(AdviseError::Target)?;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
-    let mut search_rules = rules(s, &markers, &index_url);
-    crate::advise::pin_image_packages(s, kb, &mut search_rules);
+    let mut search_rules = rules(s, kb, &markers);
     // Scores do not pick stacks here; advisories are not looked at.
     search_rules.security = Default::default();
     let facts = s.image.as_ref().map(crate::image::ImageAnalysis::facts);

@@ -472,6 +472,21 @@ fn broken_images_are_clear_errors() {
     }
 }
 
+/// `image inspect PATH --save NAME` into the data directory `data`.
+fn save_image(data: &Path, path: &Path, name: &str) {
+    let out = thoth()
+        .env("THOTH_DATA_DIR", data)
+        .args(["image", "inspect", "--save", name])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Run `advise --json` with `args`, returning (exit code, report, lock).
 fn advise_on(dir: &Path, data: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
     let lock = dir.join("out.lock");
@@ -497,17 +512,7 @@ fn advise_keeps_what_the_image_has_and_explains_conflicts_with_it() {
     let image = debian_image(tmp.path());
     let data = tmp.path().join("data");
     // Save the analysis under a name; advise finds it offline by that name.
-    let out = thoth()
-        .env("THOTH_DATA_DIR", &data)
-        .args(["image", "inspect", "--save", "team/debian-py:12"])
-        .arg(&image)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    save_image(&data, &image, "team/debian-py:12");
 
     let project = project_with("requests\n");
     let (code, report, lock) = advise_on(
@@ -592,28 +597,17 @@ fn advise_keeps_what_the_image_has_and_explains_conflicts_with_it() {
 fn base_image_in_thoth_yaml_selects_prescriptions_on_the_images_packages() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let save = |path: &Path, name: &str| {
-        let out = thoth()
-            .env("THOTH_DATA_DIR", &data)
-            .args(["image", "inspect", "--save", name])
-            .arg(path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    save(
+    save_image(
+        &data,
         &rhel_image(tmp.path(), "ubi/no-git:9", &["bash"], "2.34"),
         "ubi/no-git:9",
     );
-    save(
+    save_image(
+        &data,
         &rhel_image(tmp.path(), "ubi/git:9", &["bash", "git"], "2.34"),
         "ubi/git:9",
     );
-    save(&debian_image(tmp.path()), "debian-py:12");
+    save_image(&data, &debian_image(tmp.path()), "debian-py:12");
     // A unit of our own that needs a Python package and a C++ ABI symbol in
     // the image.
     let units = tmp.path().join("units");

@@ -246,8 +246,8 @@ impl ImageAnalysis {
             .python_interpreters
             .iter()
             .find(|i| i.version == env.python_version);
-        match (has_target, python_defaulted) {
-            (Some(i), defaulted) => {
+        match (has_target, python_defaulted, self.main_interpreter()) {
+            (Some(i), defaulted, _) => {
                 if let Some(full) = &i.full_version {
                     env.python_full_version.clone_from(full);
                 }
@@ -258,15 +258,7 @@ impl ImageAnalysis {
                     );
                 }
             }
-            (None, Some(at)) if self.main_interpreter().is_some() => {
-                let i = self
-                    .main_interpreter()
-                    .cloned()
-                    .unwrap_or_else(|| Interpreter {
-                        path: String::new(),
-                        version: env.python_version.clone(),
-                        full_version: None,
-                    });
+            (None, Some(at), Some(i)) => {
                 env.python_version.clone_from(&i.version);
                 env.python_full_version = i
                     .full_version
@@ -277,7 +269,7 @@ impl ImageAnalysis {
                     i.version, i.path
                 );
             }
-            (None, _) if !self.python_interpreters.is_empty() => warnings.push(format!(
+            (None, None, Some(_)) => warnings.push(format!(
                 "the base image has Python {} but the stack is resolved for Python {}",
                 self.python_interpreters
                     .iter()
@@ -286,7 +278,7 @@ impl ImageAnalysis {
                     .join(", "),
                 env.python_version
             )),
-            _ => {}
+            (None, _, None) => {}
         }
         if env.cuda_version.is_none() {
             env.cuda_version.clone_from(&self.cuda_version);

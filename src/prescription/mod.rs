@@ -400,32 +400,24 @@ fn bundled_namespace() -> (String, String) {
 /// Load and compile prescription directories or files; unchanged
 /// directories come from the compiled cache ([`cache`]).
 pub fn load(paths: &[PathBuf]) -> Prescriptions {
-    load_with(false, paths)
+    load_with(false, paths, true)
 }
 
 /// [`load`] without the cache: every file is read and compiled.
 pub fn load_fresh(paths: &[PathBuf]) -> Prescriptions {
-    let mut parts = Vec::new();
-    for p in paths {
-        parts.push(if p.is_dir() {
-            compile_dir(p, false)
-        } else {
-            source(p)
-        });
-    }
-    merge(parts)
+    load_with(false, paths, false)
 }
 
 /// Load thoth-rs's own prescriptions (embedded in the binary) followed by
 /// `paths`.
 pub fn load_bundled_and(paths: &[PathBuf]) -> Prescriptions {
-    load_with(true, paths)
+    load_with(true, paths, true)
 }
 
 /// Files to compile: (path, namespace, contents when embedded).
 type Sources = Vec<(PathBuf, (String, String), Option<&'static str>)>;
 
-fn load_with(bundled: bool, paths: &[PathBuf]) -> Prescriptions {
+fn load_with(bundled: bool, paths: &[PathBuf], cached: bool) -> Prescriptions {
     let mut parts: Vec<cache::Compiled> = Vec::new();
     if bundled {
         let ns = bundled_namespace();
@@ -444,7 +436,7 @@ fn load_with(bundled: bool, paths: &[PathBuf]) -> Prescriptions {
     }
     for p in paths {
         parts.push(if p.is_dir() {
-            compile_dir(p, true)
+            compile_dir(p, cached)
         } else {
             source(p)
         });
