@@ -325,6 +325,45 @@ fn memory_and_sqlite_answer_alike() {
     );
     assert_eq!(sqlite.meta().roots, ["requests"]);
     check_queries(&sqlite);
+
+    // Project records from SQLite carry what resolution needs; digests,
+    // sizes and URLs come with `files`, as stored.
+    let v = parse_version("2.31.0").unwrap();
+    let Lookup::Found(record) = sqlite.project("requests").unwrap() else {
+        panic!("requests is stored");
+    };
+    let light = &record
+        .releases
+        .iter()
+        .find(|r| r.version == v)
+        .unwrap()
+        .distributions;
+    assert!(!light.is_empty());
+    assert!(
+        light
+            .iter()
+            .all(|d| d.sha256.is_none() && d.url.is_none() && d.size.is_none())
+    );
+    let full = sqlite.files("requests", &v).unwrap();
+    assert_eq!(full, memory.files("requests", &v).unwrap());
+    assert_eq!(
+        full.iter().map(|d| d.filename.as_str()).collect::<Vec<_>>(),
+        light
+            .iter()
+            .map(|d| d.filename.as_str())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        full.iter()
+            .all(|d| d.sha256.is_some() && d.url.is_some() && d.size == Some(1000))
+    );
+    assert!(
+        sqlite
+            .files("requests", &parse_version("9.9").unwrap())
+            .unwrap()
+            .is_empty()
+    );
+    assert!(sqlite.files("left-pad", &v).unwrap().is_empty());
 }
 
 #[test]

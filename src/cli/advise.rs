@@ -241,8 +241,13 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         printer.info(format!("labels       {}", labels.join(",")));
     }
-    let kb = super::snapshot::open_snapshot(&s.project_dir, s.snapshot.as_deref())?;
-    let snapshot = snapshot_json(s, &kb, printer)?;
+    // Lives until the process ends: freeing every loaded project record
+    // one by one at exit is work nobody needs.
+    let kb: &crate::kb::sqlite::SqliteKb = Box::leak(Box::new(super::snapshot::open_snapshot(
+        &s.project_dir,
+        s.snapshot.as_deref(),
+    )?));
+    let snapshot = snapshot_json(s, kb, printer)?;
     let prescriptions = crate::prescription::load_bundled_and(&s.prescriptions);
     if !prescriptions.errors.is_empty() {
         let lines: Vec<String> = prescriptions
@@ -258,7 +263,7 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         )));
     }
     let started = std::time::Instant::now();
-    let advice = match crate::advise::advise(s, &kb, &prescriptions) {
+    let advice = match crate::advise::advise(s, kb, &prescriptions) {
         Ok(a) => a,
         Err(e) => {
             let message = e.to_string();

@@ -41,7 +41,12 @@ pub fn dependency_monkey(
         base_image: args.base_image.clone(),
     };
     let s = super::settings::advise_settings(dir, &advise_args)?;
-    let kb = super::snapshot::open_snapshot(&s.project_dir, s.snapshot.as_deref())?;
+    // Lives until the process ends: freeing every loaded project record
+    // one by one at exit is work nobody needs.
+    let kb: &crate::kb::sqlite::SqliteKb = Box::leak(Box::new(super::snapshot::open_snapshot(
+        &s.project_dir,
+        s.snapshot.as_deref(),
+    )?));
     let prescriptions = crate::prescription::load_bundled_and(&s.prescriptions);
     if let Some(d) = prescriptions.errors.first() {
         return Err(CliError::Usage(format!(
@@ -54,11 +59,11 @@ pub fn dependency_monkey(
         )));
     }
     let monkey =
-        crate::monkey::dependency_monkey(&s, &kb, &prescriptions, args.decision_type, args.count)
+        crate::monkey::dependency_monkey(&s, kb, &prescriptions, args.decision_type, args.count)
             .map_err(|e| match e {
-            crate::advise::AdviseError::Target(m) => CliError::Usage(m),
-            other => CliError::Failure(other.to_string()),
-        })?;
+                crate::advise::AdviseError::Target(m) => CliError::Usage(m),
+                other => CliError::Failure(other.to_string()),
+            })?;
     let out_dir = args
         .output
         .as_ref()

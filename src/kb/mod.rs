@@ -61,6 +61,10 @@ pub enum KbError {
 }
 
 /// One file of a release.
+///
+/// Project records from a snapshot carry what resolution needs (name,
+/// upload time, Requires-Python, yank); the digest, size and URL, which
+/// only lock files need, come from [`KnowledgeBase::files`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Distribution {
     /// File name (wheel tags are parsed from it).
@@ -284,19 +288,19 @@ fn reject<'a>(
         (Some(cutoff), Some(t)) => t.as_str() <= cutoff.as_str(),
         _ => true,
     };
-    let mut timely = release
-        .distributions
-        .iter()
-        .filter(|d| in_time(d))
-        .peekable();
-    if timely.peek().is_none() {
+    let files = || release.distributions.iter().filter(|d| in_time(d));
+    if files().next().is_none() {
         return Some(Rejection::TooNew(
             release.upload_time.clone().unwrap_or_default(),
         ));
     }
-    let compatible = timely.any(|d| {
-        query.target.accepts_filename(&d.filename) && python.allows(d.requires_python.as_deref())
-    });
+    let compatible = files()
+        .filter(|d| tags::is_sdist(&d.filename))
+        .any(|d| python.allows(d.requires_python.as_deref()))
+        || files().filter(|d| !tags::is_sdist(&d.filename)).any(|d| {
+            query.target.accepts_filename(&d.filename)
+                && python.allows(d.requires_python.as_deref())
+        });
     if !compatible {
         return Some(Rejection::NoCompatibleFile);
     }
@@ -353,13 +357,19 @@ pub trait KnowledgeBase {
         })
     }
 
+    /// Every file of the release of `name` at `version`, with digest,
+    /// size and URL where known (empty when the release is not stored).
+    fn files(&self, name: &str, version: &Version) -> Result<Vec<Distribution>, KbError> {
+        Ok(self
+            .release(name, version)?
+            .map(|(record, i)| record.releases[i].distributions.clone())
+            .unwrap_or_default())
+    }
+
     /// sha256 digests of a release's files (`sha256:<hex>`), sorted.
     fn hashes(&self, name: &str, version: &Version) -> Result<Vec<String>, KbError> {
-        let Some((record, i)) = self.release(name, version)? else {
-            return Ok(Vec::new());
-        };
-        let mut out: Vec<String> = record.releases[i]
-            .distributions
+        let mut out: Vec<String> = self
+            .files(name, version)?
             .iter()
             .filter_map(|d| d.sha256.as_ref().map(|h| format!("sha256:{h}")))
             .collect();

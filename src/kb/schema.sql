@@ -83,6 +83,8 @@ CREATE TABLE affected (
     PRIMARY KEY (release_id, advisory_id)
 ) WITHOUT ROWID;
 CREATE INDEX releases_project ON releases(project_id);
-CREATE INDEX distributions_release ON distributions(release_id);
+-- Covers the resolver's file query (everything but digests, sizes and URLs),
+-- so loading a project never reads the URL-heavy table rows.
+CREATE INDEX distributions_files ON distributions(release_id, filename, upload_time, requires_python, yanked);
 CREATE INDEX dependencies_name ON dependencies(name);
 CREATE INDEX advisories_project ON advisories(project);

@@ -29,6 +29,10 @@ pub struct SqliteKb {
     conn: Mutex<Connection>,
     meta: SnapshotMeta,
     cache: Mutex<HashMap<String, Lookup>>,
+    /// Row ids of each loaded project's releases, in `releases` order.
+    release_ids: Mutex<HashMap<String, Vec<i64>>>,
+    /// Full file rows by release row id ([`KnowledgeBase::files`]).
+    files: Mutex<HashMap<i64, Vec<Distribution>>>,
     advisories: Mutex<Option<HashMap<String, Advisory>>>,
 }
 
@@ -140,6 +144,8 @@ impl SqliteKb {
             conn: Mutex::new(conn),
             meta,
             cache: Mutex::new(HashMap::new()),
+            release_ids: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
             advisories: Mutex::new(None),
         })
     }
@@ -220,39 +226,46 @@ impl SqliteKb {
             }
         }
 
-        let mut dists: HashMap<i64, Vec<Distribution>> = HashMap::new();
+        // Only what resolution needs: a covering index
+        // (`distributions_files`) answers this without the table's rows,
+        // which are mostly URLs and digests ([`SqliteKb::files`]).
+        let mut dists: HashMap<i64, Vec<(i64, Distribution)>> = HashMap::new();
         {
-            // Version 1 snapshots have no url column.
-            let sql = if self.meta.schema_version >= 2 {
-                "SELECT release_id, filename, sha256, size, upload_time, requires_python, yanked, url FROM distributions \
-                 WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY id"
-            } else {
-                "SELECT release_id, filename, sha256, size, upload_time, requires_python, yanked, NULL FROM distributions \
-                 WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY id"
-            };
-            let mut stmt = conn.prepare_cached(sql).map_err(&e)?;
+            // Sorted by row id here rather than with `ORDER BY`, which would
+            // make SQLite sort through a temporary b-tree.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT release_id, filename, upload_time, requires_python, yanked, id FROM distributions \
+                     WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1)",
+                )
+                .map_err(&e)?;
             let rows = stmt
                 .query_map([project_id], |r| {
-                    let sha: Option<Vec<u8>> = r.get(2)?;
                     Ok((
                         r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(5)?,
                         Distribution {
                             filename: r.get(1)?,
-                            sha256: sha.map(hex::encode),
-                            size: r.get(3)?,
-                            upload_time: r.get(4)?,
-                            requires_python: r.get(5)?,
-                            yanked: r.get::<_, i64>(6)? != 0,
-                            url: r.get(7)?,
+                            sha256: None,
+                            size: None,
+                            upload_time: r.get(2)?,
+                            requires_python: r.get(3)?,
+                            yanked: r.get::<_, i64>(4)? != 0,
+                            url: None,
                         },
                     ))
                 })
                 .map_err(&e)?;
             for row in rows {
-                let (release, dist) = row.map_err(&e)?;
-                dists.entry(release).or_default().push(dist);
+                let (release, id, dist) = row.map_err(&e)?;
+                dists.entry(release).or_default().push((id, dist));
             }
         }
+        let mut files_of = |release: i64| -> Vec<Distribution> {
+            let mut files = dists.remove(&release).unwrap_or_default();
+            files.sort_unstable_by_key(|f| f.0);
+            files.into_iter().map(|f| f.1).collect()
+        };
 
         let mut extras: HashMap<i64, Vec<String>> = HashMap::new();
         let mut affected: HashMap<i64, Vec<String>> = HashMap::new();
@@ -306,20 +319,28 @@ impl SqliteKb {
                     path: self.path.display().to_string(),
                     message: format!("project {name}: {}", err.message),
                 })?;
-                releases.push(Release {
-                    version,
-                    upload_time,
-                    yanked: yanked != 0,
-                    yanked_reason,
-                    requires_python,
-                    distributions: dists.remove(&id).unwrap_or_default(),
-                    dependencies: set.map(|s| sets.get(&s).cloned().unwrap_or_default()),
-                    provides_extras: extras.remove(&id).unwrap_or_default(),
-                    advisories: affected.remove(&id).unwrap_or_default(),
-                });
+                releases.push((
+                    id,
+                    Release {
+                        version,
+                        upload_time,
+                        yanked: yanked != 0,
+                        yanked_reason,
+                        requires_python,
+                        distributions: files_of(id),
+                        dependencies: set.map(|s| sets.get(&s).cloned().unwrap_or_default()),
+                        provides_extras: extras.remove(&id).unwrap_or_default(),
+                        advisories: affected.remove(&id).unwrap_or_default(),
+                    },
+                ));
             }
         }
-        releases.sort_by(|a, b| b.version.cmp(&a.version));
+        releases.sort_by(|a, b| b.1.version.cmp(&a.1.version));
+        let (ids, releases): (Vec<i64>, Vec<Release>) = releases.into_iter().unzip();
+        self.release_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_string(), ids);
         Ok(Lookup::Found(Arc::new(ProjectRecord {
             name: name.to_string(),
             display_name,
@@ -411,6 +432,70 @@ impl KnowledgeBase for SqliteKb {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(name.to_string(), loaded.clone());
         Ok(loaded)
+    }
+
+    fn files(&self, name: &str, version: &Version) -> Result<Vec<Distribution>, KbError> {
+        let Some((_, i)) = self.release(name, version)? else {
+            return Ok(Vec::new());
+        };
+        let Some(release) = self
+            .release_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .and_then(|ids| ids.get(i).copied())
+        else {
+            return Ok(Vec::new());
+        };
+        if let Some(hit) = self
+            .files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&release)
+        {
+            return Ok(hit.clone());
+        }
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let e = sql_err(&self.path);
+        // Version 1 snapshots have no url column.
+        let sql = if self.meta.schema_version >= 2 {
+            "SELECT filename, sha256, size, upload_time, requires_python, yanked, url, id \
+             FROM distributions WHERE release_id = ?1"
+        } else {
+            "SELECT filename, sha256, size, upload_time, requires_python, yanked, NULL, id \
+             FROM distributions WHERE release_id = ?1"
+        };
+        let mut stmt = conn.prepare_cached(sql).map_err(&e)?;
+        let rows = stmt
+            .query_map([release], |r| {
+                let sha: Option<Vec<u8>> = r.get(1)?;
+                Ok((
+                    r.get::<_, i64>(7)?,
+                    Distribution {
+                        filename: r.get(0)?,
+                        sha256: sha.map(hex::encode),
+                        size: r.get(2)?,
+                        upload_time: r.get(3)?,
+                        requires_python: r.get(4)?,
+                        yanked: r.get::<_, i64>(5)? != 0,
+                        url: r.get(6)?,
+                    },
+                ))
+            })
+            .map_err(&e)?;
+        // Row order, sorted here: with `ORDER BY` in the statement SQLite
+        // prepares it again at every run.
+        let mut rows: Vec<(i64, Distribution)> = rows.collect::<Result<_, _>>().map_err(e)?;
+        rows.sort_by_key(|r| r.0);
+        let files: Vec<Distribution> = rows.into_iter().map(|r| r.1).collect();
+        self.files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(release, files.clone());
+        Ok(files)
     }
 
     fn advisory(&self, id: &str) -> Result<Option<Advisory>, KbError> {

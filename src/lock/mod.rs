@@ -302,11 +302,10 @@ pub fn pylock(
             let _ = writeln!(out, "marker = {}", toml_str(m));
         }
         let _ = writeln!(out, "index = {}", toml_str(&index));
-        let Some((record, i)) = ctx.kb.release(&p.name, &p.version)? else {
+        let mut files = ctx.kb.files(&p.name, &p.version)?;
+        if files.is_empty() {
             continue;
-        };
-        let mut files: Vec<&crate::kb::Distribution> =
-            record.releases[i].distributions.iter().collect();
+        }
         files.sort_by(|a, b| a.filename.cmp(&b.filename));
         let (wheels, sdists): (Vec<_>, Vec<_>) = files
             .into_iter()
@@ -335,7 +334,7 @@ pub fn pylock(
         }
         for w in wheels {
             let _ = writeln!(out, "\n[[packages.wheels]]");
-            file_fields(&mut out, w);
+            file_fields(&mut out, &w);
         }
     }
     Ok(out)

@@ -19,13 +19,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
 
 use super::{Diagnostic, Unit};
 
 /// Bump when the compiled model changes shape.
 const FORMAT: u64 = 1;
-const MAGIC: &[u8] = b"THRXPC02";
+const MAGIC: &[u8] = b"THRXPC03";
 
 /// What compiling one source gives, before sources are merged.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -141,54 +142,94 @@ fn take_u64(data: &mut &[u8]) -> Option<u64> {
 }
 
 /// The cached compilation at `path`, if its stamp is `stamp`.
-///
-/// Layout: magic, stamp, section count, then per section its raw length,
-/// compressed length and zstd-compressed JSON. Section 0 is everything but
-/// the units; the others are consecutive runs of units.
 pub fn read(path: &Path, stamp: &Stamp) -> Option<Compiled> {
+    read_any(path).and_then(|(found, compiled)| (found == stamp.value()).then_some(compiled))
+}
+
+/// The cached compilation at `path` with the stamp it was written with,
+/// whatever that is: a caller may decode while it is still computing the
+/// current stamp, then compare.
+///
+/// Layout: magic, stamp, total unit count, section count, then per section
+/// its raw length, compressed length and zstd-compressed JSON. Section 0 is
+/// everything but the units; the others are consecutive runs of units,
+/// decoded one after the other into a single vector sized up front (no
+/// regrowth, no copy of the units).
+pub fn read_any(path: &Path) -> Option<(u64, Compiled)> {
     let bytes = std::fs::read(path).ok()?;
     let mut data = bytes.as_slice();
-    if take(&mut data, 8)? != MAGIC || take_u64(&mut data)? != stamp.value() {
+    if take(&mut data, 8)? != MAGIC {
         return None;
     }
+    let found = take_u64(&mut data)?;
+    let total = usize::try_from(take_u64(&mut data)?).ok()?;
     let count = usize::try_from(take_u64(&mut data)?).ok()?;
-    if count == 0 || count > 64 {
+    if count == 0 || count > 64 || total > MAX_UNITS {
         return None;
     }
     let mut sections = Vec::with_capacity(count);
     for _ in 0..count {
         let raw = usize::try_from(take_u64(&mut data)?).ok()?;
         let len = usize::try_from(take_u64(&mut data)?).ok()?;
+        if raw > MAX_SECTION_BYTES {
+            return None;
+        }
         sections.push((raw, take(&mut data, len)?));
     }
-    let decode = |(raw, packed): (usize, &[u8])| -> Option<Vec<u8>> {
-        zstd::bulk::decompress(packed, raw).ok()
+    let mut decompressor = zstd::bulk::Decompressor::new().ok()?;
+    let mut buffer = Vec::new();
+    let mut decode = |(raw, packed): (usize, &[u8]), buffer: &mut Vec<u8>| -> Option<()> {
+        buffer.clear();
+        buffer.reserve(raw);
+        let n = decompressor.decompress_to_buffer(packed, buffer).ok()?;
+        (n == raw).then_some(())
     };
-    let mut head: Compiled = serde_json::from_slice(&decode(sections[0])?).ok()?;
-    let chunks: Vec<Option<Vec<Unit>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = sections[1..]
-            .iter()
-            .map(|&section| {
-                scope.spawn(move || {
-                    decode(section).and_then(|json| serde_json::from_slice(&json).ok())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().ok().flatten())
-            .collect()
-    });
-    for chunk in chunks {
-        match chunk {
-            Some(units) => head.units.extend(units),
-            None => {
-                tracing::debug!("ignoring unreadable prescription cache {}", path.display());
-                return None;
-            }
-        }
+    decode(sections[0], &mut buffer)?;
+    let mut head: Compiled = serde_json::from_slice(&buffer).ok()?;
+    head.units = Vec::with_capacity(total);
+    for &section in &sections[1..] {
+        decode(section, &mut buffer)?;
+        let mut de = serde_json::Deserializer::from_slice(&buffer);
+        AppendUnits(&mut head.units).deserialize(&mut de).ok()?;
+        de.end().ok()?;
     }
-    Some(head)
+    if head.units.len() != total {
+        tracing::debug!("ignoring unreadable prescription cache {}", path.display());
+        return None;
+    }
+    Some((found, head))
+}
+
+/// Largest decompressed section a cache file may announce.
+const MAX_SECTION_BYTES: usize = 1 << 30;
+
+/// Most units a cache file may announce (a guard against a damaged count).
+const MAX_UNITS: usize = 1 << 24;
+
+/// Deserialises a JSON list of units onto the end of a vector.
+struct AppendUnits<'a>(&'a mut Vec<Unit>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for AppendUnits<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for AppendUnits<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of units")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(unit) = seq.next_element::<Unit>()? {
+            self.0.push(unit);
+        }
+        Ok(())
+    }
 }
 
 /// Store `compiled` at `path` with `stamp`; failures are only logged (the
@@ -214,6 +255,7 @@ pub fn write(path: &Path, stamp: &Stamp, compiled: &Compiled) {
         let mut out = Vec::with_capacity(1 << 20);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&stamp.value().to_le_bytes());
+        out.extend_from_slice(&(compiled.units.len() as u64).to_le_bytes());
         out.extend_from_slice(&(sections.len() as u64).to_le_bytes());
         for json in sections {
             let packed = zstd::bulk::compress(&json, 3)?;

@@ -71,11 +71,12 @@ impl Prescriptions {
             let names = routing_names(u);
             if names.is_empty() {
                 self.generic.push(i);
-            } else {
-                for n in names {
-                    let list = self.by_package.entry(n).or_default();
-                    if list.last() != Some(&i) {
-                        list.push(i);
+            }
+            for n in names {
+                match self.by_package.get_mut(n) {
+                    Some(list) => list.push(i),
+                    None => {
+                        self.by_package.insert(n.to_string(), vec![i]);
                     }
                 }
             }
@@ -83,22 +84,22 @@ impl Prescriptions {
     }
 }
 
-/// Package names a unit is about; empty = generic.
-fn routing_names(u: &Unit) -> Vec<String> {
+/// Package names a unit is about (sorted, each once); empty = generic.
+fn routing_names(u: &Unit) -> Vec<&str> {
     let mut out = Vec::new();
     for m in &u.matches {
         let name = match u.kind {
-            UnitKind::Boot | UnitKind::SieveSkipPackage => m.package_name.clone(),
+            UnitKind::Boot | UnitKind::SieveSkipPackage => m.package_name.as_deref(),
             UnitKind::StepGroup => {
-                out.extend(m.group.iter().filter_map(|g| g.name.clone()));
+                out.extend(m.group.iter().filter_map(|g| g.name.as_deref()));
                 continue;
             }
             UnitKind::Stride | UnitKind::Wrap | UnitKind::WrapGhReleaseNotes => m
                 .state
                 .as_ref()
                 .and_then(|s| s.resolved_dependencies.first())
-                .and_then(|p| p.name.clone()),
-            _ => m.package_version.as_ref().and_then(|p| p.name.clone()),
+                .and_then(|p| p.name.as_deref()),
+            _ => m.package_version.as_ref().and_then(|p| p.name.as_deref()),
         };
         match name {
             Some(n) => out.push(n),
@@ -106,7 +107,7 @@ fn routing_names(u: &Unit) -> Vec<String> {
             None => return Vec::new(),
         }
     }
-    out.sort();
+    out.sort_unstable();
     out.dedup();
     out
 }
@@ -470,15 +471,23 @@ fn compile_dir(dir: &Path, cached: bool) -> cache::Compiled {
     let mut errors = Vec::new();
     let unknown = ("UNKNOWN".to_string(), "UNKNOWN".to_string());
     let started = std::time::Instant::now();
-    collect(dir, dir, &unknown, &mut found, &mut errors, stamp.as_mut());
-    tracing::debug!(
-        "{}: {} prescription files found in {:?}",
-        dir.display(),
-        found.len(),
-        started.elapsed()
-    );
-    if let (Some(file), Some(stamp)) = (&cache_file, &stamp)
-        && let Some(compiled) = cache::read(file, stamp)
+    // The cache file is decoded while the directory is walked: the walk is
+    // mostly waiting on the file system, the decoding mostly computing.
+    let cached = std::thread::scope(|scope| {
+        let reading = cache_file
+            .as_deref()
+            .map(|file| scope.spawn(move || cache::read_any(file)));
+        collect(dir, dir, &unknown, &mut found, &mut errors, stamp.as_mut());
+        tracing::debug!(
+            "{}: {} prescription files found in {:?}",
+            dir.display(),
+            found.len(),
+            started.elapsed()
+        );
+        reading.and_then(|h| h.join().ok().flatten())
+    });
+    if let (Some(stamp), Some((written, compiled))) = (&stamp, cached)
+        && written == stamp.value()
     {
         tracing::debug!(
             "{}: {} units from the compiled cache after {:?}",
@@ -556,25 +565,51 @@ fn compile(files: &Sources, errors: Vec<Diagnostic>) -> cache::Compiled {
 /// list) is an error at the second definition.
 fn merge(parts: Vec<cache::Compiled>) -> Prescriptions {
     let mut out = Prescriptions::default();
-    let mut seen: HashMap<(String, &'static str), String> = HashMap::new();
+    let total: usize = parts.iter().map(|p| p.units.len()).sum();
     for part in parts {
         out.files += part.files;
         out.namespaces.extend(part.namespaces);
         out.errors.extend(part.errors);
         out.warnings.extend(part.warnings);
-        for u in part.units {
-            if let Some(first) = seen.get(&(u.name.clone(), u.kind.list())) {
-                out.errors.push(Diagnostic {
-                    file: u.file.clone(),
-                    unit: u.name.clone(),
-                    path: "name".into(),
-                    message: format!("unit name already defined in {first}"),
-                });
-                continue;
-            }
-            seen.insert((u.name.clone(), u.kind.list()), u.file.clone());
-            out.units.push(u);
+        if out.units.is_empty() {
+            // The largest part is usually the only one: keep its vector.
+            out.units = part.units;
+            out.units.reserve_exact(total - out.units.len());
+        } else {
+            out.units.extend(part.units);
         }
+    }
+    let mut first: HashMap<(&str, &'static str), usize> = HashMap::with_capacity(out.units.len());
+    let mut repeated = Vec::new();
+    for (i, u) in out.units.iter().enumerate() {
+        match first.entry((u.name.as_str(), u.kind.list())) {
+            std::collections::hash_map::Entry::Occupied(e) => repeated.push((i, *e.get())),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+            }
+        }
+    }
+    drop(first);
+    for &(i, earlier) in &repeated {
+        let (u, first) = (&out.units[i], &out.units[earlier]);
+        out.errors.push(Diagnostic {
+            file: u.file.clone(),
+            unit: u.name.clone(),
+            path: "name".into(),
+            message: format!("unit name already defined in {}", first.file),
+        });
+    }
+    if !repeated.is_empty() {
+        let mut index = 0;
+        let mut next = repeated.iter().map(|r| r.0).peekable();
+        out.units.retain(|_| {
+            let keep = next.peek() != Some(&index);
+            if !keep {
+                next.next();
+            }
+            index += 1;
+            keep
+        });
     }
     out.index();
     out

@@ -138,7 +138,7 @@ pub fn should_include(r: &mut Reader, v: &Value) -> ShouldInclude {
         }
     }
     if let Some(v) = m.get("runtime_environments") {
-        out.runtime_environments = runtime(r, v);
+        out.runtime_environments = runtime(r, v).map(Box::new);
     }
     out
 }
@@ -501,7 +501,7 @@ pub fn run(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Run {
     let empty = Mapping::new();
     let m = r.map(v, "run", allowed).unwrap_or(&empty);
     if let Some(v) = m.get("log") {
-        out.log = r.message(v, "run.log");
+        out.log = r.message(v, "run.log").map(Box::new);
     }
     if let Some(v) = m.get("stack_info") {
         out.stack_info = r.messages(v, "run.stack_info");
@@ -544,7 +544,7 @@ pub fn run(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Run {
         out.multi_package_resolution = true;
     }
     if let Some(v) = m.get("advised_manifest_changes") {
-        out.advised_manifest_changes = Some(v.clone());
+        out.advised_manifest_changes = Some(Box::new(v.clone()));
     }
     if out.not_acceptable.is_some() && out.eager_stop_pipeline.is_some() {
         r.error(
@@ -596,12 +596,12 @@ pub fn run(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Run {
                             .get("index_url")
                             .and_then(|v| r.index_match(v, "run.yield.package_version.index_url"));
                         if let Some(name) = name {
-                            out.pseudonym = Some(PseudonymYield {
+                            out.pseudonym = Some(Box::new(PseudonymYield {
                                 yield_matched_version: matched,
                                 name,
                                 locked_version: locked,
                                 index_url,
-                            });
+                            }));
                         }
                     } else if y.get("package_version").is_none() {
                         r.error("run.yield.package_version", "missing package_version");
@@ -636,12 +636,12 @@ pub fn run(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Run {
                     .unwrap_or(false);
                 match (name, locked) {
                     (Some(name), Some(locked_version)) => {
-                        out.add_package = Some(AddPackage {
+                        out.add_package = Some(Box::new(AddPackage {
                             name,
                             locked_version,
                             index_url: index,
                             develop,
-                        })
+                        }))
                     }
                     _ => r.error("run.package_version", "needs name and locked_version"),
                 }
@@ -673,11 +673,11 @@ pub fn run(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Run {
                     .get("tag_version_prefix")
                     .and_then(|v| r.string(v, "run.release_notes.tag_version_prefix"));
                 if let (Some(organization), Some(repository)) = (org, repo) {
-                    out.release_notes = Some(ReleaseNotes {
+                    out.release_notes = Some(Box::new(ReleaseNotes {
                         organization,
                         repository,
                         tag_version_prefix: prefix,
-                    });
+                    }));
                 }
             }
             None => r.error(

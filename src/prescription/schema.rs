@@ -275,7 +275,7 @@ pub struct ShouldInclude {
     pub dependencies: BTreeMap<String, Vec<String>>,
     /// Environment conditions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runtime_environments: Option<RuntimeMatch>,
+    pub runtime_environments: Option<Box<RuntimeMatch>>,
 }
 
 /// An `index_url` condition.
@@ -440,22 +440,22 @@ pub struct Run {
     pub stack_info: Vec<Message>,
     /// A log line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log: Option<Message>,
+    pub log: Option<Box<Message>>,
     /// Steps also run when the package is already resolved.
     #[serde(default, skip_serializing_if = "crate::prescription::schema::is_false")]
     pub multi_package_resolution: bool,
     /// Opaque manifest changes (wraps).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "yaml_text")]
-    pub advised_manifest_changes: Option<Value>,
+    pub advised_manifest_changes: Option<Box<Value>>,
     /// Pseudonym alternative.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pseudonym: Option<PseudonymYield>,
+    pub pseudonym: Option<Box<PseudonymYield>>,
     /// Package to add (step.AddPackage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub add_package: Option<AddPackage>,
+    pub add_package: Option<Box<AddPackage>>,
     /// Release notes (wrap.GHReleaseNotes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub release_notes: Option<ReleaseNotes>,
+    pub release_notes: Option<Box<ReleaseNotes>>,
 }
 
 /// A compiled unit.
@@ -495,7 +495,7 @@ mod yaml_text {
     use serde::{Deserialize, Deserializer, Serializer};
     use serde_yaml::Value;
 
-    pub fn serialize<S: Serializer>(v: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(v: &Option<Box<Value>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             None => s.serialize_none(),
             Some(v) => {
@@ -505,9 +505,13 @@ mod yaml_text {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<Value>>, D::Error> {
         Option::<String>::deserialize(d)?
-            .map(|t| serde_yaml::from_str(&t).map_err(serde::de::Error::custom))
+            .map(|t| {
+                serde_yaml::from_str(&t)
+                    .map(Box::new)
+                    .map_err(serde::de::Error::custom)
+            })
             .transpose()
     }
 }

@@ -440,7 +440,7 @@ impl<'p> Pipeline<'p> {
                 justification.push(m);
             }
             if let Some(a) = &unit.run.add_package {
-                add.push(a.clone());
+                add.push(a.as_ref().clone());
             }
         }
         StepOutcome::Accept {
