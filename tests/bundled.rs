@@ -85,3 +85,59 @@ fn bundled_snapshot_is_closed_and_holds_pinned_releases() {
             .is_empty()
     );
 }
+
+/// Every project of the bundled snapshot loads the same from its packed
+/// record as from the tables, and a damaged record falls back to them.
+#[test]
+fn packed_records_match_the_tables() {
+    let path = bundled::materialise(&cache().join("thoth-rs")).unwrap();
+    let packed = SqliteKb::open(&path).unwrap();
+    let (names, records): (Vec<String>, i64) = packed
+        .with_connection(|c| {
+            let mut s = c.prepare("SELECT name FROM projects WHERE status = 'ok' ORDER BY name")?;
+            let names = s
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let records = c.query_row("SELECT count(*) FROM project_records", [], |r| r.get(0))?;
+            Ok((names, records))
+        })
+        .unwrap();
+    assert!(names.len() >= 400);
+    assert_eq!(records, names.len() as i64, "one packed record per project");
+
+    let dir = tempfile::tempdir().unwrap();
+    let edit = |file: &str, sql: &str| {
+        let copy = dir.path().join(file);
+        std::fs::copy(&path, &copy).unwrap();
+        rusqlite::Connection::open(&copy)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+        SqliteKb::open(&copy).unwrap()
+    };
+    let tables = edit("tables.sqlite", "DROP TABLE project_records;");
+    let damaged = edit(
+        "damaged.sqlite",
+        "UPDATE project_records SET data = x'01ff' \
+         WHERE project_id = (SELECT id FROM projects WHERE name = 'requests');",
+    );
+    let show = |kb: &SqliteKb, name: &str| match kb.project(name).unwrap() {
+        Lookup::Found(record) => format!("{record:?}"),
+        other => panic!("{name}: {other:?}"),
+    };
+    for name in &names {
+        let expected = show(&tables, name);
+        assert_eq!(show(&packed, name), expected, "{name}");
+        assert_eq!(show(&damaged, name), expected, "{name}");
+    }
+    // Files (digests, URLs) are found through the packed record's row ids.
+    let Lookup::Found(requests) = packed.project("requests").unwrap() else {
+        panic!("requests is stored")
+    };
+    for release in &requests.releases {
+        let files = packed.files("requests", &release.version).unwrap();
+        assert_eq!(files, tables.files("requests", &release.version).unwrap());
+        assert_eq!(files.len(), release.distributions.len());
+        assert!(files.iter().all(|f| f.sha256.is_some() && f.url.is_some()));
+    }
+}

@@ -367,6 +367,49 @@ fn memory_and_sqlite_answer_alike() {
 }
 
 #[test]
+fn upgrade_adds_packed_records_to_an_older_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kb.sqlite");
+    universe().write_sqlite(&path).unwrap();
+    // As the previous layout had it: no packed records, a covering index.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE project_records; DROP INDEX distributions_release; \
+             CREATE INDEX distributions_files ON distributions(release_id, filename, upload_time, requires_python, yanked);",
+        )
+        .unwrap();
+    check_queries(&SqliteKb::open(&path).unwrap());
+    let packed = thoth_rs::kb::sqlite::upgrade(&path).unwrap();
+    let kb = SqliteKb::open(&path).unwrap();
+    let (records, projects, indexes) = kb
+        .with_connection(|c| {
+            let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, String>(0));
+            Ok((
+                one("SELECT count(*) || '' FROM project_records")?,
+                one("SELECT count(*) || '' FROM projects WHERE status = 'ok'")?,
+                one("SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE name LIKE 'distributions_%' ORDER BY name)")?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(records, projects);
+    assert_eq!(records, packed.to_string());
+    assert_eq!(indexes, "distributions_release");
+    check_queries(&kb);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temp left"
+    );
+
+    // Not a snapshot: an error, and the file is left as it was.
+    let other = dir.path().join("notes.sqlite");
+    std::fs::write(&other, b"not a database").unwrap();
+    assert!(thoth_rs::kb::sqlite::upgrade(&other).is_err());
+    assert_eq!(std::fs::read(&other).unwrap(), b"not a database");
+}
+
+#[test]
 fn identical_dependency_sets_are_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kb.sqlite");

@@ -345,6 +345,14 @@ pub enum SnapshotCommand {
         #[arg(long, value_name = "PATH")]
         snapshot: Option<PathBuf>,
     },
+    /// Bring a snapshot written by an older thoth-rs up to this build's
+    /// layout (indexes, packed project records); the content is unchanged.
+    #[command(after_help = "Examples:\n  thoth-rs snapshot upgrade my.sqlite")]
+    Upgrade {
+        /// Snapshot to rewrite (atomically).
+        #[arg(value_name = "PATH")]
+        snapshot: PathBuf,
+    },
 }
 
 /// `config` options.

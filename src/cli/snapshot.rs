@@ -133,6 +133,16 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
             ));
             Ok(ExitCode::SUCCESS)
         }
+        SnapshotCommand::Upgrade { snapshot } => {
+            let path = resolve(dir, &snapshot);
+            let packed =
+                crate::kb::sqlite::upgrade(&path).map_err(|e| CliError::Usage(e.to_string()))?;
+            printer.info(format!(
+                "upgraded {}: {packed} packed project records",
+                path.display()
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
         SnapshotCommand::Sync {
             packages,
             roots,

@@ -16,6 +16,7 @@ pub mod bundled;
 pub mod memory;
 pub mod metadata;
 pub mod osv;
+pub mod packed;
 pub mod sqlite;
 pub mod tags;
 

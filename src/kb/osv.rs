@@ -456,12 +456,14 @@ pub fn import_into_snapshot(path: &Path, dir: &Path) -> Result<(usize, usize), O
     };
     let tmp = path.with_extension(format!("import-{}.partial", std::process::id()));
     std::fs::copy(path, &tmp).map_err(|e| err(format!("cannot copy snapshot: {e}")))?;
-    let result = (|| -> rusqlite::Result<usize> {
-        let conn = Connection::open(&tmp)?;
+    let result = (|| -> Result<usize, String> {
+        let sql = |e: rusqlite::Error| e.to_string();
+        let conn = Connection::open(&tmp).map_err(sql)?;
         conn.execute_batch(
             "BEGIN; DELETE FROM affected; DELETE FROM advisory_events; DELETE FROM advisories;",
-        )?;
-        let mapped = store_advisories(&conn, std::iter::empty(), &loaded)?;
+        )
+        .map_err(sql)?;
+        let mapped = store_advisories(&conn, std::iter::empty(), &loaded).map_err(sql)?;
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('advisories_source', ?1)",
             params![format!(
@@ -471,8 +473,11 @@ pub fn import_into_snapshot(path: &Path, dir: &Path) -> Result<(usize, usize), O
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default()
             )],
-        )?;
-        conn.execute_batch("COMMIT; VACUUM;")?;
+        )
+        .map_err(sql)?;
+        // Packed project records hold each release's advisories.
+        super::sqlite::pack_projects(&conn, &tmp).map_err(|e| e.to_string())?;
+        conn.execute_batch("COMMIT; VACUUM;").map_err(sql)?;
         Ok(mapped)
     })();
     match result {
@@ -483,7 +488,7 @@ pub fn import_into_snapshot(path: &Path, dir: &Path) -> Result<(usize, usize), O
         }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            Err(err(e.to_string()))
+            Err(err(e))
         }
     }
 }

@@ -59,6 +59,14 @@ CREATE TABLE distributions (
     yanked          INTEGER NOT NULL DEFAULT 0,
     url             TEXT                           -- absolute file URL on the index
 );
+-- Derived from the tables above when a snapshot is finished or advisories
+-- are imported: one blob per available project holding what a project load
+-- reads (format in src/kb/packed.rs). Optional: without it, or with a blob
+-- of an unknown format, projects are read from the tables.
+CREATE TABLE project_records (
+    project_id INTEGER PRIMARY KEY REFERENCES projects(id),
+    data       BLOB NOT NULL
+);
 CREATE TABLE advisories (
     id        TEXT PRIMARY KEY,
     project   TEXT NOT NULL,                       -- normalised
@@ -83,8 +91,6 @@ CREATE TABLE affected (
     PRIMARY KEY (release_id, advisory_id)
 ) WITHOUT ROWID;
 CREATE INDEX releases_project ON releases(project_id);
--- Covers the resolver's file query (everything but digests, sizes and URLs),
--- so loading a project never reads the URL-heavy table rows.
-CREATE INDEX distributions_files ON distributions(release_id, filename, upload_time, requires_python, yanked);
+CREATE INDEX distributions_release ON distributions(release_id);
 CREATE INDEX dependencies_name ON dependencies(name);
 CREATE INDEX advisories_project ON advisories(project);

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
+use super::packed;
 use super::tags::parse_wheel_filename;
 use super::{
     Advisory, Dependency, Distribution, KbError, KnowledgeBase, Lookup, OLDEST_SCHEMA_VERSION,
@@ -34,6 +35,8 @@ pub struct SqliteKb {
     /// Full file rows by release row id ([`KnowledgeBase::files`]).
     files: Mutex<HashMap<i64, Vec<Distribution>>>,
     advisories: Mutex<Option<HashMap<String, Advisory>>>,
+    /// The snapshot has packed project records ([`packed`]).
+    packed: bool,
 }
 
 impl std::fmt::Debug for SqliteKb {
@@ -130,6 +133,14 @@ impl SqliteKb {
             });
         }
         let meta = read_meta(&conn, path)?;
+        let packed = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'project_records'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(sql_err(path))?
+            > 0;
         if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&meta.schema_version) {
             return Err(KbError::Schema {
                 path: path.display().to_string(),
@@ -147,6 +158,7 @@ impl SqliteKb {
             release_ids: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
             advisories: Mutex::new(None),
+            packed,
         })
     }
 
@@ -173,179 +185,58 @@ impl SqliteKb {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let e = sql_err(&self.path);
-        let row: Option<(i64, String, String, Option<String>)> = conn
-            .prepare_cached(
-                "SELECT id, display_name, status, status_reason FROM projects WHERE name = ?1",
-            )
+        type Row = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<(Vec<i64>, ProjectRecord)>,
+        );
+        // With packed records the project row and its blob come in one
+        // query and the blob is decoded in place, without a copy.
+        let sql = if self.packed {
+            "SELECT p.id, p.display_name, p.status, p.status_reason, r.data FROM projects p \
+             LEFT JOIN project_records r ON r.project_id = p.id WHERE p.name = ?1"
+        } else {
+            "SELECT id, display_name, status, status_reason, NULL FROM projects WHERE name = ?1"
+        };
+        let row: Option<Row> = conn
+            .prepare_cached(sql)
             .map_err(&e)?
-            .query_row([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_row([name], |r| {
+                let display_name: String = r.get(1)?;
+                let packed = match r.get_ref(4)? {
+                    rusqlite::types::ValueRef::Blob(data) => {
+                        let found = packed::decode(data, name, display_name.clone());
+                        if found.is_none() {
+                            tracing::warn!(
+                                "snapshot {}: packed record of {name} unreadable; reading the tables",
+                                self.path.display()
+                            );
+                        }
+                        found
+                    }
+                    _ => None,
+                };
+                Ok((r.get(0)?, display_name, r.get(2)?, r.get(3)?, packed))
+            })
             .optional()
             .map_err(&e)?;
-        let Some((project_id, display_name, status, reason)) = row else {
+        let Some((project_id, display_name, status, reason, packed)) = row else {
             return Ok(Lookup::Missing);
         };
         if status != "ok" {
             return Ok(Lookup::Unavailable(reason.unwrap_or(status)));
         }
-
-        let mut sets: HashMap<i64, Arc<Vec<Dependency>>> = HashMap::new();
-        {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT d.set_id, d.name, d.extras, d.specifier, d.marker, d.extra FROM dependencies d \
-                     WHERE d.set_id IN (SELECT dependency_set_id FROM releases WHERE project_id = ?1) \
-                     ORDER BY d.set_id, d.position",
-                )
-                .map_err(&e)?;
-            let mut grouped: HashMap<i64, Vec<Dependency>> = HashMap::new();
-            let rows = stmt
-                .query_map([project_id], |r| {
-                    let extras: String = r.get(2)?;
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        Dependency {
-                            name: r.get(1)?,
-                            extras: if extras.is_empty() {
-                                Vec::new()
-                            } else {
-                                extras.split(',').map(str::to_string).collect()
-                            },
-                            specifier: r.get(3)?,
-                            marker: r.get(4)?,
-                            extra: r.get(5)?,
-                        },
-                    ))
-                })
-                .map_err(&e)?;
-            for row in rows {
-                let (set, dep) = row.map_err(&e)?;
-                grouped.entry(set).or_default().push(dep);
-            }
-            for (set, deps) in grouped {
-                sets.insert(set, Arc::new(deps));
-            }
-        }
-
-        // Only what resolution needs: a covering index
-        // (`distributions_files`) answers this without the table's rows,
-        // which are mostly URLs and digests ([`SqliteKb::files`]).
-        let mut dists: HashMap<i64, Vec<(i64, Distribution)>> = HashMap::new();
-        {
-            // Sorted by row id here rather than with `ORDER BY`, which would
-            // make SQLite sort through a temporary b-tree.
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT release_id, filename, upload_time, requires_python, yanked, id FROM distributions \
-                     WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1)",
-                )
-                .map_err(&e)?;
-            let rows = stmt
-                .query_map([project_id], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(5)?,
-                        Distribution {
-                            filename: r.get(1)?,
-                            sha256: None,
-                            size: None,
-                            upload_time: r.get(2)?,
-                            requires_python: r.get(3)?,
-                            yanked: r.get::<_, i64>(4)? != 0,
-                            url: None,
-                        },
-                    ))
-                })
-                .map_err(&e)?;
-            for row in rows {
-                let (release, id, dist) = row.map_err(&e)?;
-                dists.entry(release).or_default().push((id, dist));
-            }
-        }
-        let mut files_of = |release: i64| -> Vec<Distribution> {
-            let mut files = dists.remove(&release).unwrap_or_default();
-            files.sort_unstable_by_key(|f| f.0);
-            files.into_iter().map(|f| f.1).collect()
+        let (ids, record) = match packed {
+            Some(found) => found,
+            None => load_tables(&conn, &self.path, project_id, name, display_name)?,
         };
-
-        let mut extras: HashMap<i64, Vec<String>> = HashMap::new();
-        let mut affected: HashMap<i64, Vec<String>> = HashMap::new();
-        for (sql, target) in [
-            (
-                "SELECT release_id, name FROM provides_extras WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY release_id, name",
-                &mut extras,
-            ),
-            (
-                "SELECT release_id, advisory_id FROM affected WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY release_id, advisory_id",
-                &mut affected,
-            ),
-        ] {
-            let mut stmt = conn.prepare_cached(sql).map_err(&e)?;
-            let rows = stmt
-                .query_map([project_id], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(&e)?;
-            for row in rows {
-                let (release, value) = row.map_err(&e)?;
-                target.entry(release).or_default().push(value);
-            }
-        }
-
-        let mut releases = Vec::new();
-        {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, version, upload_time, yanked, yanked_reason, requires_python, dependency_set_id \
-                     FROM releases WHERE project_id = ?1",
-                )
-                .map_err(&e)?;
-            let rows = stmt
-                .query_map([project_id], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, Option<i64>>(6)?,
-                    ))
-                })
-                .map_err(&e)?;
-            for row in rows {
-                let (id, version, upload_time, yanked, yanked_reason, requires_python, set) =
-                    row.map_err(&e)?;
-                let version = parse_version(&version).map_err(|err| KbError::Schema {
-                    path: self.path.display().to_string(),
-                    message: format!("project {name}: {}", err.message),
-                })?;
-                releases.push((
-                    id,
-                    Release {
-                        version,
-                        upload_time,
-                        yanked: yanked != 0,
-                        yanked_reason,
-                        requires_python,
-                        distributions: files_of(id),
-                        dependencies: set.map(|s| sets.get(&s).cloned().unwrap_or_default()),
-                        provides_extras: extras.remove(&id).unwrap_or_default(),
-                        advisories: affected.remove(&id).unwrap_or_default(),
-                    },
-                ));
-            }
-        }
-        releases.sort_by(|a, b| b.1.version.cmp(&a.1.version));
-        let (ids, releases): (Vec<i64>, Vec<Release>) = releases.into_iter().unzip();
         self.release_ids
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(name.to_string(), ids);
-        Ok(Lookup::Found(Arc::new(ProjectRecord {
-            name: name.to_string(),
-            display_name,
-            releases,
-        })))
+        Ok(Lookup::Found(Arc::new(record)))
     }
 
     fn load_advisories(&self) -> Result<HashMap<String, Advisory>, KbError> {
@@ -409,6 +300,243 @@ impl SqliteKb {
             );
         }
         Ok(out)
+    }
+}
+
+/// Load one project from the normalised tables: release row ids (in
+/// `releases` order) and the record. Used for snapshots without packed
+/// records and to build them.
+fn load_tables(
+    conn: &Connection,
+    path: &Path,
+    project_id: i64,
+    name: &str,
+    display_name: String,
+) -> Result<(Vec<i64>, ProjectRecord), KbError> {
+    let e = sql_err(path);
+    let mut sets: HashMap<i64, Arc<Vec<Dependency>>> = HashMap::new();
+    {
+        let mut stmt = conn
+                .prepare_cached(
+                    "SELECT d.set_id, d.name, d.extras, d.specifier, d.marker, d.extra FROM dependencies d \
+                     WHERE d.set_id IN (SELECT dependency_set_id FROM releases WHERE project_id = ?1) \
+                     ORDER BY d.set_id, d.position",
+                )
+                .map_err(&e)?;
+        let mut grouped: HashMap<i64, Vec<Dependency>> = HashMap::new();
+        let rows = stmt
+            .query_map([project_id], |r| {
+                let extras: String = r.get(2)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Dependency {
+                        name: r.get(1)?,
+                        extras: if extras.is_empty() {
+                            Vec::new()
+                        } else {
+                            extras.split(',').map(str::to_string).collect()
+                        },
+                        specifier: r.get(3)?,
+                        marker: r.get(4)?,
+                        extra: r.get(5)?,
+                    },
+                ))
+            })
+            .map_err(&e)?;
+        for row in rows {
+            let (set, dep) = row.map_err(&e)?;
+            grouped.entry(set).or_default().push(dep);
+        }
+        for (set, deps) in grouped {
+            sets.insert(set, Arc::new(deps));
+        }
+    }
+
+    // Only what resolution needs: a covering index
+    // (`distributions_files`) answers this without the table's rows,
+    // which are mostly URLs and digests ([`SqliteKb::files`]).
+    let mut dists: HashMap<i64, Vec<(i64, Distribution)>> = HashMap::new();
+    {
+        // Sorted by row id here rather than with `ORDER BY`, which would
+        // make SQLite sort through a temporary b-tree.
+        let mut stmt = conn
+                .prepare_cached(
+                    "SELECT release_id, filename, upload_time, requires_python, yanked, id FROM distributions \
+                     WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1)",
+                )
+                .map_err(&e)?;
+        let rows = stmt
+            .query_map([project_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(5)?,
+                    Distribution {
+                        filename: r.get(1)?,
+                        sha256: None,
+                        size: None,
+                        upload_time: r.get(2)?,
+                        requires_python: r.get(3)?,
+                        yanked: r.get::<_, i64>(4)? != 0,
+                        url: None,
+                    },
+                ))
+            })
+            .map_err(&e)?;
+        for row in rows {
+            let (release, id, dist) = row.map_err(&e)?;
+            dists.entry(release).or_default().push((id, dist));
+        }
+    }
+    let mut files_of = |release: i64| -> Vec<Distribution> {
+        let mut files = dists.remove(&release).unwrap_or_default();
+        files.sort_unstable_by_key(|f| f.0);
+        files.into_iter().map(|f| f.1).collect()
+    };
+
+    let mut extras: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut affected: HashMap<i64, Vec<String>> = HashMap::new();
+    for (sql, target) in [
+        (
+            "SELECT release_id, name FROM provides_extras WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY release_id, name",
+            &mut extras,
+        ),
+        (
+            "SELECT release_id, advisory_id FROM affected WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY release_id, advisory_id",
+            &mut affected,
+        ),
+    ] {
+        let mut stmt = conn.prepare_cached(sql).map_err(&e)?;
+        let rows = stmt
+            .query_map([project_id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(&e)?;
+        for row in rows {
+            let (release, value) = row.map_err(&e)?;
+            target.entry(release).or_default().push(value);
+        }
+    }
+
+    let mut releases = Vec::new();
+    {
+        let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, version, upload_time, yanked, yanked_reason, requires_python, dependency_set_id \
+                     FROM releases WHERE project_id = ?1",
+                )
+                .map_err(&e)?;
+        let rows = stmt
+            .query_map([project_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                ))
+            })
+            .map_err(&e)?;
+        for row in rows {
+            let (id, version, upload_time, yanked, yanked_reason, requires_python, set) =
+                row.map_err(&e)?;
+            let version = parse_version(&version).map_err(|err| KbError::Schema {
+                path: path.display().to_string(),
+                message: format!("project {name}: {}", err.message),
+            })?;
+            releases.push((
+                id,
+                Release {
+                    version,
+                    upload_time,
+                    yanked: yanked != 0,
+                    yanked_reason,
+                    requires_python,
+                    distributions: files_of(id),
+                    dependencies: set.map(|s| sets.get(&s).cloned().unwrap_or_default()),
+                    provides_extras: extras.remove(&id).unwrap_or_default(),
+                    advisories: affected.remove(&id).unwrap_or_default(),
+                },
+            ));
+        }
+    }
+    releases.sort_by(|a, b| b.1.version.cmp(&a.1.version));
+    let (ids, releases): (Vec<i64>, Vec<Release>) = releases.into_iter().unzip();
+    Ok((
+        ids,
+        ProjectRecord {
+            name: name.to_string(),
+            display_name,
+            releases,
+        },
+    ))
+}
+
+/// (Re)build the packed record of every available project from the tables
+/// (see [`packed`]); run inside the writer's transaction before it commits.
+pub fn pack_projects(conn: &Connection, path: &Path) -> Result<usize, KbError> {
+    let e = sql_err(path);
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS project_records (project_id INTEGER PRIMARY KEY REFERENCES projects(id), data BLOB NOT NULL); \
+         DELETE FROM project_records;",
+    )
+    .map_err(&e)?;
+    let projects: Vec<(i64, String, String)> = {
+        let mut stmt = conn
+            .prepare("SELECT id, name, display_name FROM projects WHERE status = 'ok' ORDER BY id")
+            .map_err(&e)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(&e)?;
+        rows.collect::<Result<_, _>>().map_err(&e)?
+    };
+    let mut insert = conn
+        .prepare("INSERT INTO project_records (project_id, data) VALUES (?1, ?2)")
+        .map_err(&e)?;
+    for (id, name, display_name) in &projects {
+        let (ids, record) = load_tables(conn, path, *id, name, display_name.clone())?;
+        insert
+            .execute(params![id, packed::encode(&ids, &record)])
+            .map_err(&e)?;
+    }
+    Ok(projects.len())
+}
+
+/// Rewrite the snapshot at `path` with this build's indexes and packed
+/// records (a copy is updated and renamed over it). Returns the number of
+/// packed projects.
+pub fn upgrade(path: &Path) -> Result<usize, KbError> {
+    // Refuses files that are not snapshots of a readable schema.
+    drop(SqliteKb::open(path)?);
+    let tmp = path.with_extension(format!("upgrade-{}.partial", std::process::id()));
+    let io = |source: std::io::Error| KbError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::copy(path, &tmp).map_err(io)?;
+    let result = (|| {
+        let e = sql_err(path);
+        let conn = Connection::open(&tmp).map_err(&e)?;
+        conn.execute_batch(
+            "BEGIN; DROP INDEX IF EXISTS distributions_files; \
+             CREATE INDEX IF NOT EXISTS distributions_release ON distributions(release_id);",
+        )
+        .map_err(&e)?;
+        let packed = pack_projects(&conn, path)?;
+        conn.execute_batch("COMMIT; VACUUM;").map_err(&e)?;
+        conn.close().map_err(|(_, err)| e(err))?;
+        Ok(packed)
+    })();
+    match result {
+        Ok(packed) => {
+            std::fs::rename(&tmp, path).map_err(io)?;
+            Ok(packed)
+        }
+        Err(err) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(err)
+        }
     }
 }
 
@@ -737,6 +865,7 @@ impl SnapshotWriter {
                 message: format!("inconsistent snapshot: {}", violations.join("; ")),
             });
         }
+        pack_projects(&conn, &self.tmp)?;
         conn.execute_batch("COMMIT; VACUUM;").map_err(&e)?;
         conn.close().map_err(|(_, err)| e(err))?;
         std::fs::rename(&self.tmp, &self.target).map_err(|source| KbError::Io {

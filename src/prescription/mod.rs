@@ -179,22 +179,32 @@ fn collect(
         !name.starts_with('.') && name != "_prescription_metadata.yaml"
     });
     // The top level of a directory argument is walked by several threads
-    // (the walk is system calls, which overlap), each over a contiguous
-    // run of entries; their results are joined in order.
+    // (the walk is system calls, which overlap). Subdirectories differ in
+    // size by hundreds of files, so each thread takes the next entry as it
+    // becomes free; results are joined in entry order.
     if dir == root && entries.len() > 1 {
+        type Part = (
+            Vec<(PathBuf, (String, String))>,
+            Vec<Diagnostic>,
+            Option<cache::Stamp>,
+        );
+        let next = std::sync::atomic::AtomicUsize::new(0);
         let threads = WALK_THREADS.min(entries.len());
-        let chunk = entries.len().div_ceil(threads);
-        let parts: Vec<_> = std::thread::scope(|scope| {
-            let handles: Vec<_> = entries
-                .chunks(chunk)
-                .map(|part| {
-                    let ns = &ns;
+        let mut parts: Vec<(usize, Part)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let (ns, next, entries) = (&ns, &next, &entries);
                     let stamped = stamp.is_some();
                     scope.spawn(move || {
-                        let mut out = Vec::new();
-                        let mut errors = Vec::new();
-                        let mut stamp = stamped.then(cache::Stamp::empty);
-                        for (path, is_dir, entry) in part {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some((path, is_dir, entry)) = entries.get(i) else {
+                                break;
+                            };
+                            let mut out = Vec::new();
+                            let mut errors = Vec::new();
+                            let mut stamp = stamped.then(cache::Stamp::empty);
                             visit(
                                 root,
                                 path,
@@ -205,17 +215,19 @@ fn collect(
                                 &mut errors,
                                 stamp.as_mut(),
                             );
+                            done.push((i, (out, errors, stamp)));
                         }
-                        (out, errors, stamp)
+                        done
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
+                .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
         });
-        for (found, errs, part_stamp) in parts {
+        parts.sort_unstable_by_key(|p| p.0);
+        for (_, (found, errs, part_stamp)) in parts {
             out.extend(found);
             errors.extend(errs);
             if let (Some(stamp), Some(part)) = (stamp.as_deref_mut(), part_stamp) {
@@ -239,7 +251,7 @@ fn collect(
 }
 
 /// Threads walking the top level of a prescription directory.
-const WALK_THREADS: usize = 4;
+const WALK_THREADS: usize = 8;
 
 /// One directory entry of the walk: descend, or take a YAML file.
 #[allow(clippy::too_many_arguments)]

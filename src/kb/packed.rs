@@ -1,0 +1,367 @@
+//! Packed project records: everything [`SqliteKb`](super::sqlite::SqliteKb)
+//! loads for one project, stored as one blob in the `project_records` table.
+//!
+//! The normalised tables stay the source of truth; the blob is derived from
+//! them when a snapshot is finished (or advisories are imported) and lets a
+//! project load read one row instead of decoding hundreds of file rows
+//! column by column. A snapshot without the table, or a blob this build
+//! cannot read, is loaded from the tables as before.
+//!
+//! Layout (integers are LEB128 varints, strings a length then UTF-8 bytes,
+//! optional strings a 0 for absent or length + 1):
+//!
+//! ```text
+//! format (1 byte)
+//! set count, then per set: dependency count, then per dependency:
+//!     name, extra count + extras, specifier, marker?, extra?
+//! release count, then per release (newest first):
+//!     row id, version, upload_time?, yanked (1 byte), yanked_reason?,
+//!     requires_python?, set (0 = metadata unavailable, else index + 1),
+//!     extra count + extras, advisory count + advisory ids,
+//!     file count, then per file: filename, upload_time?, requires_python?,
+//!     yanked (1 byte)
+//! ```
+//!
+//! Files carry only what resolution needs, like the table load; digests,
+//! sizes and URLs still come from [`KnowledgeBase::files`](super::KnowledgeBase::files).
+
+use std::sync::Arc;
+
+use super::{Dependency, Distribution, ProjectRecord, Release};
+use crate::python::parse_version;
+
+/// The blob format this build writes and reads.
+pub const FORMAT: u8 = 1;
+
+/// Encode a loaded project (release row ids in `releases` order).
+pub fn encode(ids: &[i64], record: &ProjectRecord) -> Vec<u8> {
+    let mut out = Writer(Vec::with_capacity(256 + record.releases.len() * 160));
+    out.0.push(FORMAT);
+    // Dependency sets are shared between releases by `Arc`.
+    let mut sets: Vec<&Arc<Vec<Dependency>>> = Vec::new();
+    let set_of: Vec<u64> = record
+        .releases
+        .iter()
+        .map(|r| match &r.dependencies {
+            None => 0,
+            Some(deps) => {
+                let at = match sets.iter().position(|s| Arc::ptr_eq(s, deps)) {
+                    Some(i) => i,
+                    None => {
+                        sets.push(deps);
+                        sets.len() - 1
+                    }
+                };
+                at as u64 + 1
+            }
+        })
+        .collect();
+    out.uint(sets.len() as u64);
+    for set in &sets {
+        out.uint(set.len() as u64);
+        for d in set.iter() {
+            out.str(&d.name);
+            out.strs(&d.extras);
+            out.str(&d.specifier);
+            out.opt(d.marker.as_deref());
+            out.opt(d.extra.as_deref());
+        }
+    }
+    out.uint(record.releases.len() as u64);
+    for ((release, id), set) in record.releases.iter().zip(ids).zip(set_of) {
+        out.uint(*id as u64);
+        out.str(&release.version.to_string());
+        out.opt(release.upload_time.as_deref());
+        out.0.push(u8::from(release.yanked));
+        out.opt(release.yanked_reason.as_deref());
+        out.opt(release.requires_python.as_deref());
+        out.uint(set);
+        out.strs(&release.provides_extras);
+        out.strs(&release.advisories);
+        out.uint(release.distributions.len() as u64);
+        for f in &release.distributions {
+            out.str(&f.filename);
+            out.opt(f.upload_time.as_deref());
+            out.opt(f.requires_python.as_deref());
+            out.0.push(u8::from(f.yanked));
+        }
+    }
+    out.0
+}
+
+/// Decode a blob into release row ids and the project record; `None` when
+/// the blob is damaged or of another format (the caller then reads the
+/// tables).
+pub fn decode(data: &[u8], name: &str, display_name: String) -> Option<(Vec<i64>, ProjectRecord)> {
+    let mut r = Reader { data, at: 0 };
+    if r.byte()? != FORMAT {
+        return None;
+    }
+    let set_count = r.count()?;
+    let mut sets = Vec::with_capacity(set_count);
+    for _ in 0..set_count {
+        let n = r.count()?;
+        let mut deps = Vec::with_capacity(n);
+        for _ in 0..n {
+            deps.push(Dependency {
+                name: r.string()?,
+                extras: r.strings()?,
+                specifier: r.string()?,
+                marker: r.opt()?,
+                extra: r.opt()?,
+            });
+        }
+        sets.push(Arc::new(deps));
+    }
+    let release_count = r.count()?;
+    let mut ids = Vec::with_capacity(release_count);
+    let mut releases = Vec::with_capacity(release_count);
+    for _ in 0..release_count {
+        ids.push(i64::try_from(r.uint()?).ok()?);
+        let version = parse_version(r.str()?).ok()?;
+        let upload_time = r.opt()?;
+        let yanked = r.flag()?;
+        let yanked_reason = r.opt()?;
+        let requires_python = r.opt()?;
+        let dependencies = match r.uint()? {
+            0 => None,
+            k => Some(sets.get(usize::try_from(k - 1).ok()?)?.clone()),
+        };
+        let provides_extras = r.strings()?;
+        let advisories = r.strings()?;
+        let n = r.count()?;
+        let mut distributions = Vec::with_capacity(n);
+        for _ in 0..n {
+            distributions.push(Distribution {
+                filename: r.string()?,
+                sha256: None,
+                size: None,
+                upload_time: r.opt()?,
+                requires_python: r.opt()?,
+                yanked: r.flag()?,
+                url: None,
+            });
+        }
+        releases.push(Release {
+            version,
+            upload_time,
+            yanked,
+            yanked_reason,
+            requires_python,
+            distributions,
+            dependencies,
+            provides_extras,
+            advisories,
+        });
+    }
+    if r.at != data.len() {
+        return None;
+    }
+    Some((
+        ids,
+        ProjectRecord {
+            name: name.to_string(),
+            display_name,
+            releases,
+        },
+    ))
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn uint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.0.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.0.push(v as u8);
+    }
+
+    fn str(&mut self, s: &str) {
+        self.uint(s.len() as u64);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn opt(&mut self, s: Option<&str>) {
+        match s {
+            None => self.uint(0),
+            Some(s) => {
+                self.uint(s.len() as u64 + 1);
+                self.0.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+
+    fn strs(&mut self, list: &[String]) {
+        self.uint(list.len() as u64);
+        for s in list {
+            self.str(s);
+        }
+    }
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.data.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn flag(&mut self) -> Option<bool> {
+        match self.byte()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    fn uint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// A count of following items; never more than the bytes left, so a
+    /// damaged count cannot make the decoder allocate without bound.
+    fn count(&mut self) -> Option<usize> {
+        let n = usize::try_from(self.uint()?).ok()?;
+        (n <= self.data.len() - self.at).then_some(n)
+    }
+
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let slice = self.data.get(self.at..end)?;
+        self.at = end;
+        Some(slice)
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        let n = usize::try_from(self.uint()?).ok()?;
+        std::str::from_utf8(self.bytes(n)?).ok()
+    }
+
+    fn string(&mut self) -> Option<String> {
+        self.str().map(str::to_string)
+    }
+
+    fn opt(&mut self) -> Option<Option<String>> {
+        match usize::try_from(self.uint()?).ok()? {
+            0 => Some(None),
+            n => {
+                let s = std::str::from_utf8(self.bytes(n - 1)?).ok()?;
+                Some(Some(s.to_string()))
+            }
+        }
+    }
+
+    fn strings(&mut self) -> Option<Vec<String>> {
+        let n = self.count()?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.string()?);
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> (Vec<i64>, ProjectRecord) {
+        let deps = Arc::new(vec![Dependency {
+            name: "idna".into(),
+            extras: vec!["all".into()],
+            specifier: ">=2.5".into(),
+            marker: Some("extra == \"socks\"".into()),
+            extra: Some("socks".into()),
+        }]);
+        let release = |v: &str, deps: Option<Arc<Vec<Dependency>>>| Release {
+            version: parse_version(v).unwrap(),
+            upload_time: Some("2024-01-02T03:04:05Z".into()),
+            yanked: v == "1.0",
+            yanked_reason: (v == "1.0").then(|| "broken ünïcode".into()),
+            requires_python: Some(">=3.8".into()),
+            distributions: vec![Distribution {
+                filename: format!("demo-{v}-py3-none-any.whl"),
+                sha256: None,
+                size: None,
+                upload_time: None,
+                requires_python: Some(String::new()),
+                yanked: false,
+                url: None,
+            }],
+            dependencies: deps,
+            provides_extras: vec!["socks".into()],
+            advisories: vec!["PYSEC-1".into()],
+        };
+        (
+            vec![7, 300, 5],
+            ProjectRecord {
+                name: "demo".into(),
+                display_name: "Demo".into(),
+                releases: vec![
+                    release("2.0", Some(deps.clone())),
+                    release("1.1", Some(deps)),
+                    release("1.0", None),
+                ],
+            },
+        )
+    }
+
+    #[test]
+    fn round_trip_keeps_every_field_and_shared_sets() {
+        let (ids, rec) = record();
+        let blob = encode(&ids, &rec);
+        let (ids2, back) = decode(&blob, "demo", "Demo".into()).unwrap();
+        assert_eq!(ids2, ids);
+        assert_eq!(back.releases.len(), 3);
+        for (a, b) in rec.releases.iter().zip(&back.releases) {
+            assert_eq!(a.version, b.version);
+            assert_eq!(a.upload_time, b.upload_time);
+            assert_eq!(a.yanked, b.yanked);
+            assert_eq!(a.yanked_reason, b.yanked_reason);
+            assert_eq!(a.requires_python, b.requires_python);
+            assert_eq!(a.distributions, b.distributions);
+            assert_eq!(a.dependencies, b.dependencies);
+            assert_eq!(a.provides_extras, b.provides_extras);
+            assert_eq!(a.advisories, b.advisories);
+        }
+        let (a, b) = (&back.releases[0], &back.releases[1]);
+        assert!(Arc::ptr_eq(
+            a.dependencies.as_ref().unwrap(),
+            b.dependencies.as_ref().unwrap()
+        ));
+        // Another format number, any truncation and trailing bytes are refused.
+        let mut other = blob.clone();
+        other[0] = FORMAT + 1;
+        assert!(decode(&other, "demo", String::new()).is_none());
+        for cut in 0..blob.len() {
+            assert!(decode(&blob[..cut], "demo", String::new()).is_none());
+        }
+        let mut longer = blob.clone();
+        longer.push(0);
+        assert!(decode(&longer, "demo", String::new()).is_none());
+    }
+
+    #[test]
+    fn huge_counts_are_refused_before_allocating() {
+        let mut blob = vec![FORMAT];
+        let mut w = Writer(Vec::new());
+        w.uint(u64::MAX >> 1);
+        blob.extend(w.0);
+        assert!(decode(&blob, "demo", String::new()).is_none());
+    }
+}
