@@ -248,7 +248,10 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         s.snapshot.as_deref(),
     )?));
     let snapshot = snapshot_json(s, kb, printer)?;
-    let prescriptions = crate::prescription::load_bundled_and(&s.prescriptions);
+    // Also kept to the end: a large corpus is tens of thousands of units.
+    let prescriptions: &crate::prescription::Prescriptions = Box::leak(Box::new(
+        crate::prescription::load_bundled_and(&s.prescriptions),
+    ));
     if !prescriptions.errors.is_empty() {
         let lines: Vec<String> = prescriptions
             .errors
@@ -263,7 +266,7 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         )));
     }
     let started = std::time::Instant::now();
-    let advice = match crate::advise::advise(s, kb, &prescriptions) {
+    let advice = match crate::advise::advise(s, kb, prescriptions) {
         Ok(a) => a,
         Err(e) => {
             let message = e.to_string();

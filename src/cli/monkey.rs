@@ -47,7 +47,10 @@ pub fn dependency_monkey(
         &s.project_dir,
         s.snapshot.as_deref(),
     )?));
-    let prescriptions = crate::prescription::load_bundled_and(&s.prescriptions);
+    // Also kept to the end: a large corpus is tens of thousands of units.
+    let prescriptions: &crate::prescription::Prescriptions = Box::leak(Box::new(
+        crate::prescription::load_bundled_and(&s.prescriptions),
+    ));
     if let Some(d) = prescriptions.errors.first() {
         return Err(CliError::Usage(format!(
             "{} prescription error(s); first: {}: {}: {}: {}",
@@ -59,7 +62,7 @@ pub fn dependency_monkey(
         )));
     }
     let monkey =
-        crate::monkey::dependency_monkey(&s, kb, &prescriptions, args.decision_type, args.count)
+        crate::monkey::dependency_monkey(&s, kb, prescriptions, args.decision_type, args.count)
             .map_err(|e| match e {
                 crate::advise::AdviseError::Target(m) => CliError::Usage(m),
                 other => CliError::Failure(other.to_string()),

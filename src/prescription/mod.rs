@@ -173,7 +173,13 @@ fn collect(
             return;
         }
     };
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    // Entries share their parent, so comparing the paths' bytes orders them
+    // as comparing names does, without splitting paths into components.
+    entries.sort_by(|a, b| {
+        a.0.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.0.as_os_str().as_encoded_bytes())
+    });
     entries.retain(|(path, _, _)| {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         !name.starts_with('.') && name != "_prescription_metadata.yaml"
@@ -484,19 +490,25 @@ fn compile_dir(dir: &Path, cached: bool) -> cache::Compiled {
     let unknown = ("UNKNOWN".to_string(), "UNKNOWN".to_string());
     let started = std::time::Instant::now();
     // The cache file is decoded while the directory is walked: the walk is
-    // mostly waiting on the file system, the decoding mostly computing.
+    // mostly waiting on the file system, the decoding mostly computing and
+    // allocating. The decoding stays on this thread, whose allocator arena
+    // grows in large steps; a spawned thread's arena grows page by page,
+    // each step a system call.
     let cached = std::thread::scope(|scope| {
-        let reading = cache_file
-            .as_deref()
-            .map(|file| scope.spawn(move || cache::read_any(file)));
-        collect(dir, dir, &unknown, &mut found, &mut errors, stamp.as_mut());
-        tracing::debug!(
-            "{}: {} prescription files found in {:?}",
-            dir.display(),
-            found.len(),
-            started.elapsed()
-        );
-        reading.and_then(|h| h.join().ok().flatten())
+        let walking = scope.spawn(|| {
+            collect(dir, dir, &unknown, &mut found, &mut errors, stamp.as_mut());
+            tracing::debug!(
+                "{}: {} prescription files found in {:?}",
+                dir.display(),
+                found.len(),
+                started.elapsed()
+            );
+        });
+        let cached = cache_file.as_deref().and_then(cache::read_any);
+        if let Err(panic) = walking.join() {
+            std::panic::resume_unwind(panic);
+        }
+        cached
     });
     if let (Some(stamp), Some((written, compiled))) = (&stamp, cached)
         && written == stamp.value()
