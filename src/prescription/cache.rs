@@ -13,7 +13,9 @@
 //!
 //! `THOTH_PRESCRIPTIONS_CACHE=off` disables the cache. Writes go through a
 //! temporary file and a rename; an unreadable or foreign cache file is
-//! ignored.
+//! ignored. A cache file is marked used (its modification time) whenever it
+//! serves a load; files unused for 30 days are removed when another is
+//! written.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -227,8 +229,40 @@ impl<'de> serde::de::Visitor<'de> for AppendUnits<'_> {
     }
 }
 
+/// Cache files not used for this long are removed when another is written
+/// (each directory ever compiled leaves one, temporary ones included).
+const UNUSED_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Record that the cache file at `path` was just used (its modification
+/// time), so pruning keeps it.
+pub fn mark_used(path: &Path) {
+    if let Ok(file) = std::fs::File::options().append(true).open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Remove the cache files in `dir` unused for [`UNUSED_FOR`], except `keep`.
+fn prune(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > UNUSED_FOR);
+        if stale && path != keep && path.extension().is_some_and(|e| e == "bin") {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// Store `compiled` at `path` with `stamp`; failures are only logged (the
-/// cache is an optimisation).
+/// cache is an optimisation). Cache files unused for 30 days are removed.
 pub fn write(path: &Path, stamp: &Stamp, compiled: &Compiled) {
     let result = (|| -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
@@ -258,7 +292,11 @@ pub fn write(path: &Path, stamp: &Stamp, compiled: &Compiled) {
             out.extend_from_slice(&(packed.len() as u64).to_le_bytes());
             out.extend(packed);
         }
-        crate::write::write_atomic(path, &out)
+        crate::write::write_atomic(path, &out)?;
+        if let Some(dir) = path.parent() {
+            prune(dir, path);
+        }
+        Ok(())
     })();
     if let Err(e) = result {
         tracing::debug!("cannot write prescription cache {}: {e}", path.display());
@@ -302,5 +340,37 @@ mod tests {
         flipped[last] ^= 0xff;
         std::fs::write(&path, &flipped).unwrap();
         assert!(read_any(&path).is_none(), "corrupted");
+    }
+
+    #[test]
+    fn unused_cache_files_are_pruned_when_another_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let long_ago = std::time::SystemTime::now() - UNUSED_FOR - UNUSED_FOR;
+        let age = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"old").unwrap();
+            std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+            path
+        };
+        let stale = age("stale.bin");
+        let used = age("used.bin");
+        let other = age("notes.txt");
+        let recent = dir.path().join("recent.bin");
+        std::fs::write(&recent, b"new").unwrap();
+        mark_used(&used);
+        write(
+            &dir.path().join("c.bin"),
+            &Stamp::empty(),
+            &Compiled::default(),
+        );
+        assert!(!stale.exists(), "unused for long: removed");
+        assert!(used.exists() && recent.exists(), "used lately: kept");
+        assert!(other.exists(), "not a cache file: kept");
+        assert!(read_any(&dir.path().join("c.bin")).is_some());
     }
 }

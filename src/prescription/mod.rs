@@ -519,6 +519,9 @@ fn compile_dir(dir: &Path, cached: bool) -> cache::Compiled {
             compiled.units.len(),
             started.elapsed()
         );
+        if let Some(file) = &cache_file {
+            cache::mark_used(file);
+        }
         return compiled;
     }
     let files: Sources = found.into_iter().map(|(p, ns)| (p, ns, None)).collect();
