@@ -317,12 +317,12 @@ fn load_tables(
     let mut sets: HashMap<i64, Arc<Vec<Dependency>>> = HashMap::new();
     {
         let mut stmt = conn
-                .prepare_cached(
-                    "SELECT d.set_id, d.name, d.extras, d.specifier, d.marker, d.extra FROM dependencies d \
-                     WHERE d.set_id IN (SELECT dependency_set_id FROM releases WHERE project_id = ?1) \
-                     ORDER BY d.set_id, d.position",
-                )
-                .map_err(&e)?;
+            .prepare_cached(
+            "SELECT d.set_id, d.name, d.extras, d.specifier, d.marker, d.extra FROM dependencies d \
+             WHERE d.set_id IN (SELECT dependency_set_id FROM releases WHERE project_id = ?1) \
+             ORDER BY d.set_id, d.position",
+            )
+            .map_err(&e)?;
         let mut grouped: HashMap<i64, Vec<Dependency>> = HashMap::new();
         let rows = stmt
             .query_map([project_id], |r| {
@@ -352,19 +352,18 @@ fn load_tables(
         }
     }
 
-    // Only what resolution needs: a covering index
-    // (`distributions_files`) answers this without the table's rows,
-    // which are mostly URLs and digests ([`SqliteKb::files`]).
+    // Only what resolution needs; digests, sizes and URLs come with
+    // [`SqliteKb::files`].
     let mut dists: HashMap<i64, Vec<(i64, Distribution)>> = HashMap::new();
     {
         // Sorted by row id here rather than with `ORDER BY`, which would
         // make SQLite sort through a temporary b-tree.
         let mut stmt = conn
-                .prepare_cached(
-                    "SELECT release_id, filename, upload_time, requires_python, yanked, id FROM distributions \
-                     WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1)",
-                )
-                .map_err(&e)?;
+            .prepare_cached(
+                "SELECT release_id, filename, upload_time, requires_python, yanked, id FROM distributions \
+                 WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1)",
+            )
+            .map_err(&e)?;
         let rows = stmt
             .query_map([project_id], |r| {
                 Ok((
@@ -420,11 +419,11 @@ fn load_tables(
     let mut releases = Vec::new();
     {
         let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, version, upload_time, yanked, yanked_reason, requires_python, dependency_set_id \
-                     FROM releases WHERE project_id = ?1",
-                )
-                .map_err(&e)?;
+            .prepare_cached(
+                "SELECT id, version, upload_time, yanked, yanked_reason, requires_python, dependency_set_id \
+                 FROM releases WHERE project_id = ?1",
+            )
+            .map_err(&e)?;
         let rows = stmt
             .query_map([project_id], |r| {
                 Ok((
