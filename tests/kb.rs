@@ -380,7 +380,7 @@ fn upgrade_adds_packed_records_to_an_older_snapshot() {
         )
         .unwrap();
     check_queries(&SqliteKb::open(&path).unwrap());
-    let packed = thoth_rs::kb::sqlite::upgrade(&path).unwrap();
+    let packed = thoth_rs::kb::writer::upgrade(&path).unwrap();
     let kb = SqliteKb::open(&path).unwrap();
     let (records, projects, indexes) = kb
         .with_connection(|c| {
@@ -405,7 +405,7 @@ fn upgrade_adds_packed_records_to_an_older_snapshot() {
     // Not a snapshot: an error, and the file is left as it was.
     let other = dir.path().join("notes.sqlite");
     std::fs::write(&other, b"not a database").unwrap();
-    assert!(thoth_rs::kb::sqlite::upgrade(&other).is_err());
+    assert!(thoth_rs::kb::writer::upgrade(&other).is_err());
     assert_eq!(std::fs::read(&other).unwrap(), b"not a database");
 }
 

@@ -136,7 +136,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
         SnapshotCommand::Upgrade { snapshot } => {
             let path = resolve(dir, &snapshot);
             let packed =
-                crate::kb::sqlite::upgrade(&path).map_err(|e| CliError::Usage(e.to_string()))?;
+                crate::kb::writer::upgrade(&path).map_err(|e| CliError::Usage(e.to_string()))?;
             printer.info(format!(
                 "upgraded {}: {packed} packed project records",
                 path.display()

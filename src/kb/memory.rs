@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::sqlite::SnapshotWriter;
+use super::writer::SnapshotWriter;
 use super::{Advisory, KbError, KnowledgeBase, Lookup, ProjectRecord, SnapshotMeta};
 
 /// Projects and advisories held in maps.

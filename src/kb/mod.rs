@@ -19,6 +19,7 @@ pub mod osv;
 pub mod packed;
 pub mod sqlite;
 pub mod tags;
+pub mod writer;
 
 use std::sync::Arc;
 

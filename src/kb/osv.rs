@@ -476,7 +476,7 @@ pub fn import_into_snapshot(path: &Path, dir: &Path) -> Result<(usize, usize), O
         )
         .map_err(sql)?;
         // Packed project records hold each release's advisories.
-        super::sqlite::pack_projects(&conn, &tmp).map_err(|e| e.to_string())?;
+        super::writer::pack_projects(&conn, &tmp).map_err(|e| e.to_string())?;
         conn.execute_batch("COMMIT; VACUUM;").map_err(sql)?;
         Ok(mapped)
     })();

@@ -25,8 +25,8 @@ use fetch::{CachePolicy, Fetched, Fetcher};
 use index::IndexFile;
 
 use crate::kb::metadata::parse_metadata;
-use crate::kb::sqlite::SnapshotWriter;
 use crate::kb::tags::parse_wheel_filename;
+use crate::kb::writer::SnapshotWriter;
 use crate::kb::{Distribution, ProjectRecord, Release, SnapshotMeta};
 use crate::python::{Version, parse_version};
 
