@@ -454,16 +454,13 @@ pub fn import_into_snapshot(path: &Path, dir: &Path) -> Result<(usize, usize), O
         path: path.to_path_buf(),
         message,
     };
-    let tmp = path.with_extension(format!("import-{}.partial", std::process::id()));
-    std::fs::copy(path, &tmp).map_err(|e| err(format!("cannot copy snapshot: {e}")))?;
-    let result = (|| -> Result<usize, String> {
-        let sql = |e: rusqlite::Error| e.to_string();
-        let conn = Connection::open(&tmp).map_err(sql)?;
+    let (mapped, _) = super::writer::rewrite(path, "import", |conn| {
+        let sql = super::sqlite::sql_err(path);
         conn.execute_batch(
-            "BEGIN; DELETE FROM affected; DELETE FROM advisory_events; DELETE FROM advisories;",
+            "DELETE FROM affected; DELETE FROM advisory_events; DELETE FROM advisories;",
         )
-        .map_err(sql)?;
-        let mapped = store_advisories(&conn, std::iter::empty(), &loaded).map_err(sql)?;
+        .map_err(&sql)?;
+        let mapped = store_advisories(conn, std::iter::empty(), &loaded).map_err(&sql)?;
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('advisories_source', ?1)",
             params![format!(
@@ -474,23 +471,11 @@ pub fn import_into_snapshot(path: &Path, dir: &Path) -> Result<(usize, usize), O
                     .unwrap_or_default()
             )],
         )
-        .map_err(sql)?;
-        // Packed project records hold each release's advisories.
-        super::writer::pack_projects(&conn, &tmp).map_err(|e| e.to_string())?;
-        conn.execute_batch("COMMIT; VACUUM;").map_err(sql)?;
+        .map_err(&sql)?;
         Ok(mapped)
-    })();
-    match result {
-        Ok(mapped) => {
-            std::fs::rename(&tmp, path)
-                .map_err(|e| err(format!("cannot replace snapshot: {e}")))?;
-            Ok((loaded.len(), mapped))
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(err(e))
-        }
-    }
+    })
+    .map_err(|e| err(e.to_string()))?;
+    Ok((loaded.len(), mapped))
 }
 
 #[cfg(test)]

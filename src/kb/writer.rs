@@ -52,7 +52,27 @@ pub fn pack_projects(conn: &Connection, path: &Path) -> Result<usize, KbError> {
 pub fn upgrade(path: &Path) -> Result<usize, KbError> {
     // Refuses files that are not snapshots of a readable schema.
     drop(SqliteKb::open(path)?);
-    let tmp = path.with_extension(format!("upgrade-{}.partial", std::process::id()));
+    let ((), packed) = rewrite(path, "upgrade", |conn| {
+        conn.execute_batch(
+            "DROP INDEX IF EXISTS distributions_files; \
+             CREATE INDEX IF NOT EXISTS distributions_release ON distributions(release_id);",
+        )
+        .map_err(sql_err(path))
+    })?;
+    Ok(packed)
+}
+
+/// Change the snapshot at `path` atomically: `edit` runs on a copy inside
+/// one transaction, the packed records are rebuilt from the edited tables,
+/// the copy is compacted and renamed over the original. On any failure the
+/// copy is removed and the original is left as it was. Returns what `edit`
+/// returned and the number of packed projects.
+pub fn rewrite<T>(
+    path: &Path,
+    label: &str,
+    edit: impl FnOnce(&Connection) -> Result<T, KbError>,
+) -> Result<(T, usize), KbError> {
+    let tmp = path.with_extension(format!("{label}-{}.partial", std::process::id()));
     let io = |source: std::io::Error| KbError::Io {
         path: path.display().to_string(),
         source,
@@ -61,20 +81,17 @@ pub fn upgrade(path: &Path) -> Result<usize, KbError> {
     let result = (|| {
         let e = sql_err(path);
         let conn = Connection::open(&tmp).map_err(&e)?;
-        conn.execute_batch(
-            "BEGIN; DROP INDEX IF EXISTS distributions_files; \
-             CREATE INDEX IF NOT EXISTS distributions_release ON distributions(release_id);",
-        )
-        .map_err(&e)?;
+        conn.execute_batch("BEGIN").map_err(&e)?;
+        let out = edit(&conn)?;
         let packed = pack_projects(&conn, path)?;
         conn.execute_batch("COMMIT; VACUUM;").map_err(&e)?;
         conn.close().map_err(|(_, err)| e(err))?;
-        Ok(packed)
+        Ok((out, packed))
     })();
     match result {
-        Ok(packed) => {
+        Ok(out) => {
             std::fs::rename(&tmp, path).map_err(io)?;
-            Ok(packed)
+            Ok(out)
         }
         Err(err) => {
             let _ = std::fs::remove_file(&tmp);
