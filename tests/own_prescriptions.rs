@@ -347,12 +347,12 @@ fn own_set_covers_every_unit_kind_with_links() {
     }
     for u in &rx.units {
         let has_link = u
-            .run
+            .run()
             .stack_info
             .iter()
-            .chain(u.run.justification.iter())
+            .chain(u.run().justification.iter())
             .any(|m| !m.link.is_empty())
-            || u.run.release_notes.is_some();
+            || u.run().release_notes.is_some();
         assert!(has_link, "{} has no link", u.name);
     }
     assert_eq!(

@@ -47,8 +47,8 @@ fn real_corpus_compiles_without_errors() {
     for &i in &rx.generic {
         let u = &rx.units[i];
         assert!(
-            u.matches.is_empty()
-                || u.matches.iter().any(|m| m.package_name.is_none()
+            u.matches().is_empty()
+                || u.matches().iter().any(|m| m.package_name.is_none()
                     && m.package_version
                         .as_ref()
                         .and_then(|p| p.name.as_ref())
@@ -119,18 +119,40 @@ fn compiled_cache_follows_every_change_to_the_directory() {
             std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
         }
     }
+    // Just written: too recent to trust timestamps, so never from the cache.
     let first = check_json(&dir, &cache);
     let written: Vec<_> = std::fs::read_dir(cache.join("thoth-rs/prescriptions"))
         .unwrap()
         .collect();
     assert_eq!(written.len(), 1, "one cache file per directory");
-    assert_eq!(check_json(&dir, &cache), first, "from the cache");
     assert!(first["units"].as_u64().unwrap() >= 30);
     assert!(first["errors"].as_array().unwrap().is_empty());
-
-    // Rewriting a file in place (same directory entries) is noticed.
     let flask = dir.join("web/flask.yaml");
     let text = std::fs::read_to_string(&flask).unwrap();
+    let garbled = |text: &str| text.replace("type: sieve", "type: 12345");
+    std::fs::write(&flask, garbled(&text)).unwrap();
+    assert!(
+        !check_json(&dir, &cache)["errors"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "a change right after the cache was written is seen"
+    );
+    std::fs::write(&flask, &text).unwrap();
+
+    // Settled (an hour old): the cache serves loads. A rewrite that keeps
+    // the size and is given back its old time goes unseen, which shows
+    // the cache answered.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    age_tree(&dir, hour_ago);
+    assert_eq!(check_json(&dir, &cache), first, "compiled again, settled");
+    assert_eq!(check_json(&dir, &cache), first, "from the cache");
+    assert_eq!(garbled(&text).len(), text.len());
+    std::fs::write(&flask, garbled(&text)).unwrap();
+    age_tree(&dir, hour_ago);
+    assert_eq!(check_json(&dir, &cache), first, "from the cache");
+
+    // Rewriting a file in place (same directory entries) is noticed.
     std::fs::write(
         &flask,
         text.replacen("type: sieve", "type: sieve.Nonsense", 1),
@@ -141,16 +163,51 @@ fn compiled_cache_follows_every_change_to_the_directory() {
         broken["errors"].to_string().contains("sieve.Nonsense"),
         "{broken}"
     );
-    // Adding and removing files is noticed too.
-    std::fs::write(&flask, text).unwrap();
-    assert_eq!(check_json(&dir, &cache)["units"], first["units"]);
+    // So is a rewrite of the same size, and adding and removing files.
+    std::fs::write(&flask, &text).unwrap();
+    age_tree(&dir, hour_ago);
+    assert_eq!(check_json(&dir, &cache), first);
+    std::fs::write(&flask, garbled(&text)).unwrap();
+    assert_ne!(check_json(&dir, &cache), first, "same size, newer time");
+    std::fs::write(&flask, &text).unwrap();
+    age_tree(&dir, hour_ago);
+    assert_eq!(check_json(&dir, &cache), first);
+    let extra = dir.join("web/extra.yaml");
+    std::fs::write(&extra, text.replace("name: ", "name: Extra")).unwrap();
+    std::fs::File::open(&extra)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let more = check_json(&dir, &cache);
+    assert!(more["units"].as_u64() > first["units"].as_u64(), "added");
+    std::fs::remove_file(&extra).unwrap();
     std::fs::remove_file(&flask).unwrap();
+    age_tree(&dir, hour_ago);
     let fewer = check_json(&dir, &cache);
-    assert!(fewer["units"].as_u64() < first["units"].as_u64());
+    assert!(fewer["units"].as_u64() < first["units"].as_u64(), "removed");
     assert_eq!(
         fewer["files"].as_u64().unwrap() + 1,
         first["files"].as_u64().unwrap()
     );
+}
+
+/// Set the modification time of `dir`, everything under it and itself.
+fn age_tree(dir: &Path, when: std::time::SystemTime) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            age_tree(&entry.path(), when);
+        } else {
+            std::fs::File::open(entry.path())
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        }
+    }
+    std::fs::File::open(dir)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
 }
 
 #[test]
@@ -178,9 +235,9 @@ units:
     let (units, errors, _) = parse_file(Path::new("merge.yaml"), text, "test");
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(units.len(), 2);
-    assert_eq!(units[0].matches.len(), 2);
-    assert_eq!(units[1].matches.len(), 1, "a merged list becomes one map");
-    let names: Vec<_> = units[1].matches[0]
+    assert_eq!(units[0].matches().len(), 2);
+    assert_eq!(units[1].matches().len(), 1, "a merged list becomes one map");
+    let names: Vec<_> = units[1].matches()[0]
         .state
         .as_ref()
         .unwrap()
@@ -189,9 +246,9 @@ units:
         .map(|m| m.name.clone().unwrap())
         .collect();
     assert_eq!(names, ["tensorflow"]);
-    assert_eq!(units[1].run.stack_info.len(), 1);
+    assert_eq!(units[1].run().stack_info.len(), 1);
     assert_eq!(
-        units[1].run.justification[0].link.len(),
+        units[1].run().justification[0].link.len(),
         2,
         "multi-URL links are kept"
     );

@@ -3,13 +3,13 @@
 //! Compiling a large corpus means opening tens of thousands of small YAML
 //! files and parsing them; both cost seconds. The compiled result of a
 //! directory is kept under the user cache directory
-//! (`prescriptions/<hash of the path>.bin`) with a stamp of everything it
-//! was compiled from: the relative path, size and modification time of
-//! every file and `_prescription_metadata.yaml` taken, the cache format and
-//! the running program itself (its size and modification time, so a
-//! rebuilt parser never reads an old cache). Any difference — a file added,
-//! removed, renamed, rewritten or touched — compiles the directory again.
-//! The walk and one `stat` per file are all an unchanged corpus costs.
+//! (`prescriptions/<hash of the path>.bin`) with a stamp of the cache
+//! format and the running program (its size and modification time, so a
+//! rebuilt parser never reads an old cache) and the [`Manifest`] of what it
+//! was compiled from. Any difference — a file added, removed, renamed,
+//! rewritten or touched — compiles the directory again. One `stat` per
+//! directory and per file, checked while the cache is decoded, is all an
+//! unchanged corpus costs: no directory is listed.
 //!
 //! `THOTH_PRESCRIPTIONS_CACHE=off` disables the cache. Writes go through a
 //! temporary file and a rename; an unreadable or foreign cache file is
@@ -24,11 +24,16 @@ use std::time::UNIX_EPOCH;
 use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
 
-use super::{Diagnostic, Unit};
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+use super::manifest::Manifest;
+use super::schema::{BodySource, ShouldInclude};
+use super::{Diagnostic, Routing, Unit, UnitKind};
 
 /// Bump when the compiled model changes shape.
 const FORMAT: u64 = 1;
-const MAGIC: &[u8] = b"THRXPC03";
+const MAGIC: &[u8] = b"THRXPC05";
 
 /// What compiling one source gives, before sources are merged.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -38,11 +43,15 @@ pub struct Compiled {
     /// Namespaces seen (`name` → `release`).
     pub namespaces: BTreeMap<String, String>,
     /// Units in file order.
+    #[serde(skip)]
     pub units: Vec<Unit>,
     /// Errors (file-level and per unit).
     pub errors: Vec<Diagnostic>,
     /// Warnings.
     pub warnings: Vec<Diagnostic>,
+    /// The units' routing, when it comes from the cache.
+    #[serde(default)]
+    pub routing: Option<Routing>,
 }
 
 /// FNV-1a, 64-bit: a stable hash of the stamp (not for security).
@@ -65,14 +74,9 @@ impl Default for Stamp {
 }
 
 impl Stamp {
-    /// A stamp of nothing yet (for parts combined with [`Stamp::mix`]).
+    /// A stamp of nothing yet.
     pub fn empty() -> Self {
         Self(0xcbf2_9ce4_8422_2325)
-    }
-
-    /// Fold in a part's stamp.
-    pub fn mix(&mut self, part: &Stamp) {
-        self.add(&part.0.to_le_bytes());
     }
 
     fn add(&mut self, bytes: &[u8]) {
@@ -127,8 +131,9 @@ pub fn cache_file(dir: &Path) -> Option<PathBuf> {
     )
 }
 
-/// Sections the units are split into, (de)serialised in parallel.
-const SECTIONS: usize = 4;
+/// Units per block. A block's bodies (`match` and `run`) are compressed
+/// together and decompressed when the first of them is used.
+const BLOCK_UNITS: usize = 512;
 
 fn take<'a>(data: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     if data.len() < n {
@@ -143,70 +148,152 @@ fn take_u64(data: &mut &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(take(data, 8)?.try_into().ok()?))
 }
 
-/// The cached compilation at `path` with the stamp it was written with,
-/// whatever that is: a caller may decode while it is still computing the
-/// current stamp, then compare.
+/// FNV-1a of `bytes` (a guard against damage, not for security).
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut s = Stamp::empty();
+    s.add(bytes);
+    s.value()
+}
+
+/// One block's bodies as stored: a range of the cache file's bytes.
+struct Block {
+    file: Arc<Vec<u8>>,
+    packed: Range<usize>,
+    raw: usize,
+    text: OnceLock<Option<Vec<u8>>>,
+}
+
+impl BodySource for Block {
+    fn text(&self) -> Option<&[u8]> {
+        self.text
+            .get_or_init(|| {
+                let packed = self.file.get(self.packed.clone())?;
+                let text = zstd::bulk::decompress(packed, self.raw).ok()?;
+                (text.len() == self.raw).then_some(text)
+            })
+            .as_deref()
+    }
+}
+
+/// The cached compilation at `path`, if it was written by this program
+/// (`program`, the value of [`Stamp::default`]) and `check` accepts its
+/// manifest. `check` runs on another thread while the units are decoded.
 ///
-/// Layout: magic, stamp, total unit count, section count, then per section
-/// its raw length, compressed length and zstd-compressed JSON. Section 0 is
-/// everything but the units; the others are consecutive runs of units,
-/// decoded one after the other into a single vector sized up front (no
-/// regrowth, no copy of the units).
-pub fn read_any(path: &Path) -> Option<(u64, Compiled)> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut data = bytes.as_slice();
-    if take(&mut data, 8)? != MAGIC {
+/// Layout: magic, program stamp, checksum of the rest, total unit count,
+/// section count, per section its raw and compressed length, then the
+/// zstd-compressed sections. Section 0 is the JSON of everything but the
+/// units, section 1 the manifest; then two sections per block of units:
+/// the JSON list of their heads (name, kind, file, should_include, length
+/// of the body) and their bodies' JSON texts one after the other. Heads are
+/// decoded now, bodies when used ([`Unit::body`]).
+pub fn read_checked(
+    path: &Path,
+    program: u64,
+    check: impl FnOnce(&Manifest) -> bool + Send,
+) -> Option<Compiled> {
+    let file = Arc::new(std::fs::read(path).ok()?);
+    let mut data = file.as_slice();
+    if take(&mut data, 8)? != MAGIC || take_u64(&mut data)? != program {
         return None;
     }
-    let found = take_u64(&mut data)?;
+    let sum = take_u64(&mut data)?;
+    if checksum(data) != sum {
+        return None;
+    }
     let total = usize::try_from(take_u64(&mut data)?).ok()?;
     let count = usize::try_from(take_u64(&mut data)?).ok()?;
-    if count == 0 || count > 64 || total > MAX_UNITS {
+    if count < 2 || count % 2 != 0 || count > MAX_SECTIONS || total > MAX_UNITS {
         return None;
     }
-    let mut sections = Vec::with_capacity(count);
+    let mut lengths = Vec::with_capacity(count);
     for _ in 0..count {
         let raw = usize::try_from(take_u64(&mut data)?).ok()?;
         let len = usize::try_from(take_u64(&mut data)?).ok()?;
         if raw > MAX_SECTION_BYTES {
             return None;
         }
-        sections.push((raw, take(&mut data, len)?));
+        lengths.push((raw, len));
+    }
+    let mut at = file.len() - data.len();
+    let mut sections = Vec::with_capacity(count);
+    for (raw, len) in lengths {
+        let end = at.checked_add(len).filter(|&e| e <= file.len())?;
+        sections.push((raw, at..end));
+        at = end;
+    }
+    if at != file.len() {
+        return None;
     }
     let mut decompressor = zstd::bulk::Decompressor::new().ok()?;
     let mut buffer = Vec::new();
-    let mut decode = |(raw, packed): (usize, &[u8]), buffer: &mut Vec<u8>| -> Option<()> {
+    let mut decode = |(raw, packed): &(usize, Range<usize>), buffer: &mut Vec<u8>| -> Option<()> {
         buffer.clear();
-        buffer.reserve(raw);
-        let n = decompressor.decompress_to_buffer(packed, buffer).ok()?;
-        (n == raw).then_some(())
+        buffer.reserve(*raw);
+        let n = decompressor
+            .decompress_to_buffer(&file[packed.clone()], buffer)
+            .ok()?;
+        (n == *raw).then_some(())
     };
-    decode(sections[0], &mut buffer)?;
+    decode(&sections[0], &mut buffer)?;
     let mut head: Compiled = serde_json::from_slice(&buffer).ok()?;
-    head.units = Vec::with_capacity(total);
-    for &section in &sections[1..] {
-        decode(section, &mut buffer)?;
-        let mut de = serde_json::Deserializer::from_slice(&buffer);
-        AppendUnits(&mut head.units).deserialize(&mut de).ok()?;
-        de.end().ok()?;
-    }
-    if head.units.len() != total {
-        tracing::debug!("ignoring unreadable prescription cache {}", path.display());
+    decode(&sections[1], &mut buffer)?;
+    let manifest: Manifest = serde_json::from_slice(&buffer).ok()?;
+    let (unchanged, units) = std::thread::scope(|scope| {
+        let checking = scope.spawn(|| check(&manifest));
+        let mut units = Vec::with_capacity(total);
+        let decoded = sections[2..].chunks(2).try_for_each(|pair| {
+            let (heads, (raw, packed)) = (&pair[0], &pair[1]);
+            decode(heads, &mut buffer)?;
+            let block: Arc<dyn BodySource> = Arc::new(Block {
+                file: Arc::clone(&file),
+                packed: packed.clone(),
+                raw: *raw,
+                text: OnceLock::new(),
+            });
+            let mut heads = AppendHeads {
+                units: &mut units,
+                block,
+                offset: 0,
+            };
+            let mut de = serde_json::Deserializer::from_slice(&buffer);
+            (&mut heads).deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            (heads.offset == *raw).then_some(())
+        });
+        let unchanged = checking.join().unwrap_or(false);
+        (unchanged, decoded.map(|()| units))
+    });
+    if !unchanged {
         return None;
     }
-    Some((found, head))
+    head.units = units.filter(|u| u.len() == total).or_else(|| {
+        tracing::debug!("ignoring unreadable prescription cache {}", path.display());
+        None
+    })?;
+    Some(head)
 }
 
 /// Largest decompressed section a cache file may announce.
 const MAX_SECTION_BYTES: usize = 1 << 30;
 
+/// Most sections a cache file may announce.
+const MAX_SECTIONS: usize = 1 << 16;
+
 /// Most units a cache file may announce (a guard against a damaged count).
 const MAX_UNITS: usize = 1 << 24;
 
-/// Deserialises a JSON list of units onto the end of a vector.
-struct AppendUnits<'a>(&'a mut Vec<Unit>);
+/// A unit's head as stored: name, kind, file, should_include, body length.
+type Head = (String, UnitKind, String, ShouldInclude, usize);
 
-impl<'de> serde::de::DeserializeSeed<'de> for AppendUnits<'_> {
+/// Deserialises a JSON list of unit heads onto the end of a vector, each
+/// unit's body the next `length` bytes of `block`.
+struct AppendHeads<'a> {
+    units: &'a mut Vec<Unit>,
+    block: Arc<dyn BodySource>,
+    offset: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &mut AppendHeads<'_> {
     type Value = ();
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -214,16 +301,28 @@ impl<'de> serde::de::DeserializeSeed<'de> for AppendUnits<'_> {
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for AppendUnits<'_> {
+impl<'de> serde::de::Visitor<'de> for &mut AppendHeads<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of units")
+        f.write_str("a list of unit heads")
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(unit) = seq.next_element::<Unit>()? {
-            self.0.push(unit);
+        while let Some((name, kind, file, should_include, length)) = seq.next_element::<Head>()? {
+            let end = self
+                .offset
+                .checked_add(length)
+                .ok_or_else(|| serde::de::Error::custom("body length"))?;
+            self.units.push(Unit::encoded(
+                name,
+                kind,
+                file,
+                should_include,
+                Arc::clone(&self.block),
+                self.offset..end,
+            ));
+            self.offset = end;
         }
         Ok(())
     }
@@ -261,37 +360,58 @@ fn prune(dir: &Path, keep: &Path) {
     }
 }
 
-/// Store `compiled` at `path` with `stamp`; failures are only logged (the
-/// cache is an optimisation). Cache files unused for 30 days are removed.
-pub fn write(path: &Path, stamp: &Stamp, compiled: &Compiled) {
+/// Store `compiled` at `path` with the `program` stamp and the `manifest`
+/// of what it was compiled from; failures are only logged (the cache is an
+/// optimisation). Cache files unused for 30 days are removed.
+pub fn write(path: &Path, program: u64, manifest: &Manifest, compiled: &Compiled) {
     let result = (|| -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let head = serde_json::to_vec(&serde_json::json!({
-            "files": compiled.files,
-            "namespaces": compiled.namespaces,
-            "units": [],
-            "errors": compiled.errors,
-            "warnings": compiled.warnings,
-        }))
-        .map_err(std::io::Error::other)?;
-        let chunk = compiled.units.len().div_ceil(SECTIONS).max(1);
-        let mut sections = vec![head];
-        for part in compiled.units.chunks(chunk) {
-            sections.push(serde_json::to_vec(part).map_err(std::io::Error::other)?);
+        let routing = super::Routing::of(&compiled.units);
+        let mut sections = vec![
+            serde_json::to_vec(&serde_json::json!({
+                "files": compiled.files,
+                "namespaces": compiled.namespaces,
+                "errors": compiled.errors,
+                "warnings": compiled.warnings,
+                "routing": routing,
+            }))?,
+            serde_json::to_vec(manifest)?,
+        ];
+        for block in compiled.units.chunks(BLOCK_UNITS) {
+            let mut bodies = Vec::new();
+            let mut heads = Vec::with_capacity(block.len());
+            for u in block {
+                let start = bodies.len();
+                serde_json::to_writer(&mut bodies, u.body())?;
+                heads.push((
+                    &u.name,
+                    u.kind,
+                    &u.file,
+                    &u.should_include,
+                    bodies.len() - start,
+                ));
+            }
+            sections.push(serde_json::to_vec(&heads)?);
+            sections.push(bodies);
         }
-        let mut out = Vec::with_capacity(1 << 20);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&stamp.value().to_le_bytes());
-        out.extend_from_slice(&(compiled.units.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(sections.len() as u64).to_le_bytes());
+        let mut table = Vec::new();
+        let mut payload = Vec::with_capacity(1 << 20);
+        table.extend_from_slice(&(compiled.units.len() as u64).to_le_bytes());
+        table.extend_from_slice(&(sections.len() as u64).to_le_bytes());
         for json in sections {
             let packed = zstd::bulk::compress(&json, 3)?;
-            out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-            out.extend_from_slice(&(packed.len() as u64).to_le_bytes());
-            out.extend(packed);
+            table.extend_from_slice(&(json.len() as u64).to_le_bytes());
+            table.extend_from_slice(&(packed.len() as u64).to_le_bytes());
+            payload.extend(packed);
         }
+        table.extend(payload);
+        let mut out = Vec::with_capacity(table.len() + 24);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&program.to_le_bytes());
+        out.extend_from_slice(&checksum(&table).to_le_bytes());
+        out.extend(table);
         crate::write::write_atomic(path, &out)?;
         if let Some(dir) = path.parent() {
             prune(dir, path);
@@ -317,29 +437,56 @@ mod tests {
             units: fresh.units.clone(),
             errors: fresh.errors.clone(),
             warnings: fresh.warnings.clone(),
+            routing: None,
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.bin");
-        let stamp = Stamp::empty();
-        write(&path, &stamp, &compiled);
-        let (found, back) = read_any(&path).unwrap();
-        assert_eq!(found, stamp.value());
+        let program = Stamp::default().value();
+        let manifest = Manifest {
+            dirs: vec![super::super::manifest::DirRecord {
+                path: "web".into(),
+                mtime: 7,
+                files: vec![("flask.yaml".into(), 10, 11)],
+            }],
+            settled: true,
+            complete: false,
+        };
+        write(&path, program, &manifest, &compiled);
+        let seen = std::sync::Mutex::new(None);
+        let read = |check: bool| {
+            read_checked(&path, program, |m| {
+                *seen.lock().unwrap() = Some(m.clone());
+                check
+            })
+        };
+        let back = read(true).unwrap();
+        assert_eq!(seen.lock().unwrap().take(), Some(manifest.clone()));
+        // Bodies are decoded on first use, each equal to the compiled one.
         assert_eq!(back.units, fresh.units);
+        assert_eq!(
+            back.routing,
+            Some(Routing::of(&fresh.units)),
+            "the routing is stored with the units"
+        );
         assert_eq!(back.warnings, fresh.warnings);
         assert_eq!(back.files, fresh.files);
-        let mut other = Stamp::empty();
+        assert!(read(false).is_none(), "the manifest's check decides");
+        let mut other = Stamp::default();
         other.add(b"changed");
-        assert_ne!(found, other.value(), "another stamp");
+        assert!(
+            read_checked(&path, other.value(), |_| true).is_none(),
+            "another program"
+        );
         let bytes = std::fs::read(&path).unwrap();
         for cut in (0..bytes.len()).step_by(97) {
             std::fs::write(&path, &bytes[..cut]).unwrap();
-            assert!(read_any(&path).is_none(), "cut at {cut}");
+            assert!(read(true).is_none(), "cut at {cut}");
         }
         let mut flipped = bytes.clone();
         let last = flipped.len() - 10;
         flipped[last] ^= 0xff;
         std::fs::write(&path, &flipped).unwrap();
-        assert!(read_any(&path).is_none(), "corrupted");
+        assert!(read(true).is_none(), "corrupted");
     }
 
     #[test]
@@ -363,14 +510,12 @@ mod tests {
         let recent = dir.path().join("recent.bin");
         std::fs::write(&recent, b"new").unwrap();
         mark_used(&used);
-        write(
-            &dir.path().join("c.bin"),
-            &Stamp::empty(),
-            &Compiled::default(),
-        );
+        let program = Stamp::default().value();
+        let fresh = dir.path().join("c.bin");
+        write(&fresh, program, &Manifest::default(), &Compiled::default());
         assert!(!stale.exists(), "unused for long: removed");
         assert!(used.exists() && recent.exists(), "used lately: kept");
         assert!(other.exists(), "not a cache file: kept");
-        assert!(read_any(&dir.path().join("c.bin")).is_some());
+        assert!(read_checked(&fresh, program, |_| true).is_some());
     }
 }

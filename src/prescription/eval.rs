@@ -300,7 +300,7 @@ pub fn matcher_admits(m: &PackageMatcher, p: &PackageRef) -> bool {
 
 /// Does any `match` alternative's `package_version` admit the package?
 pub fn package_matches(unit: &Unit, p: &PackageRef) -> bool {
-    unit.matches.iter().any(|m| {
+    unit.matches().iter().any(|m| {
         m.package_version
             .as_ref()
             .is_some_and(|pv| matcher_admits(pv, p))
@@ -309,7 +309,7 @@ pub fn package_matches(unit: &Unit, p: &PackageRef) -> bool {
 
 /// Does any alternative's `state.resolved_dependencies` hold in `resolved`?
 pub fn state_matches(unit: &Unit, resolved: &[PackageRef]) -> bool {
-    unit.matches.iter().any(|m| {
+    unit.matches().iter().any(|m| {
         m.state.as_ref().is_none_or(|s| {
             s.resolved_dependencies
                 .iter()
@@ -333,11 +333,14 @@ pub fn unit_fires(
 /// The `match` half of [`unit_fires`], for units already included in a run.
 pub fn match_fires(unit: &Unit, package: Option<&PackageRef>, resolved: &[PackageRef]) -> bool {
     use super::schema::UnitKind;
+    if !unit.usable() {
+        return false;
+    }
     match unit.kind {
         UnitKind::Boot | UnitKind::SieveSkipPackage => {
-            unit.matches.is_empty()
+            unit.matches().is_empty()
                 || package.is_some_and(|p| {
-                    unit.matches
+                    unit.matches()
                         .iter()
                         .any(|m| m.package_name.as_deref() == Some(p.name))
                 })
@@ -345,7 +348,7 @@ pub fn match_fires(unit: &Unit, package: Option<&PackageRef>, resolved: &[Packag
         UnitKind::Pseudonym | UnitKind::Sieve => package.is_some_and(|p| package_matches(unit, p)),
         UnitKind::Step | UnitKind::StepSkipPackage | UnitKind::StepAddPackage => package
             .is_some_and(|p| {
-                unit.matches.iter().any(|m| {
+                unit.matches().iter().any(|m| {
                     m.package_version
                         .as_ref()
                         .is_some_and(|pv| matcher_admits(pv, p))
@@ -358,7 +361,7 @@ pub fn match_fires(unit: &Unit, package: Option<&PackageRef>, resolved: &[Packag
             }),
         UnitKind::StepGroup => {
             let all: Vec<&PackageRef> = package.into_iter().chain(resolved.iter()).collect();
-            unit.matches.iter().any(|m| {
+            unit.matches().iter().any(|m| {
                 !m.group.is_empty()
                     && m.group
                         .iter()
@@ -366,7 +369,7 @@ pub fn match_fires(unit: &Unit, package: Option<&PackageRef>, resolved: &[Packag
             })
         }
         UnitKind::Stride | UnitKind::Wrap | UnitKind::WrapGhReleaseNotes => {
-            unit.matches.is_empty() || state_matches(unit, resolved)
+            unit.matches().is_empty() || state_matches(unit, resolved)
         }
     }
 }
@@ -393,5 +396,70 @@ mod tests {
             "localhost:5000/img:1.0",
             "localhost:5000/img:v1.0"
         ));
+    }
+}
+
+#[cfg(test)]
+mod lazy_body_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::prescription::schema::{BodySource, ShouldInclude, UnitKind};
+
+    /// A block whose text is whatever the test says.
+    struct Text(Option<&'static [u8]>);
+
+    impl BodySource for Text {
+        fn text(&self) -> Option<&[u8]> {
+            self.0
+        }
+    }
+
+    /// A wrap whose body is `text[range]` (the whole text by default).
+    fn unit(text: Option<&'static [u8]>, range: Option<std::ops::Range<usize>>) -> Unit {
+        let range = range.unwrap_or(0..text.map_or(10, <[u8]>::len));
+        Unit::encoded(
+            "t.Wrap".into(),
+            UnitKind::Wrap,
+            "t.yaml".into(),
+            ShouldInclude::default(),
+            Arc::new(Text(text)),
+            range,
+        )
+    }
+
+    #[test]
+    fn encoded_bodies_decode_on_use_and_unreadable_ones_never_fire() {
+        let good = unit(
+            Some(
+                br#"{"matches":[{"state":{"resolved_dependencies":[{"name":"flask"}]}}],"run":{"score":0.5}}"#,
+            ),
+            None,
+        );
+        assert!(good.usable());
+        assert_eq!(good.run().score, Some(0.5));
+        let version: Version = "2.0".parse().unwrap();
+        let flask = PackageRef {
+            name: "flask",
+            version: &version,
+            index_url: "",
+            develop: false,
+        };
+        assert!(match_fires(&good, None, std::slice::from_ref(&flask)));
+        assert!(!match_fires(&good, None, &[]));
+
+        // Not JSON, a block that cannot be decompressed, a range past the end.
+        for bad in [
+            unit(Some(b"not json"), None),
+            unit(None, None),
+            unit(Some(br#"{"run":{}}"#), Some(0..30)),
+        ] {
+            assert!(!bad.usable());
+            assert!(bad.matches().is_empty());
+            assert!(
+                !match_fires(&bad, None, std::slice::from_ref(&flask)),
+                "a wrap without match would fire for anything; an unreadable one never does"
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod eval;
+pub mod manifest;
 pub mod parse;
 pub mod reader;
 pub mod schema;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
+use manifest::Manifest;
 use reader::Reader;
 pub use schema::{Diagnostic, Unit, UnitKind};
 
@@ -63,31 +65,43 @@ impl Prescriptions {
             .chain(self.generic.iter())
             .map(move |&i| &self.units[i])
     }
+}
 
-    fn index(&mut self) {
-        self.by_package.clear();
-        self.generic.clear();
-        for (i, u) in self.units.iter().enumerate() {
+/// Which units may apply to which package: indexes into a list of units.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Routing {
+    /// Units about each package, in order.
+    pub by_package: BTreeMap<String, Vec<usize>>,
+    /// Units about no particular package, in order.
+    pub generic: Vec<usize>,
+}
+
+impl Routing {
+    /// The routing of `units`.
+    pub fn of(units: &[Unit]) -> Self {
+        let mut out = Self::default();
+        for (i, u) in units.iter().enumerate() {
             let names = routing_names(u);
             if names.is_empty() {
-                self.generic.push(i);
+                out.generic.push(i);
             }
             for n in names {
-                match self.by_package.get_mut(n) {
+                match out.by_package.get_mut(n) {
                     Some(list) => list.push(i),
                     None => {
-                        self.by_package.insert(n.to_string(), vec![i]);
+                        out.by_package.insert(n.to_string(), vec![i]);
                     }
                 }
             }
         }
+        out
     }
 }
 
 /// Package names a unit is about (sorted, each once); empty = generic.
 fn routing_names(u: &Unit) -> Vec<&str> {
     let mut out = Vec::new();
-    for m in &u.matches {
+    for m in u.matches() {
         let name = match u.kind {
             UnitKind::Boot | UnitKind::SieveSkipPackage => m.package_name.as_deref(),
             UnitKind::StepGroup => {
@@ -113,20 +127,28 @@ fn routing_names(u: &Unit) -> Vec<&str> {
 }
 
 /// Walk `dir` in sorted order for prescription files, each with its
-/// namespace; with `stamp`, record every file taken (relative to `root`).
+/// namespace; with `manifest`, record every directory entered and every
+/// file taken (relative to `root`).
 fn collect(
     root: &Path,
     dir: &Path,
     namespace: &(String, String),
     out: &mut Vec<(PathBuf, (String, String))>,
     errors: &mut Vec<Diagnostic>,
-    mut stamp: Option<&mut cache::Stamp>,
+    mut manifest: Option<&mut Manifest>,
 ) {
+    // The directory's time is taken before it is listed: a change during
+    // the listing then shows as a newer time.
+    let mut record = None;
+    if let Some(m) = manifest.as_deref_mut() {
+        record = manifest::DirRecord::new(dir.strip_prefix(root).unwrap_or(dir), dir);
+        m.complete &= record.is_some();
+    }
     let mut ns = namespace.clone();
     let meta = dir.join("_prescription_metadata.yaml");
     let meta_stat = std::fs::metadata(&meta).ok().filter(|m| m.is_file());
-    if let (Some(stamp), Some(m)) = (stamp.as_deref_mut(), &meta_stat) {
-        stamp.file(meta.strip_prefix(root).unwrap_or(&meta), m);
+    if let (Some(record), Some(m)) = (record.as_mut(), &meta_stat) {
+        record.file("_prescription_metadata.yaml", m);
     }
     if meta_stat.is_some() {
         match std::fs::read_to_string(&meta)
@@ -152,7 +174,7 @@ fn collect(
             }),
         }
     }
-    // The entry's file type comes with the directory listing: no stat per file.
+    // The entry's file type comes with the directory listing.
     let mut entries: Vec<(PathBuf, bool, Option<std::fs::DirEntry>)> = match std::fs::read_dir(dir)
     {
         Ok(rd) => rd
@@ -184,44 +206,75 @@ fn collect(
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         !name.starts_with('.') && name != "_prescription_metadata.yaml"
     });
+    let taken = |path: &Path| {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.ends_with(".yaml") || name.ends_with(".yml")
+    };
+    // This directory's files are recorded with it, before its subdirectories.
+    if let Some(mut record) = record {
+        for (path, is_dir, entry) in &entries {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                // A name the manifest cannot hold.
+                if let Some(m) = manifest.as_deref_mut() {
+                    m.complete = false;
+                }
+                continue;
+            };
+            if *is_dir || !taken(path) {
+                continue;
+            }
+            // Recorded as the compiler reads it: through a symbolic link.
+            let meta = match entry.as_ref().map(|e| e.metadata()) {
+                Some(Ok(m)) if !m.file_type().is_symlink() => Ok(m),
+                _ => std::fs::metadata(path),
+            };
+            match meta {
+                Ok(m) => record.file(name, &m),
+                Err(_) => {
+                    if let Some(m) = manifest.as_deref_mut() {
+                        m.complete = false;
+                    }
+                }
+            }
+        }
+        if let Some(m) = manifest.as_deref_mut() {
+            m.dirs.push(record);
+        }
+    }
     // The top level of a directory argument is walked by several threads
     // (the walk is system calls, which overlap). Subdirectories differ in
-    // size by hundreds of files, so each thread takes the next entry as it
+    // size by hundreds of files, so each thread takes the next one as it
     // becomes free; results are joined in entry order.
-    if dir == root && entries.len() > 1 {
+    let subdirs: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].1).collect();
+    if dir == root && subdirs.len() > 1 {
         type Part = (
             Vec<(PathBuf, (String, String))>,
             Vec<Diagnostic>,
-            Option<cache::Stamp>,
+            Option<Manifest>,
         );
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let threads = WALK_THREADS.min(entries.len());
+        let threads = WALK_THREADS.min(subdirs.len());
+        let recording = manifest.is_some();
         let mut parts: Vec<(usize, Part)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
-                    let (ns, next, entries) = (&ns, &next, &entries);
-                    let stamped = stamp.is_some();
+                    let (ns, next, subdirs, entries) = (&ns, &next, &subdirs, &entries);
                     scope.spawn(move || {
                         let mut done = Vec::new();
                         loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some((path, is_dir, entry)) = entries.get(i) else {
+                            let Some(&at) = subdirs.get(i) else {
                                 break;
                             };
                             let mut out = Vec::new();
                             let mut errors = Vec::new();
-                            let mut stamp = stamped.then(cache::Stamp::empty);
-                            visit(
-                                root,
-                                path,
-                                *is_dir,
-                                entry.as_ref(),
-                                ns,
-                                &mut out,
-                                &mut errors,
-                                stamp.as_mut(),
-                            );
-                            done.push((i, (out, errors, stamp)));
+                            let mut part = recording.then(|| Manifest {
+                                complete: true,
+                                ..Manifest::default()
+                            });
+                            let path = &entries[at].0;
+                            collect(root, path, ns, &mut out, &mut errors, part.as_mut());
+                            done.push((at, (out, errors, part)));
                         }
                         done
                     })
@@ -233,56 +286,37 @@ fn collect(
                 .collect()
         });
         parts.sort_unstable_by_key(|p| p.0);
-        for (_, (found, errs, part_stamp)) in parts {
+        let mut parts = parts.into_iter().peekable();
+        for (at, (path, is_dir, _)) in entries.iter().enumerate() {
+            if !is_dir {
+                if taken(path) {
+                    out.push((path.clone(), ns.clone()));
+                }
+                continue;
+            }
+            let Some((_, (found, errs, part))) = parts.next_if(|p| p.0 == at) else {
+                continue;
+            };
             out.extend(found);
             errors.extend(errs);
-            if let (Some(stamp), Some(part)) = (stamp.as_deref_mut(), part_stamp) {
-                stamp.mix(&part);
+            if let (Some(m), Some(part)) = (manifest.as_deref_mut(), part) {
+                m.dirs.extend(part.dirs);
+                m.complete &= part.complete;
             }
         }
         return;
     }
-    for (path, is_dir, entry) in &entries {
-        visit(
-            root,
-            path,
-            *is_dir,
-            entry.as_ref(),
-            &ns,
-            out,
-            errors,
-            stamp.as_deref_mut(),
-        );
+    for (path, is_dir, _) in &entries {
+        if *is_dir {
+            collect(root, path, &ns, out, errors, manifest.as_deref_mut());
+        } else if taken(path) {
+            out.push((path.clone(), ns.clone()));
+        }
     }
 }
 
 /// Threads walking the top level of a prescription directory.
 const WALK_THREADS: usize = 8;
-
-/// One directory entry of the walk: descend, or take a YAML file.
-#[allow(clippy::too_many_arguments)]
-fn visit(
-    root: &Path,
-    path: &Path,
-    is_dir: bool,
-    entry: Option<&std::fs::DirEntry>,
-    ns: &(String, String),
-    out: &mut Vec<(PathBuf, (String, String))>,
-    errors: &mut Vec<Diagnostic>,
-    stamp: Option<&mut cache::Stamp>,
-) {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if is_dir {
-        collect(root, path, ns, out, errors, stamp);
-    } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-        if let Some(stamp) = stamp
-            && let Some(m) = entry.and_then(|e| e.metadata().ok())
-        {
-            stamp.file(path.strip_prefix(root).unwrap_or(path), &m);
-        }
-        out.push((path.to_path_buf(), ns.clone()));
-    }
-}
 
 /// Parse one file into units (errors and warnings collected).
 pub fn parse_file(
@@ -484,34 +518,15 @@ fn source(p: &Path) -> cache::Compiled {
 /// changed.
 fn compile_dir(dir: &Path, cached: bool) -> cache::Compiled {
     let cache_file = cache::cache_file(dir).filter(|_| cached);
-    let mut stamp = cache_file.as_ref().map(|_| cache::Stamp::default());
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    let unknown = ("UNKNOWN".to_string(), "UNKNOWN".to_string());
+    let program = cache::Stamp::default().value();
     let started = std::time::Instant::now();
-    // The cache file is decoded while the directory is walked: the walk is
-    // mostly waiting on the file system, the decoding mostly computing and
-    // allocating. The decoding stays on this thread, whose allocator arena
-    // grows in large steps; a spawned thread's arena grows page by page,
-    // each step a system call.
-    let cached = std::thread::scope(|scope| {
-        let walking = scope.spawn(|| {
-            collect(dir, dir, &unknown, &mut found, &mut errors, stamp.as_mut());
-            tracing::debug!(
-                "{}: {} prescription files found in {:?}",
-                dir.display(),
-                found.len(),
-                started.elapsed()
-            );
-        });
-        let cached = cache_file.as_deref().and_then(cache::read_any);
-        if let Err(panic) = walking.join() {
-            std::panic::resume_unwind(panic);
-        }
-        cached
-    });
-    if let (Some(stamp), Some((written, compiled))) = (&stamp, cached)
-        && written == stamp.value()
+    // The manifest is checked on other threads while the cache is decoded
+    // on this one: checking is mostly waiting on the file system, decoding
+    // mostly computing and allocating. Decoding stays on this thread, whose
+    // allocator arena grows in large steps; a spawned thread's arena grows
+    // page by page, each step a system call.
+    if let Some(file) = &cache_file
+        && let Some(compiled) = cache::read_checked(file, program, |m| m.unchanged(dir))
     {
         tracing::debug!(
             "{}: {} units from the compiled cache after {:?}",
@@ -519,15 +534,36 @@ fn compile_dir(dir: &Path, cached: bool) -> cache::Compiled {
             compiled.units.len(),
             started.elapsed()
         );
-        if let Some(file) = &cache_file {
-            cache::mark_used(file);
-        }
+        cache::mark_used(file);
         return compiled;
     }
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    let unknown = ("UNKNOWN".to_string(), "UNKNOWN".to_string());
+    let walk_started = std::time::SystemTime::now();
+    let mut manifest = cache_file.as_ref().map(|_| Manifest {
+        complete: true,
+        ..Manifest::default()
+    });
+    collect(
+        dir,
+        dir,
+        &unknown,
+        &mut found,
+        &mut errors,
+        manifest.as_mut(),
+    );
+    tracing::debug!(
+        "{}: {} prescription files found in {:?}",
+        dir.display(),
+        found.len(),
+        started.elapsed()
+    );
     let files: Sources = found.into_iter().map(|(p, ns)| (p, ns, None)).collect();
     let compiled = compile(&files, errors);
-    if let (Some(file), Some(stamp)) = (&cache_file, &stamp) {
-        cache::write(file, stamp, &compiled);
+    if let (Some(file), Some(mut manifest)) = (&cache_file, manifest) {
+        manifest.settle(walk_started);
+        cache::write(file, program, &manifest, &compiled);
     }
     compiled
 }
@@ -593,7 +629,14 @@ fn compile(files: &Sources, errors: Vec<Diagnostic>) -> cache::Compiled {
 fn merge(parts: Vec<cache::Compiled>) -> Prescriptions {
     let mut out = Prescriptions::default();
     let total: usize = parts.iter().map(|p| p.units.len()).sum();
-    for part in parts {
+    // Each part's routing with where its units start.
+    let mut routings = Vec::with_capacity(parts.len());
+    for mut part in parts {
+        let routing = part
+            .routing
+            .take()
+            .unwrap_or_else(|| Routing::of(&part.units));
+        routings.push((out.units.len(), part.units.len(), routing));
         out.files += part.files;
         out.namespaces.extend(part.namespaces);
         out.errors.extend(part.errors);
@@ -626,18 +669,53 @@ fn merge(parts: Vec<cache::Compiled>) -> Prescriptions {
             message: format!("unit name already defined in {}", first.file),
         });
     }
+    // Where each unit ends up once repeated definitions are dropped.
+    let mut moved: Vec<Option<usize>> = Vec::new();
     if !repeated.is_empty() {
-        let mut index = 0;
         let mut next = repeated.iter().map(|r| r.0).peekable();
+        let mut kept = 0;
+        moved = (0..out.units.len())
+            .map(|i| {
+                if next.peek() == Some(&i) {
+                    next.next();
+                    None
+                } else {
+                    kept += 1;
+                    Some(kept - 1)
+                }
+            })
+            .collect();
+        let mut index = 0;
         out.units.retain(|_| {
-            let keep = next.peek() != Some(&index);
-            if !keep {
-                next.next();
-            }
             index += 1;
-            keep
+            moved[index - 1].is_some()
         });
     }
-    out.index();
+    for (start, len, routing) in routings {
+        // Indexes outside the part (a damaged cache) are dropped.
+        let place = |i: usize| -> Option<usize> {
+            (i < len).then_some(start + i).and_then(|at| {
+                if moved.is_empty() {
+                    Some(at)
+                } else {
+                    moved[at]
+                }
+            })
+        };
+        for (name, list) in routing.by_package {
+            let list: Vec<usize> = list.into_iter().filter_map(place).collect();
+            if list.is_empty() {
+                continue;
+            }
+            match out.by_package.get_mut(&name) {
+                Some(all) => all.extend(list),
+                None => {
+                    out.by_package.insert(name, list);
+                }
+            }
+        }
+        out.generic
+            .extend(routing.generic.into_iter().filter_map(place));
+    }
     out
 }

@@ -718,12 +718,12 @@ pub fn unit(r: &mut Reader, list: &str, v: &Value, namespace: &str, file: &str) 
     };
     let matches = matches(r, kind, m.get("match"));
     let run = run(r, kind, m.get("run"));
-    Some(Unit {
-        name: r.unit.clone(),
+    Some(Unit::new(
+        r.unit.clone(),
         kind,
-        file: file.to_string(),
+        file.to_string(),
         should_include,
         matches,
         run,
-    })
+    ))
 }

@@ -459,7 +459,7 @@ pub struct Run {
 }
 
 /// A compiled unit.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone)]
 pub struct Unit {
     /// `<prescription name>.<unit name>`.
     pub name: String,
@@ -469,11 +469,142 @@ pub struct Unit {
     pub file: String,
     /// Applicability.
     pub should_include: ShouldInclude,
+    /// `match` and `run`, decoded on first use when the unit comes from
+    /// the compiled cache.
+    body: LazyBody,
+}
+
+/// A unit's `match` and `run`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Body {
     /// Alternatives (empty = no `match`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matches: Vec<MatchEntry>,
     /// Effects.
     pub run: Run,
+    /// Set on a body that could not be decoded: the unit never applies.
+    #[serde(skip)]
+    pub inert: bool,
+}
+
+/// Encoded bodies shared by many units (one block of the compiled cache),
+/// decompressed when the first of them is used.
+pub trait BodySource: Send + Sync {
+    /// The block's decoded text, or `None` if it cannot be decoded.
+    fn text(&self) -> Option<&[u8]>;
+}
+
+#[derive(Clone)]
+struct LazyBody {
+    ready: std::sync::OnceLock<Box<Body>>,
+    source: Option<(std::sync::Arc<dyn BodySource>, std::ops::Range<usize>)>,
+}
+
+impl Unit {
+    /// A unit with its body at hand.
+    pub fn new(
+        name: String,
+        kind: UnitKind,
+        file: String,
+        should_include: ShouldInclude,
+        matches: Vec<MatchEntry>,
+        run: Run,
+    ) -> Self {
+        let ready = std::sync::OnceLock::new();
+        let _ = ready.set(Box::new(Body {
+            matches,
+            run,
+            inert: false,
+        }));
+        Self {
+            name,
+            kind,
+            file,
+            should_include,
+            body: LazyBody {
+                ready,
+                source: None,
+            },
+        }
+    }
+
+    /// A unit whose body is the JSON text at `range` of `source`'s block.
+    pub fn encoded(
+        name: String,
+        kind: UnitKind,
+        file: String,
+        should_include: ShouldInclude,
+        source: std::sync::Arc<dyn BodySource>,
+        range: std::ops::Range<usize>,
+    ) -> Self {
+        Self {
+            name,
+            kind,
+            file,
+            should_include,
+            body: LazyBody {
+                ready: std::sync::OnceLock::new(),
+                source: Some((source, range)),
+            },
+        }
+    }
+
+    /// `match` and `run`, decoded now if they were not yet.
+    pub fn body(&self) -> &Body {
+        self.body.ready.get_or_init(|| {
+            let decoded = self.body.source.as_ref().and_then(|(source, range)| {
+                let text = source.text()?.get(range.clone())?;
+                serde_json::from_slice::<Body>(text).ok()
+            });
+            Box::new(decoded.unwrap_or_else(|| {
+                tracing::error!(
+                    "prescription unit {} could not be read from the compiled cache; it is ignored",
+                    self.name
+                );
+                Body {
+                    inert: true,
+                    ..Body::default()
+                }
+            }))
+        })
+    }
+
+    /// Alternatives (empty = no `match`).
+    pub fn matches(&self) -> &[MatchEntry] {
+        &self.body().matches
+    }
+
+    /// Effects.
+    pub fn run(&self) -> &Run {
+        &self.body().run
+    }
+
+    /// Whether the unit can apply at all (false for an unreadable body).
+    pub fn usable(&self) -> bool {
+        !self.body().inert
+    }
+}
+
+impl std::fmt::Debug for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unit")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("file", &self.file)
+            .field("should_include", &self.should_include)
+            .field("body", self.body())
+            .finish()
+    }
+}
+
+impl PartialEq for Unit {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.kind == other.kind
+            && self.file == other.file
+            && self.should_include == other.should_include
+            && self.body() == other.body()
+    }
 }
 
 /// A problem found while compiling.

@@ -145,7 +145,7 @@ impl<'p> Pipeline<'p> {
             if !included[i] || !is_step(unit.kind) || unit.kind == UnitKind::StepGroup {
                 continue;
             }
-            for m in &unit.matches {
+            for m in unit.matches() {
                 for r in m.state.iter().flat_map(|s| &s.resolved_dependencies) {
                     if let Some(n) = &r.name {
                         let list = by_state_name.entry(n.clone()).or_default();
@@ -185,7 +185,9 @@ impl<'p> Pipeline<'p> {
             .flatten()
             .chain(p.generic.iter())
             .copied()
-            .filter(move |&i| self.included[i] && kinds.contains(&p.units[i].kind))
+            .filter(move |&i| {
+                self.included[i] && kinds.contains(&p.units[i].kind) && p.units[i].usable()
+            })
             .map(move |i| (i, &p.units[i]))
     }
 
@@ -194,7 +196,9 @@ impl<'p> Pipeline<'p> {
         p.generic
             .iter()
             .copied()
-            .filter(move |&i| self.included[i] && kinds.contains(&p.units[i].kind))
+            .filter(move |&i| {
+                self.included[i] && kinds.contains(&p.units[i].kind) && p.units[i].usable()
+            })
             .map(move |i| &p.units[i])
     }
 
@@ -202,7 +206,7 @@ impl<'p> Pipeline<'p> {
     fn acted(&mut self, unit: &Unit, package: Option<&str>) {
         let entry = self.ran.entry(unit.name.clone()).or_insert((unit.kind, 0));
         entry.1 += 1;
-        for m in &unit.run.stack_info {
+        for m in &unit.run().stack_info {
             let mut m = m.clone();
             if m.package_name.is_none() {
                 m.package_name = package.map(str::to_string);
@@ -212,11 +216,11 @@ impl<'p> Pipeline<'p> {
                 self.stack_info.push(m);
             }
         }
-        if let Some(log) = &unit.run.log {
+        if let Some(log) = &unit.run().log {
             tracing::info!(unit = %unit.name, "{}", log.message);
         }
         if self.eager_stop.is_none()
-            && let Some(msg) = &unit.run.eager_stop_pipeline
+            && let Some(msg) = &unit.run().eager_stop_pipeline
         {
             self.eager_stop = Some(Refusal {
                 unit: unit.name.clone(),
@@ -229,17 +233,29 @@ impl<'p> Pipeline<'p> {
     /// dependency. A `not_acceptable` refuses the request.
     pub fn boots(&mut self, direct: &[String]) -> Result<(), Refusal> {
         let p = self.prescriptions;
-        for (i, unit) in p.units.iter().enumerate() {
-            if !self.included[i] || unit.kind != UnitKind::Boot {
+        // Only boots about a direct dependency or about no package can fire;
+        // they run in load order.
+        let mut candidates: Vec<usize> = direct
+            .iter()
+            .filter_map(|d| p.by_package.get(d))
+            .flatten()
+            .chain(&p.generic)
+            .copied()
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        for i in candidates {
+            let unit = &p.units[i];
+            if !self.included[i] || unit.kind != UnitKind::Boot || !unit.usable() {
                 continue;
             }
-            let fires_for: Vec<Option<&str>> = if unit.matches.is_empty() {
+            let fires_for: Vec<Option<&str>> = if unit.matches().is_empty() {
                 vec![None]
             } else {
                 direct
                     .iter()
                     .filter(|d| {
-                        unit.matches
+                        unit.matches()
                             .iter()
                             .any(|m| m.package_name.as_deref() == Some(d.as_str()))
                     })
@@ -248,7 +264,7 @@ impl<'p> Pipeline<'p> {
             };
             for pkg in fires_for {
                 self.acted(unit, pkg);
-                if let Some(msg) = &unit.run.not_acceptable {
+                if let Some(msg) = &unit.run().not_acceptable {
                     return Err(Refusal {
                         unit: unit.name.clone(),
                         message: msg.clone(),
@@ -268,7 +284,7 @@ impl<'p> Pipeline<'p> {
             .units_for(name, &[UnitKind::SieveSkipPackage])
             .map(|(_, u)| u)
             .find(|u| {
-                u.matches
+                u.matches()
                     .iter()
                     .any(|m| m.package_name.as_deref() == Some(name))
             })?;
@@ -339,7 +355,7 @@ impl<'p> Pipeline<'p> {
         };
         let mut out = Vec::new();
         for unit in units {
-            let Some(y) = &unit.run.pseudonym else {
+            let Some(y) = &unit.run().pseudonym else {
                 continue;
             };
             if !match_fires(unit, Some(&pr), &[]) || y.name == name {
@@ -370,7 +386,7 @@ impl<'p> Pipeline<'p> {
     pub fn steps_need_stack(&self, name: &str) -> bool {
         self.by_state_name.contains_key(name)
             || self.units_for(name, STEPS).any(|(_, u)| {
-                u.matches
+                u.matches()
                     .iter()
                     .any(|m| m.state.is_some() || !m.group.is_empty())
             })
@@ -412,7 +428,7 @@ impl<'p> Pipeline<'p> {
         for (unit, about) in fired {
             let subject = about.clone().unwrap_or_else(|| package.name.clone());
             self.acted(unit, Some(&subject));
-            if let Some(msg) = &unit.run.not_acceptable {
+            if let Some(msg) = &unit.run().not_acceptable {
                 let mut culprits = referenced_names(unit);
                 culprits.retain(|n| n != &package.name && resolved.iter().any(|r| &r.name == n));
                 if let Some(a) = about {
@@ -429,17 +445,17 @@ impl<'p> Pipeline<'p> {
                     unit: unit.name.clone(),
                 };
             }
-            if let Some(s) = unit.run.score {
+            if let Some(s) = unit.run().score {
                 score += clamp(s);
             }
-            for m in &unit.run.justification {
+            for m in &unit.run().justification {
                 let mut m = m.clone();
                 if m.package_name.is_none() {
                     m.package_name = Some(subject.clone());
                 }
                 justification.push(m);
             }
-            if let Some(a) = &unit.run.add_package {
+            if let Some(a) = &unit.run().add_package {
                 add.push(a.as_ref().clone());
             }
         }
@@ -457,7 +473,7 @@ impl<'p> Pipeline<'p> {
         for unit in units {
             if match_fires(unit, None, &refs) {
                 self.acted(unit, None);
-                if let Some(msg) = &unit.run.not_acceptable {
+                if let Some(msg) = &unit.run().not_acceptable {
                     return Some(Refusal {
                         unit: unit.name.clone(),
                         message: msg.clone(),
@@ -478,21 +494,21 @@ impl<'p> Pipeline<'p> {
                     continue;
                 }
                 let about = unit
-                    .matches
+                    .matches()
                     .iter()
                     .filter_map(|m| m.state.as_ref())
                     .flat_map(|s| &s.resolved_dependencies)
                     .find_map(|want| refs.iter().find(|r| matcher_admits(want, r)))
                     .map(|r| r.name.to_string());
                 self.acted(unit, about.as_deref());
-                for m in &unit.run.justification {
+                for m in &unit.run().justification {
                     let mut m = m.clone();
                     if m.package_name.is_none() {
                         m.package_name = about.clone();
                     }
                     out.push(m);
                 }
-                if let (Some(notes), Some(name)) = (&unit.run.release_notes, &about)
+                if let (Some(notes), Some(name)) = (&unit.run().release_notes, &about)
                     && let Some(r) = refs.iter().find(|r| r.name == name)
                 {
                     out.push(Message {
@@ -526,7 +542,7 @@ impl<'p> Pipeline<'p> {
         }
         let mut out: Vec<&Unit> = idx
             .into_iter()
-            .filter(|&i| self.included[i] && p.units[i].kind == kind)
+            .filter(|&i| self.included[i] && p.units[i].kind == kind && p.units[i].usable())
             .map(|i| &p.units[i])
             .collect();
         out.extend(self.generic_units(&[kind]));
@@ -551,7 +567,7 @@ fn is_step(kind: UnitKind) -> bool {
 /// Names a unit's `state` or `group` matchers refer to.
 fn referenced_names(unit: &Unit) -> Vec<String> {
     let mut out = Vec::new();
-    for m in &unit.matches {
+    for m in unit.matches() {
         for r in m.state.iter().flat_map(|s| &s.resolved_dependencies) {
             out.extend(r.name.clone());
         }
