@@ -2,10 +2,14 @@
 //! and our own prescriptions/ directory.
 //!
 //! `corpus/load_thoth_corpus_half` is what every run with `--prescriptions
-//! <corpus>` pays once the corpus has been compiled: the walk, one stat per
-//! file, and reading the compiled cache. Compiling from YAML (the first run,
-//! or after any change) takes tens of seconds here; it is benchmarked only
-//! with `THOTH_BENCH_FRESH=1`.
+//! <corpus>` pays once the corpus has been compiled: one stat per directory
+//! and per file, and reading the compiled cache (every unit's name, kind,
+//! file and should_include, and the routing; a unit's `match` and `run` are
+//! decoded when a run first consults it).
+//! `corpus/load_thoth_corpus_half_every_body` also decodes every body, more
+//! than any run needs. Compiling from YAML (the first run, or after any
+//! change) takes tens of seconds here; it is benchmarked only with
+//! `THOTH_BENCH_FRESH=1`.
 
 use std::path::Path;
 
@@ -50,6 +54,13 @@ fn bench_prescriptions(c: &mut Criterion) {
         // (nothing frees them), so freeing is not part of the measurement.
         group.bench_function("load_thoth_corpus_half", |b| {
             b.iter_with_large_drop(|| load(std::slice::from_ref(&corpus)))
+        });
+        group.bench_function("load_thoth_corpus_half_every_body", |b| {
+            b.iter_with_large_drop(|| {
+                let rx = load(std::slice::from_ref(&corpus));
+                assert!(rx.units.iter().all(|u| u.usable()));
+                rx
+            })
         });
         // The compiling itself (YAML parsing, merge keys, validation) of every
         // file, read into memory beforehand, on as many threads as

@@ -98,6 +98,11 @@ pub struct Pipeline<'p> {
     included: Vec<bool>,
     /// Step units whose `state` names a package: name → unit indexes.
     by_state_name: HashMap<String, Vec<usize>>,
+    /// Included units routed to each package, per unit list (a package may
+    /// have hundreds of wraps; a lookup of its steps skips them).
+    routes: HashMap<String, [Vec<usize>; LISTS]>,
+    /// Included units about no particular package, per unit list.
+    generic: [Vec<usize>; LISTS],
     /// stack_info entries, each once, in the order raised.
     pub stack_info: Vec<Message>,
     seen_info: BTreeSet<String>,
@@ -156,10 +161,26 @@ impl<'p> Pipeline<'p> {
                 }
             }
         }
+        let mut routes: HashMap<String, [Vec<usize>; LISTS]> = HashMap::new();
+        for (name, list) in &prescriptions.by_package {
+            let mut lists: [Vec<usize>; LISTS] = Default::default();
+            for &i in list.iter().filter(|&&i| included[i]) {
+                lists[list_of(prescriptions.units[i].kind)].push(i);
+            }
+            if lists.iter().any(|l| !l.is_empty()) {
+                routes.insert(name.clone(), lists);
+            }
+        }
+        let mut generic: [Vec<usize>; LISTS] = Default::default();
+        for &i in prescriptions.generic.iter().filter(|&&i| included[i]) {
+            generic[list_of(prescriptions.units[i].kind)].push(i);
+        }
         Self {
             prescriptions,
             included,
             by_state_name,
+            routes,
+            generic,
             stack_info: Vec::new(),
             seen_info: BTreeSet::new(),
             ran: BTreeMap::new(),
@@ -179,26 +200,27 @@ impl<'p> Pipeline<'p> {
         kinds: &'a [UnitKind],
     ) -> impl Iterator<Item = (usize, &'p Unit)> + 'a {
         let p = self.prescriptions;
-        p.by_package
+        // Every caller asks for kinds of one unit list.
+        let list = kinds.first().map_or(0, |k| list_of(*k));
+        debug_assert!(kinds.iter().all(|k| list_of(*k) == list));
+        self.routes
             .get(name)
+            .map(|lists| &lists[list])
             .into_iter()
             .flatten()
-            .chain(p.generic.iter())
+            .chain(&self.generic[list])
             .copied()
-            .filter(move |&i| {
-                self.included[i] && kinds.contains(&p.units[i].kind) && p.units[i].usable()
-            })
+            .filter(move |&i| kinds.contains(&p.units[i].kind) && p.units[i].usable())
             .map(move |i| (i, &p.units[i]))
     }
 
     fn generic_units<'a>(&'a self, kinds: &'a [UnitKind]) -> impl Iterator<Item = &'p Unit> + 'a {
         let p = self.prescriptions;
-        p.generic
+        let list = kinds.first().map_or(0, |k| list_of(*k));
+        self.generic[list]
             .iter()
             .copied()
-            .filter(move |&i| {
-                self.included[i] && kinds.contains(&p.units[i].kind) && p.units[i].usable()
-            })
+            .filter(move |&i| kinds.contains(&p.units[i].kind) && p.units[i].usable())
             .map(move |i| &p.units[i])
     }
 
@@ -235,18 +257,19 @@ impl<'p> Pipeline<'p> {
         let p = self.prescriptions;
         // Only boots about a direct dependency or about no package can fire;
         // they run in load order.
+        let boots = list_of(UnitKind::Boot);
         let mut candidates: Vec<usize> = direct
             .iter()
-            .filter_map(|d| p.by_package.get(d))
-            .flatten()
-            .chain(&p.generic)
+            .filter_map(|d| self.routes.get(d))
+            .flat_map(|lists| &lists[boots])
+            .chain(&self.generic[boots])
             .copied()
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
         for i in candidates {
             let unit = &p.units[i];
-            if !self.included[i] || unit.kind != UnitKind::Boot || !unit.usable() {
+            if unit.kind != UnitKind::Boot || !unit.usable() {
                 continue;
             }
             let fires_for: Vec<Option<&str>> = if unit.matches().is_empty() {
@@ -534,19 +557,35 @@ impl<'p> Pipeline<'p> {
     /// resolved name, then generic ones, each once, in load order.
     fn candidate_units(&self, resolved: &[Pinned], kind: UnitKind) -> Vec<&'p Unit> {
         let p = self.prescriptions;
+        let list = list_of(kind);
         let mut idx: BTreeSet<usize> = BTreeSet::new();
         for r in resolved {
-            if let Some(list) = p.by_package.get(&r.name) {
-                idx.extend(list.iter().copied());
+            if let Some(lists) = self.routes.get(&r.name) {
+                idx.extend(lists[list].iter().copied());
             }
         }
         let mut out: Vec<&Unit> = idx
             .into_iter()
-            .filter(|&i| self.included[i] && p.units[i].kind == kind && p.units[i].usable())
+            .filter(|&i| p.units[i].kind == kind && p.units[i].usable())
             .map(|i| &p.units[i])
             .collect();
         out.extend(self.generic_units(&[kind]));
         out
+    }
+}
+
+/// Unit lists (boots, pseudonyms, sieves, steps, strides, wraps).
+const LISTS: usize = 6;
+
+/// The list a kind of unit belongs to, as an index below [`LISTS`].
+fn list_of(kind: UnitKind) -> usize {
+    match kind.list() {
+        "boots" => 0,
+        "pseudonyms" => 1,
+        "sieves" => 2,
+        "steps" => 3,
+        "strides" => 4,
+        _ => 5,
     }
 }
 
