@@ -9,7 +9,8 @@
 //! was compiled from. Any difference — a file added, removed, renamed,
 //! rewritten or touched — compiles the directory again. One `stat` per
 //! directory and per file, checked while the cache is decoded, is all an
-//! unchanged corpus costs: no directory is listed.
+//! unchanged corpus costs: no directory is listed. Units' bodies (`match`
+//! and `run`) stay compressed until a run consults them.
 //!
 //! `THOTH_PRESCRIPTIONS_CACHE=off` disables the cache. Writes go through a
 //! temporary file and a rename; an unreadable or foreign cache file is
@@ -18,14 +19,13 @@
 //! written.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::UNIX_EPOCH;
 
 use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
-
-use std::ops::Range;
-use std::sync::{Arc, OnceLock};
 
 use super::manifest::Manifest;
 use super::schema::{BodySource, ShouldInclude};

@@ -211,35 +211,9 @@ fn collect(
         name.ends_with(".yaml") || name.ends_with(".yml")
     };
     // This directory's files are recorded with it, before its subdirectories.
-    if let Some(mut record) = record {
-        for (path, is_dir, entry) in &entries {
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                // A name the manifest cannot hold.
-                if let Some(m) = manifest.as_deref_mut() {
-                    m.complete = false;
-                }
-                continue;
-            };
-            if *is_dir || !taken(path) {
-                continue;
-            }
-            // Recorded as the compiler reads it: through a symbolic link.
-            let meta = match entry.as_ref().map(|e| e.metadata()) {
-                Some(Ok(m)) if !m.file_type().is_symlink() => Ok(m),
-                _ => std::fs::metadata(path),
-            };
-            match meta {
-                Ok(m) => record.file(name, &m),
-                Err(_) => {
-                    if let Some(m) = manifest.as_deref_mut() {
-                        m.complete = false;
-                    }
-                }
-            }
-        }
-        if let Some(m) = manifest.as_deref_mut() {
-            m.dirs.push(record);
-        }
+    if let (Some(m), Some(mut record)) = (manifest.as_deref_mut(), record) {
+        m.complete &= record_files(&mut record, &entries, taken);
+        m.dirs.push(record);
     }
     // The top level of a directory argument is walked by several threads
     // (the walk is system calls, which overlap). Subdirectories differ in
@@ -313,6 +287,36 @@ fn collect(
             out.push((path.clone(), ns.clone()));
         }
     }
+}
+
+/// Record in `record` the files of `entries` that are `taken`, with their
+/// size and time as the compiler reads them (through a symbolic link);
+/// false if one cannot be recorded.
+fn record_files(
+    record: &mut manifest::DirRecord,
+    entries: &[(PathBuf, bool, Option<std::fs::DirEntry>)],
+    taken: impl Fn(&Path) -> bool,
+) -> bool {
+    let mut complete = true;
+    for (path, is_dir, entry) in entries {
+        // A name the manifest cannot hold.
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            complete = false;
+            continue;
+        };
+        if *is_dir || !taken(path) {
+            continue;
+        }
+        let meta = match entry.as_ref().map(|e| e.metadata()) {
+            Some(Ok(m)) if !m.file_type().is_symlink() => Ok(m),
+            _ => std::fs::metadata(path),
+        };
+        match meta {
+            Ok(m) => record.file(name, &m),
+            Err(_) => complete = false,
+        }
+    }
+    complete
 }
 
 /// Threads walking the top level of a prescription directory.
