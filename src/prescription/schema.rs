@@ -510,22 +510,13 @@ impl Unit {
         matches: Vec<MatchEntry>,
         run: Run,
     ) -> Self {
-        let ready = std::sync::OnceLock::new();
-        let _ = ready.set(Box::new(Body {
+        let unit = Self::with_source(name, kind, file, should_include, None);
+        let _ = unit.body.ready.set(Box::new(Body {
             matches,
             run,
             inert: false,
         }));
-        Self {
-            name,
-            kind,
-            file,
-            should_include,
-            body: LazyBody {
-                ready,
-                source: None,
-            },
-        }
+        unit
     }
 
     /// A unit whose body is the JSON text at `range` of `source`'s block.
@@ -537,6 +528,17 @@ impl Unit {
         source: std::sync::Arc<dyn BodySource>,
         range: std::ops::Range<usize>,
     ) -> Self {
+        Self::with_source(name, kind, file, should_include, Some((source, range)))
+    }
+
+    /// A unit whose body is not decoded yet.
+    fn with_source(
+        name: String,
+        kind: UnitKind,
+        file: String,
+        should_include: ShouldInclude,
+        source: Option<(std::sync::Arc<dyn BodySource>, std::ops::Range<usize>)>,
+    ) -> Self {
         Self {
             name,
             kind,
@@ -544,7 +546,7 @@ impl Unit {
             should_include,
             body: LazyBody {
                 ready: std::sync::OnceLock::new(),
-                source: Some((source, range)),
+                source,
             },
         }
     }
