@@ -49,7 +49,7 @@ pub struct Compiled {
     pub errors: Vec<Diagnostic>,
     /// Warnings.
     pub warnings: Vec<Diagnostic>,
-    /// The units' routing, when it comes from the cache.
+    /// The units' routing, once computed (stored with the cache).
     #[serde(default)]
     pub routing: Option<Routing>,
 }
@@ -368,7 +368,14 @@ pub fn write(path: &Path, program: u64, manifest: &Manifest, compiled: &Compiled
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let routing = super::Routing::of(&compiled.units);
+        let computed;
+        let routing = match &compiled.routing {
+            Some(r) => r,
+            None => {
+                computed = super::Routing::of(&compiled.units);
+                &computed
+            }
+        };
         let mut sections = vec![
             serde_json::to_vec(&serde_json::json!({
                 "files": compiled.files,

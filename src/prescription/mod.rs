@@ -564,7 +564,9 @@ fn compile_dir(dir: &Path, cached: bool) -> cache::Compiled {
         started.elapsed()
     );
     let files: Sources = found.into_iter().map(|(p, ns)| (p, ns, None)).collect();
-    let compiled = compile(&files, errors);
+    let mut compiled = compile(&files, errors);
+    // Computed once, for the cache and for the merge.
+    compiled.routing = Some(Routing::of(&compiled.units));
     if let (Some(file), Some(mut manifest)) = (&cache_file, manifest) {
         manifest.settle(walk_started);
         cache::write(file, program, &manifest, &compiled);

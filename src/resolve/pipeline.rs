@@ -95,7 +95,7 @@ pub enum AlternativeVersion {
 /// Units included in one run, with what they reported.
 pub struct Pipeline<'p> {
     prescriptions: &'p Prescriptions,
-    included: Vec<bool>,
+    included_count: usize,
     /// Step units whose `state` names a package: name → unit indexes.
     by_state_name: HashMap<String, Vec<usize>>,
     /// Included units routed to each package, per unit list (a package may
@@ -177,7 +177,7 @@ impl<'p> Pipeline<'p> {
         }
         Self {
             prescriptions,
-            included,
+            included_count: included.iter().filter(|b| **b).count(),
             by_state_name,
             routes,
             generic,
@@ -190,7 +190,7 @@ impl<'p> Pipeline<'p> {
 
     /// Number of units included.
     pub fn included_count(&self) -> usize {
-        self.included.iter().filter(|b| **b).count()
+        self.included_count
     }
 
     /// Included units of `kinds` routed to `name` (specific first, then generic).
