@@ -9,7 +9,7 @@ use thoth_rs::kb::sqlite::SqliteKb;
 use thoth_rs::kb::tags::{Platform, WheelTarget};
 use thoth_rs::kb::{
     Advisory, CandidateQuery, Distribution, KnowledgeBase, Lookup, ProjectRecord, Rejection,
-    Release, SnapshotMeta, active_dependencies, candidates,
+    Release, Requires, SnapshotMeta, active_dependencies, candidates,
 };
 use thoth_rs::python::{ExtraName, parse_version};
 
@@ -33,7 +33,7 @@ fn release(version: &str, time: &str, deps: &[&str], dists: Vec<Distribution>) -
         yanked_reason: None,
         requires_python: None,
         distributions: dists,
-        dependencies: Some(Arc::new(
+        dependencies: Requires::Known(Arc::new(
             deps.iter()
                 .map(|d| dependency_from_requirement(d).unwrap())
                 .collect(),
@@ -112,6 +112,7 @@ fn universe() -> MemoryKb {
         name: "requests".into(),
         display_name: "requests".into(),
         releases: vec![r2313, r2320, r2330],
+        index: None,
     });
 
     let np2 = release(
@@ -162,11 +163,12 @@ fn universe() -> MemoryKb {
             None,
         )],
     );
-    no_meta.dependencies = None;
+    no_meta.dependencies = Requires::Unavailable(Arc::from("unreadable in this test"));
     kb.insert(ProjectRecord {
         name: "numpy".into(),
         display_name: "numpy".into(),
         releases: vec![np119, np2, np126, no_meta],
+        index: None,
     });
     kb.mark_unavailable(
         "pysocks",
@@ -255,7 +257,12 @@ fn check_queries(kb: &dyn KnowledgeBase) {
         reasons[2],
         Some(Rejection::RequiresPython(">=3.6,<3.10".into()))
     );
-    assert_eq!(reasons[3], Some(Rejection::NoMetadata));
+    // A release stored without metadata is unusable, whichever store says so.
+    assert!(
+        matches!(&reasons[3], Some(Rejection::NoMetadata(_))),
+        "{:?}",
+        reasons[3]
+    );
 
     // Dependencies for given extras.
     let env = thoth_rs::environment::TargetEnvironment::from_runtime(None, Some("3.11"))
@@ -538,6 +545,7 @@ fn import_advisories_maps_onto_stored_releases() {
         name: "django".into(),
         display_name: "Django".into(),
         releases,
+        index: None,
     });
     kb.write_sqlite(&path).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_thoth-rs"))

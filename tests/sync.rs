@@ -255,7 +255,7 @@ fn sync_builds_a_closed_snapshot_from_recorded_responses() {
     let newest = &dateutil.releases[0];
     let deps: Vec<&str> = newest
         .dependencies
-        .as_ref()
+        .known()
         .unwrap()
         .iter()
         .map(|d| d.name.as_str())
@@ -280,7 +280,7 @@ fn sync_builds_a_closed_snapshot_from_recorded_responses() {
         Some(">=2.7, !=3.0.*, !=3.1.*, !=3.2.*"),
         "read from the wheel's METADATA"
     );
-    assert!(old.dependencies.as_ref().unwrap().is_empty());
+    assert!(old.dependencies.known().unwrap().is_empty());
     let hashes = kb.hashes("six", &parse_version("1.16.0").unwrap()).unwrap();
     assert!(
         hashes.contains(

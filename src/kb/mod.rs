@@ -115,12 +115,56 @@ pub struct Release {
     pub requires_python: Option<String>,
     /// Files.
     pub distributions: Vec<Distribution>,
-    /// Requires-Dist; `None` when the metadata could not be read.
-    pub dependencies: Option<Arc<Vec<Dependency>>>,
+    /// Requires-Dist, as far as it is known (see [`Requires`]).
+    pub dependencies: Requires,
     /// Provides-Extra (normalised).
     pub provides_extras: Vec<String>,
     /// Ids of advisories affecting this release.
     pub advisories: Vec<String>,
+}
+
+/// What is known of a release's dependency metadata. "Not fetched yet" is a
+/// state of its own, distinct from "cannot be had".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requires {
+    /// Read: the Requires-Dist list.
+    Known(Arc<Vec<Dependency>>),
+    /// Cannot be had, with the reason (metadata unreadable, dependencies
+    /// dynamic in a source archive …).
+    Unavailable(Arc<str>),
+    /// Not asked for yet: [`KnowledgeBase::metadata`] fetches it.
+    NotFetched,
+}
+
+impl Requires {
+    /// The dependency list, when known.
+    pub fn known(&self) -> Option<&Arc<Vec<Dependency>>> {
+        match self {
+            Self::Known(deps) => Some(deps),
+            _ => None,
+        }
+    }
+}
+
+/// One release's dependency metadata, as [`KnowledgeBase::metadata`]
+/// answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseMetadata {
+    /// Requires-Dist.
+    pub dependencies: Arc<Vec<Dependency>>,
+    /// Requires-Python from the metadata.
+    pub requires_python: Option<String>,
+    /// Provides-Extra (normalised).
+    pub provides_extras: Vec<String>,
+}
+
+/// The answer to "what does this release depend on?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataAnswer {
+    /// Read.
+    Known(Arc<ReleaseMetadata>),
+    /// Cannot be had; the reason is for people.
+    Unavailable(Arc<str>),
 }
 
 /// Everything stored about one project.
@@ -132,6 +176,9 @@ pub struct ProjectRecord {
     pub display_name: String,
     /// Releases, newest first (PEP 440 order).
     pub releases: Vec<Release>,
+    /// The index the record was read from (without credentials), when it
+    /// differs from [`SnapshotMeta::index_url`] or came from the network.
+    pub index: Option<Arc<str>>,
 }
 
 /// The result of looking a project up.
@@ -196,8 +243,8 @@ pub enum Rejection {
     RequiresPython(String),
     /// No file installable on the target.
     NoCompatibleFile,
-    /// Dependency metadata unavailable.
-    NoMetadata,
+    /// Dependency metadata unavailable, with the reason.
+    NoMetadata(Arc<str>),
 }
 
 impl std::fmt::Display for Rejection {
@@ -208,7 +255,7 @@ impl std::fmt::Display for Rejection {
             Self::Yanked(None) => f.write_str("yanked"),
             Self::RequiresPython(rp) => write!(f, "requires Python {rp}"),
             Self::NoCompatibleFile => f.write_str("no file installable on the target platform"),
-            Self::NoMetadata => f.write_str("dependency metadata unavailable in the snapshot"),
+            Self::NoMetadata(why) => write!(f, "dependency metadata unavailable: {why}"),
         }
     }
 }
@@ -278,8 +325,8 @@ fn reject<'a>(
     query: &CandidateQuery,
     python: &mut PythonCheck<'a, '_>,
 ) -> Option<Rejection> {
-    if release.dependencies.is_none() {
-        return Some(Rejection::NoMetadata);
+    if let Requires::Unavailable(why) = &release.dependencies {
+        return Some(Rejection::NoMetadata(why.clone()));
     }
     if !python.allows(release.requires_python.as_deref()) {
         return Some(Rejection::RequiresPython(
@@ -318,7 +365,7 @@ pub fn active_dependencies<'a>(
     extras: &[crate::python::ExtraName],
     env: &MarkerEnvironment,
 ) -> Vec<&'a Dependency> {
-    let Some(deps) = &release.dependencies else {
+    let Some(deps) = release.dependencies.known() else {
         return Vec::new();
     };
     deps.iter()
@@ -332,13 +379,65 @@ pub fn active_dependencies<'a>(
         .collect()
 }
 
-/// The queries the resolver makes.
+/// The environment a resolution is for, as prefetching needs it to guess
+/// which releases the search will try.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Interpreter, platform and cutoff.
+    pub query: CandidateQuery,
+    /// Marker values.
+    pub markers: MarkerEnvironment,
+}
+
+/// A requirement the search has met, handed to [`KnowledgeBase::prefetch`].
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    /// Normalised name.
+    pub name: String,
+    /// The specifier of the requirement.
+    pub spec: crate::python::VersionSpecifiers,
+    /// Extras requested.
+    pub extras: Vec<crate::python::ExtraName>,
+}
+
+/// The questions the resolver asks. There are two: (a) a project's
+/// releases and their files ([`Self::project`]) and (b) one release's
+/// dependency metadata ([`Self::metadata`]); whether an answer comes from a
+/// snapshot, the user's knowledge base or the network is the
+/// implementation's business.
 pub trait KnowledgeBase {
-    /// Facts about the snapshot.
+    /// Facts about the snapshot (or, for a layered knowledge base, about
+    /// its primary index and base snapshot).
     fn meta(&self) -> &SnapshotMeta;
 
     /// Look a project up by normalised name.
     fn project(&self, name: &str) -> Result<Lookup, KbError>;
+
+    /// The dependency metadata of release `release` of `record`. Stored
+    /// records answer from the record itself; a layered knowledge base
+    /// fetches what is [`Requires::NotFetched`].
+    fn metadata(&self, record: &ProjectRecord, release: usize) -> Result<MetadataAnswer, KbError> {
+        let r = &record.releases[release];
+        Ok(match &r.dependencies {
+            Requires::Known(deps) => MetadataAnswer::Known(Arc::new(ReleaseMetadata {
+                dependencies: deps.clone(),
+                requires_python: r.requires_python.clone(),
+                provides_extras: r.provides_extras.clone(),
+            })),
+            Requires::Unavailable(why) => MetadataAnswer::Unavailable(why.clone()),
+            Requires::NotFetched => {
+                MetadataAnswer::Unavailable(Arc::from("not in the knowledge base"))
+            }
+        })
+    }
+
+    /// A hint: the search has met these requirements and will soon ask
+    /// about them. Knowledge bases that fetch can start now; the default
+    /// does nothing.
+    fn prefetch(&self, _target: &Arc<Target>, _wanted: &[Wanted]) {}
+
+    /// A hint: the search may try these releases of `record` next.
+    fn prefetch_metadata(&self, _record: &Arc<ProjectRecord>, _releases: &[usize]) {}
 
     /// An advisory by id.
     fn advisory(&self, id: &str) -> Result<Option<Advisory>, KbError>;
@@ -380,15 +479,19 @@ pub trait KnowledgeBase {
         Ok(out)
     }
 
-    /// Index URLs a release is available from (the snapshot's index when
-    /// the release is stored; empty otherwise).
+    /// Index URLs a release is available from (the index its project was
+    /// read from; empty when the release is not stored).
     fn indexes(&self, name: &str, version: &Version) -> Result<Vec<String>, KbError> {
-        Ok(
-            match (self.release(name, version)?, &self.meta().index_url) {
-                (Some(_), Some(url)) => vec![url.clone()],
-                _ => Vec::new(),
-            },
-        )
+        Ok(match self.release(name, version)? {
+            Some((record, _)) => record
+                .index
+                .as_deref()
+                .map(str::to_string)
+                .or_else(|| self.meta().index_url.clone())
+                .into_iter()
+                .collect(),
+            None => Vec::new(),
+        })
     }
 
     /// Advisories affecting a release.

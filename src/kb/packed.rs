@@ -27,7 +27,7 @@
 
 use std::sync::Arc;
 
-use super::{Dependency, Distribution, ProjectRecord, Release};
+use super::{Dependency, Distribution, ProjectRecord, Release, Requires};
 use crate::python::parse_version;
 
 /// The blob format this build writes and reads.
@@ -43,8 +43,8 @@ pub fn encode(ids: &[i64], record: &ProjectRecord) -> Vec<u8> {
         .releases
         .iter()
         .map(|r| match &r.dependencies {
-            None => 0,
-            Some(deps) => {
+            Requires::Unavailable(_) | Requires::NotFetched => 0,
+            Requires::Known(deps) => {
                 let at = match sets.iter().position(|s| Arc::ptr_eq(s, deps)) {
                     Some(i) => i,
                     None => {
@@ -124,8 +124,8 @@ pub fn decode(data: &[u8], name: &str, display_name: String) -> Option<(Vec<i64>
         let yanked_reason = r.opt()?;
         let requires_python = r.opt()?;
         let dependencies = match r.uint()? {
-            0 => None,
-            k => Some(sets.get(usize::try_from(k - 1).ok()?)?.clone()),
+            0 => Requires::Unavailable(Arc::from(super::sqlite::UNREADABLE)),
+            k => Requires::Known(sets.get(usize::try_from(k - 1).ok()?)?.clone()),
         };
         let provides_extras = r.strings()?;
         let advisories = r.strings()?;
@@ -163,6 +163,7 @@ pub fn decode(data: &[u8], name: &str, display_name: String) -> Option<(Vec<i64>
             name: name.to_string(),
             display_name,
             releases,
+            index: None,
         },
     ))
 }
@@ -288,7 +289,7 @@ mod tests {
             marker: Some("extra == \"socks\"".into()),
             extra: Some("socks".into()),
         }]);
-        let release = |v: &str, deps: Option<Arc<Vec<Dependency>>>| Release {
+        let release = |v: &str, deps: Requires| Release {
             version: parse_version(v).unwrap(),
             upload_time: Some("2024-01-02T03:04:05Z".into()),
             yanked: v == "1.0",
@@ -313,10 +314,14 @@ mod tests {
                 name: "demo".into(),
                 display_name: "Demo".into(),
                 releases: vec![
-                    release("2.0", Some(deps.clone())),
-                    release("1.1", Some(deps)),
-                    release("1.0", None),
+                    release("2.0", Requires::Known(deps.clone())),
+                    release("1.1", Requires::Known(deps)),
+                    release(
+                        "1.0",
+                        Requires::Unavailable(Arc::from(crate::kb::sqlite::UNREADABLE)),
+                    ),
                 ],
+                index: None,
             },
         )
     }
@@ -341,8 +346,8 @@ mod tests {
         }
         let (a, b) = (&back.releases[0], &back.releases[1]);
         assert!(Arc::ptr_eq(
-            a.dependencies.as_ref().unwrap(),
-            b.dependencies.as_ref().unwrap()
+            a.dependencies.known().unwrap(),
+            b.dependencies.known().unwrap()
         ));
         // Another format number, any truncation and trailing bytes are refused.
         let mut other = blob.clone();

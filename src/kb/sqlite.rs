@@ -10,9 +10,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::packed;
 use super::{
     Advisory, Dependency, Distribution, KbError, KnowledgeBase, Lookup, OLDEST_SCHEMA_VERSION,
-    ProjectRecord, Release, SCHEMA_VERSION, SnapshotMeta,
+    ProjectRecord, Release, Requires, SCHEMA_VERSION, SnapshotMeta,
 };
 use crate::python::{Version, parse_version};
+
+/// Why a stored release without dependency metadata has none.
+pub const UNREADABLE: &str = "its metadata could not be read when the snapshot was built";
 
 pub(super) fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> KbError + '_ {
     move |source| KbError::Sqlite {
@@ -450,7 +453,10 @@ pub(super) fn load_tables(
                     yanked_reason,
                     requires_python,
                     distributions: files_of(id),
-                    dependencies: set.map(|s| sets.get(&s).cloned().unwrap_or_default()),
+                    dependencies: match set {
+                        Some(s) => Requires::Known(sets.get(&s).cloned().unwrap_or_default()),
+                        None => Requires::Unavailable(Arc::from(UNREADABLE)),
+                    },
                     provides_extras: extras.remove(&id).unwrap_or_default(),
                     advisories: affected.remove(&id).unwrap_or_default(),
                 },
@@ -465,6 +471,7 @@ pub(super) fn load_tables(
             name: name.to_string(),
             display_name,
             releases,
+            index: None,
         },
     ))
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::packed;
 use super::sqlite::{SqliteKb, load_tables, sql_err};
 use super::tags::parse_wheel_filename;
-use super::{Dependency, KbError, ProjectRecord, Release, SCHEMA_VERSION, SnapshotMeta};
+use super::{Dependency, KbError, ProjectRecord, Release, Requires, SCHEMA_VERSION, SnapshotMeta};
 
 const SCHEMA: &str = include_str!("schema.sql");
 
@@ -251,8 +251,8 @@ impl SnapshotWriter {
         order.sort_by(|a, b| b.version.cmp(&a.version));
         for (rank, release) in order.into_iter().enumerate() {
             let set = match &release.dependencies {
-                Some(deps) => Some(self.dependency_set(deps)?),
-                None => None,
+                Requires::Known(deps) => Some(self.dependency_set(deps)?),
+                Requires::Unavailable(_) | Requires::NotFetched => None,
             };
             let conn = self.conn.as_ref().expect("writer used after finish");
             conn.execute(

@@ -1,14 +1,19 @@
 //! The resolver's view of the knowledge base for one target environment:
 //! each project's releases checked once against the target (Requires-Python,
-//! wheel tags, cutoff, yanked), and each release's dependencies parsed once
-//! with their markers, so the search loop never re-parses text.
+//! wheel tags, cutoff, yanked), and each release's dependencies asked for
+//! when the search is about to try it and parsed once with their markers, so
+//! the search loop never re-parses text. The view does not know whether an
+//! answer is stored or fetched; it passes the search's hints on (names just
+//! required, releases it may try next) so a knowledge base that fetches can
+//! start early.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::kb::{
-    Advisory, CandidateQuery, KbError, KnowledgeBase, Lookup, ProjectRecord, Rejection,
+    Advisory, CandidateQuery, KbError, KnowledgeBase, Lookup, MetadataAnswer, ProjectRecord,
+    Rejection, Target, Wanted,
 };
 use crate::python::{ExtraName, MarkerEnvironment, MarkerTree, Version, VersionSpecifiers};
 
@@ -43,8 +48,9 @@ pub struct ProjectView {
     pub availability: Availability,
     /// Releases newest first (empty unless found).
     pub releases: Vec<ReleaseInfo>,
-    /// Parsed dependency edges per release, filled on first use.
-    edges: Vec<std::cell::OnceCell<Rc<[Edge]>>>,
+    /// Per release, filled when the search first tries it: the parsed
+    /// dependency edges, or why its metadata makes it unusable.
+    edges: Vec<std::cell::OnceCell<ReleaseDeps>>,
     /// Advisories per release, filled on first use.
     advisories: Vec<std::cell::OnceCell<Rc<[Rc<Advisory>]>>>,
 }
@@ -75,6 +81,27 @@ impl ProjectView {
             .expect("releases exist only for found projects")
             .releases[index]
             .version
+    }
+}
+
+/// What the search learns when it asks for a release's dependencies.
+#[derive(Debug, Clone)]
+pub enum ReleaseDeps {
+    /// Its dependency edges (markers not yet evaluated).
+    Edges(Rc<[Edge]>),
+    /// The release cannot be used: its metadata is unavailable, or its
+    /// metadata's Requires-Python excludes the target.
+    Unusable(Rejection),
+}
+
+impl ProjectView {
+    /// Why release `index` turned out unusable when its dependencies were
+    /// asked for (`None` while not asked, or usable).
+    pub fn unusable(&self, index: usize) -> Option<&Rejection> {
+        match self.edges.get(index)?.get()? {
+            ReleaseDeps::Unusable(why) => Some(why),
+            ReleaseDeps::Edges(_) => None,
+        }
     }
 }
 
@@ -173,11 +200,30 @@ impl Edge {
     }
 }
 
+/// Parse a release's Requires-Dist into edges.
+fn parse_edges(deps: &[crate::kb::Dependency]) -> Rc<[Edge]> {
+    deps.iter()
+        .map(|d| {
+            let spec = crate::python::parse_specifiers(&d.specifier).unwrap_or_default();
+            let extras = d
+                .extras
+                .iter()
+                .filter_map(|e| crate::python::parse_extra(e).ok())
+                .collect();
+            // A marker that cannot be parsed never applies (as installers skip it).
+            let marker = d.marker.as_deref().map(|m| {
+                let tree = crate::python::parse_marker(m).map_or(MarkerTree::FALSE, |p| p.tree);
+                (tree, m.to_string())
+            });
+            Edge::new(&d.name, extras, spec, marker)
+        })
+        .collect()
+}
+
 /// Cached per-target view of a knowledge base.
 pub struct Universe<'k> {
     kb: &'k dyn KnowledgeBase,
-    query: CandidateQuery,
-    markers: MarkerEnvironment,
+    target: std::sync::Arc<Target>,
     views: HashMap<String, Rc<ProjectView>>,
     advisories: HashMap<String, Option<Rc<Advisory>>>,
     /// Knowledge-base lookups made (statistics).
@@ -193,8 +239,7 @@ impl<'k> Universe<'k> {
     ) -> Self {
         Self {
             kb,
-            query,
-            markers,
+            target: std::sync::Arc::new(Target { query, markers }),
             views: HashMap::new(),
             advisories: HashMap::new(),
             lookups: 0,
@@ -208,12 +253,35 @@ impl<'k> Universe<'k> {
 
     /// The marker environment of the target.
     pub fn markers(&self) -> &MarkerEnvironment {
-        &self.markers
+        &self.target.markers
     }
 
     /// The candidate query of the target.
     pub fn query(&self) -> &CandidateQuery {
-        &self.query
+        &self.target.query
+    }
+
+    /// Hint: the search has just met these requirements.
+    pub fn prefetch(&self, wanted: &[Wanted]) {
+        if !wanted.is_empty() {
+            self.kb.prefetch(&self.target, wanted);
+        }
+    }
+
+    /// Hint: the search may try these releases of `view` soon (those
+    /// whose dependencies it has not asked for yet are passed on).
+    pub fn prefetch_releases(&self, view: &ProjectView, releases: &[usize]) {
+        let Some(record) = view.record() else {
+            return;
+        };
+        let pending: Vec<usize> = releases
+            .iter()
+            .copied()
+            .filter(|&r| view.edges.get(r).is_some_and(|c| c.get().is_none()))
+            .collect();
+        if !pending.is_empty() {
+            self.kb.prefetch_metadata(record, &pending);
+        }
     }
 
     /// The project `name`, checked against the target.
@@ -224,7 +292,7 @@ impl<'k> Universe<'k> {
         self.lookups += 1;
         let view = match self.kb.project(name)? {
             Lookup::Found(record) => {
-                let releases: Vec<ReleaseInfo> = crate::kb::candidates(&record, &self.query)
+                let releases: Vec<ReleaseInfo> = crate::kb::candidates(&record, &self.target.query)
                     .into_iter()
                     .enumerate()
                     .map(|(index, c)| ReleaseInfo {
@@ -252,35 +320,51 @@ impl<'k> Universe<'k> {
         Ok(view)
     }
 
-    /// Every dependency edge of release `index` of `view` (markers not yet
-    /// evaluated: which apply depends on the extras requested).
-    pub fn edges(&mut self, view: &ProjectView, index: usize) -> Rc<[Edge]> {
-        view.edges[index]
-            .get_or_init(|| {
-                let deps = view
-                    .record()
-                    .and_then(|r| r.releases[index].dependencies.clone())
-                    .unwrap_or_default();
-                deps.iter()
-                    .map(|d| {
-                        let spec =
-                            crate::python::parse_specifiers(&d.specifier).unwrap_or_default();
-                        let extras = d
-                            .extras
-                            .iter()
-                            .filter_map(|e| crate::python::parse_extra(e).ok())
-                            .collect();
-                        // A marker that cannot be parsed never applies (as installers skip it).
-                        let marker = d.marker.as_deref().map(|m| {
-                            let tree = crate::python::parse_marker(m)
-                                .map_or(MarkerTree::FALSE, |p| p.tree);
-                            (tree, m.to_string())
-                        });
-                        Edge::new(&d.name, extras, spec, marker)
-                    })
-                    .collect()
-            })
-            .clone()
+    /// Ask for the dependencies of release `index` of `view` (the search
+    /// is about to try it): the parsed edges, or why the release cannot be
+    /// used. Asked once per release; later calls answer from the view.
+    pub fn requirements(
+        &mut self,
+        view: &ProjectView,
+        index: usize,
+    ) -> Result<ReleaseDeps, KbError> {
+        if let Some(known) = view.edges[index].get() {
+            return Ok(known.clone());
+        }
+        let Some(record) = view.record() else {
+            return Ok(ReleaseDeps::Edges(Rc::from(Vec::new())));
+        };
+        let answer = match self.kb.metadata(record, index)? {
+            MetadataAnswer::Unavailable(why) => ReleaseDeps::Unusable(Rejection::NoMetadata(why)),
+            MetadataAnswer::Known(meta) => {
+                let python = &self.target.query.python_full_version;
+                let excluded = meta
+                    .requires_python
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .and_then(|t| crate::python::parse_specifiers(t).ok())
+                    .is_some_and(|spec| !spec.contains(python));
+                if excluded {
+                    ReleaseDeps::Unusable(Rejection::RequiresPython(
+                        meta.requires_python.clone().unwrap_or_default(),
+                    ))
+                } else {
+                    ReleaseDeps::Edges(parse_edges(&meta.dependencies))
+                }
+            }
+        };
+        let _ = view.edges[index].set(answer.clone());
+        Ok(answer)
+    }
+
+    /// The dependency edges of release `index` of `view`, which the search
+    /// has already asked for with [`Self::requirements`] (empty if not).
+    pub fn edges(&self, view: &ProjectView, index: usize) -> Rc<[Edge]> {
+        match view.edges[index].get() {
+            Some(ReleaseDeps::Edges(edges)) => edges.clone(),
+            _ => Rc::from(Vec::new()),
+        }
     }
 
     /// Advisories (not withdrawn) affecting release `index` of `view`.

@@ -27,7 +27,7 @@ use index::IndexFile;
 use crate::kb::metadata::parse_metadata;
 use crate::kb::tags::parse_wheel_filename;
 use crate::kb::writer::SnapshotWriter;
-use crate::kb::{Distribution, ProjectRecord, Release, SnapshotMeta};
+use crate::kb::{Distribution, ProjectRecord, Release, Requires, SnapshotMeta};
 use crate::python::{Version, parse_version};
 
 /// A root of the closure.
@@ -344,7 +344,10 @@ fn release_from(
                 url: Some(f.url.clone()),
             })
             .collect(),
-        dependencies: metadata.map(|m| Arc::new(m.dependencies.clone())),
+        dependencies: match metadata {
+            Some(m) => Requires::Known(Arc::new(m.dependencies.clone())),
+            None => Requires::Unavailable(Arc::from(crate::kb::sqlite::UNREADABLE)),
+        },
         provides_extras: metadata
             .map(|m| m.provides_extras.clone())
             .unwrap_or_default(),
@@ -405,7 +408,12 @@ impl Walk {
                 continue;
             }
             for release in &record.releases {
-                for dep in release.dependencies.iter().flat_map(|d| d.iter()) {
+                for dep in release
+                    .dependencies
+                    .known()
+                    .into_iter()
+                    .flat_map(|d| d.iter())
+                {
                     let applies = match &dep.extra {
                         None => done.is_empty(),
                         Some(extra) => {
@@ -628,6 +636,7 @@ async fn sync(opts: &SyncOptions) -> Result<SyncReport, String> {
                     name: name.clone(),
                     display_name: display.clone(),
                     releases,
+                    index: None,
                 },
             );
         }
@@ -641,7 +650,12 @@ async fn sync(opts: &SyncOptions) -> Result<SyncReport, String> {
     let mut dangling: BTreeMap<String, String> = BTreeMap::new();
     for record in walk.records.values() {
         for release in &record.releases {
-            for dep in release.dependencies.iter().flat_map(|d| d.iter()) {
+            for dep in release
+                .dependencies
+                .known()
+                .into_iter()
+                .flat_map(|d| d.iter())
+            {
                 if walk.records.contains_key(&dep.name) || walk.unavailable.contains_key(&dep.name)
                 {
                     continue;

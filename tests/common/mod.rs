@@ -44,7 +44,7 @@ pub mod universe {
 
     use thoth_rs::kb::memory::MemoryKb;
     use thoth_rs::kb::metadata::dependency_from_requirement;
-    use thoth_rs::kb::{Distribution, ProjectRecord, Release, SnapshotMeta};
+    use thoth_rs::kb::{Distribution, ProjectRecord, Release, Requires, SnapshotMeta};
     use thoth_rs::python::parse_version;
 
     /// Loopback index URL recorded in test snapshots.
@@ -73,7 +73,7 @@ pub mod universe {
                     name.replace('-', "_")
                 )),
             }],
-            dependencies: Some(Arc::new(
+            dependencies: Requires::Known(Arc::new(
                 deps.iter()
                     .map(|d| dependency_from_requirement(d).unwrap())
                     .collect(),
@@ -104,6 +104,7 @@ pub mod universe {
                 .iter()
                 .map(|(v, deps)| release(name, v, deps))
                 .collect(),
+            index: None,
         });
     }
 }

@@ -16,10 +16,23 @@ mod record;
 pub use super::conflict::{Bits, Exclusion, Failure};
 use super::pipeline::{Pinned, Pipeline, StepOutcome};
 pub use super::rules::{Action, Episode, NewestFirst, Phase, Policy, Predictor, SearchRules};
-use super::universe::{Edge, ProjectView, Universe};
+use super::universe::{Edge, ProjectView, ReleaseDeps, Universe};
 use crate::kb::KbError;
 use crate::prescription::schema::Message;
 use crate::python::{ExtraName, Version};
+
+/// Releases of one package asked for ahead when the search walks down its
+/// versions.
+const PREFETCH_AHEAD: usize = 8;
+
+/// An edge as a prefetch hint.
+fn wanted(edge: &Edge) -> crate::kb::Wanted {
+    crate::kb::Wanted {
+        name: edge.name.clone(),
+        spec: edge.spec.clone(),
+        extras: edge.extras.clone(),
+    }
+}
 
 /// One requirement on a node: edge `index` of `edges`, from a decided node
 /// (or the project when `from` is `None`).
@@ -201,6 +214,8 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
 
     /// Add the project's own requirements (level 0).
     pub fn add_roots(&mut self, roots: Rc<[Edge]>) -> Result<(), KbError> {
+        let wanted: Vec<crate::kb::Wanted> = roots.iter().map(wanted).collect();
+        self.universe.prefetch(&wanted);
         for index in 0..roots.len() {
             let t = self.intern(&roots[index].name);
             let rank = if roots[index].exact { 0 } else { 1 };
@@ -331,6 +346,9 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         let view = node.view.as_ref()?;
         let info = &view.releases[r];
         let version = view.version(r);
+        if let Some(rej) = view.unusable(r) {
+            return Some(Why::Target(rej));
+        }
         match &info.rejection {
             None => {}
             Some(crate::kb::Rejection::Yanked(_))
@@ -520,6 +538,19 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         level: usize,
         wanted: impl Fn(&Edge) -> bool,
     ) -> Result<Result<(), Bits>, KbError> {
+        // Names met for the first time are passed on as a prefetch hint
+        // before any of them is looked at.
+        let met: Vec<crate::kb::Wanted> = edges
+            .iter()
+            .filter(|e| wanted(e))
+            .filter(|e| {
+                self.ids
+                    .get(e.name.as_str())
+                    .is_none_or(|&i| self.nodes[i].view.is_none())
+            })
+            .map(self::wanted)
+            .collect();
+        self.universe.prefetch(&met);
         for index in 0..edges.len() {
             if !wanted(&edges[index]) {
                 continue;
@@ -584,7 +615,22 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         let view = self.view(p)?;
         let wants_steps = self.pipeline.has_steps_for(&name);
         let needs_stack = wants_steps && self.pipeline.steps_need_stack(&name);
-        for rel in cands {
+        if self.nodes[p].failures > 0 {
+            // The package has run out of versions before: the search is
+            // likely to walk down its list, so ask for several at once.
+            self.universe
+                .prefetch_releases(&view, &cands[..cands.len().min(PREFETCH_AHEAD)]);
+        }
+        for (tried, &rel) in cands.iter().enumerate() {
+            if tried == 1 && self.nodes[p].failures == 0 {
+                let ahead = &cands[1..cands.len().min(1 + PREFETCH_AHEAD)];
+                self.universe.prefetch_releases(&view, ahead);
+            }
+            // The search is about to try `rel`: ask for its dependencies.
+            if let ReleaseDeps::Unusable(why) = self.universe.requirements(&view, rel)? {
+                rejected.push((rel, why.to_string()));
+                continue;
+            }
             let mut step = if wants_steps {
                 let pinned = Pinned {
                     name: name.to_string(),
