@@ -46,6 +46,7 @@ pub mod advise;
 pub mod cli;
 pub mod environment;
 pub mod image;
+pub mod index;
 pub mod input;
 pub mod kb;
 pub mod lock;

@@ -56,8 +56,9 @@ pub struct AdviseSettings {
     pub recommendation_type: (RecommendationType, Provenance),
     /// Extra prescription directories.
     pub prescriptions: Vec<PathBuf>,
-    /// Snapshot path; `None` means the bundled snapshot.
-    pub snapshot: Option<PathBuf>,
+    /// Where knowledge comes from: base snapshot, user knowledge base,
+    /// indexes, network policy.
+    pub knowledge: KnowledgeSettings,
     /// Constraints (user file plus the project's own `-c` includes).
     pub constraints: Vec<DeclaredRequirement>,
     /// Labels (environment labels overridden by `--labels`).
@@ -92,9 +93,25 @@ pub struct AdviseSettings {
     pub image: Option<crate::image::ImageAnalysis>,
 }
 
-/// The user cache directory of thoth-rs: `$XDG_CACHE_HOME/thoth-rs`, else
-/// `~/.cache/thoth-rs`.
+/// Where a run's knowledge comes from.
+#[derive(Debug, Clone)]
+pub struct KnowledgeSettings {
+    /// An explicit base snapshot (`--snapshot`); `None` means the bundled one.
+    pub snapshot: Option<PathBuf>,
+    /// The user knowledge base file.
+    pub user_kb: PathBuf,
+    /// Index configuration (command line and project).
+    pub index: crate::index::IndexSettings,
+    /// Network policy.
+    pub live: crate::kb::layered::LiveOptions,
+}
+
+/// The user cache directory of thoth-rs: `$THOTH_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/thoth-rs`, else `~/.cache/thoth-rs`.
 pub fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("THOTH_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir).join("thoth-rs");
     }
@@ -102,6 +119,15 @@ pub fn cache_root() -> PathBuf {
         return PathBuf::from(home).join(".cache").join("thoth-rs");
     }
     std::env::temp_dir().join("thoth-rs")
+}
+
+/// The user knowledge base file: `$THOTH_KB`, else `kb.sqlite` under
+/// `cache_root`.
+pub fn user_kb_path(cache_root: &std::path::Path) -> PathBuf {
+    match std::env::var_os("THOTH_KB").filter(|d| !d.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => cache_root.join("kb.sqlite"),
+    }
 }
 
 /// Parse `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[Z|+00:00]` into a normalised

@@ -26,6 +26,8 @@ fn run_case(case: &Case) -> Result<(), String> {
         .arg(dir.path())
         .args(case.args)
         .env_remove("THOTH_LOG")
+        .env("THOTH_OFFLINE", "1")
+        .env("THOTH_KB", dir.path().join("kb.sqlite"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -140,7 +140,7 @@ fn a_conflict_is_explained_and_nothing_is_written() {
 
 #[test]
 fn a_package_missing_from_the_snapshot_is_named() {
-    let dir = project_with("flask\nno-such-project-anywhere>=1\n");
+    let dir = project_with("flask\nno-such-project-anywhere>=1\nnor-this-one\n");
     let out = thoth()
         .arg("-C")
         .arg(dir.path())
@@ -149,12 +149,24 @@ fn a_package_missing_from_the_snapshot_is_named() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // Both missing projects are named, with what to do about it.
     assert!(
-        stderr.contains(
-            "no-such-project-anywhere is required by the project but is not in the snapshot"
-        ),
+        stderr.contains("the project requires 2 projects the knowledge base cannot supply"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("  no-such-project-anywhere: not in the knowledge base"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  nor-this-one: not in the knowledge base"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("working offline, the knowledge base lacks 2 project(s): no-such-project-anywhere, nor-this-one"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Run once without --offline"), "{stderr}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{CliError, Printer};
 use crate::input::DeclaredRequirement;
 use crate::kb::KnowledgeBase;
+use crate::kb::layered::LayeredKb;
 use crate::settings::AdviseSettings;
 
 fn requirement_list(reqs: &[DeclaredRequirement]) -> Vec<String> {
@@ -55,7 +56,8 @@ pub fn inputs_json(s: &AdviseSettings) -> serde_json::Value {
         "constraints": requirement_list(&s.constraints),
         "labels": s.labels,
         "prescriptions": s.prescriptions.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "snapshot": s.snapshot.as_ref().map(|p| p.display().to_string()),
+        "snapshot": s.knowledge.snapshot.as_ref().map(|p| p.display().to_string()),
+        "offline": s.knowledge.live.offline,
         "dev": s.dev,
         "seed": s.seed,
         "limit": s.limit,
@@ -69,63 +71,49 @@ pub fn inputs_json(s: &AdviseSettings) -> serde_json::Value {
     })
 }
 
-/// How the direct requirements stand in the snapshot.
-fn snapshot_json(
-    s: &AdviseSettings,
-    kb: &crate::kb::sqlite::SqliteKb,
-    printer: &Printer,
-) -> Result<serde_json::Value, CliError> {
-    let meta = kb.meta();
-    printer.info(format!(
-        "snapshot     {} (cutoff {}, index {})",
-        kb.path().display(),
-        meta.cutoff.as_deref().unwrap_or("-"),
-        meta.index_url.as_deref().unwrap_or("-")
-    ));
-    let mut requirements = serde_json::Map::new();
-    let direct = s.project.requirements.iter().chain(if s.dev {
-        s.project.dev_requirements.iter()
-    } else {
-        [].iter()
-    });
-    for r in direct {
-        let name = r.requirement.name.to_string();
-        let status = match kb
-            .project(&name)
-            .map_err(|e| CliError::Failure(e.to_string()))?
-        {
-            crate::kb::Lookup::Found(record) => {
-                let matching = record
-                    .releases
-                    .iter()
-                    .filter(|rel| r.requirement.specifiers.contains(&rel.version))
-                    .count();
-                if matching == 0 {
-                    printer.warn(format!(
-                        "{name}: none of the {} stored releases matches `{}`",
-                        record.releases.len(),
-                        r.requirement.specifiers
-                    ));
-                }
-                json!({"status": "found", "releases": record.releases.len(), "matching": matching})
-            }
-            crate::kb::Lookup::Unavailable(reason) => {
-                printer.warn(format!("{name}: unavailable in the snapshot: {reason}"));
-                json!({"status": "unavailable", "reason": reason})
-            }
-            crate::kb::Lookup::Missing => {
-                printer.warn(format!("{name}: not in the snapshot (build one that includes it with `thoth-rs snapshot sync --package {name}`)"));
-                json!({"status": "missing"})
-            }
-        };
-        requirements.insert(name, status);
+/// The base snapshot, as the report has always named it.
+fn snapshot_json(kb: &LayeredKb) -> serde_json::Value {
+    match kb.base() {
+        Some(base) => {
+            let meta = base.meta();
+            json!({
+                "path": base.path().display().to_string(),
+                "cutoff": meta.cutoff,
+                "created_at": meta.created_at,
+                "index_url": meta.index_url,
+            })
+        }
+        None => serde_json::Value::Null,
     }
-    Ok(json!({
-        "path": kb.path().display().to_string(),
-        "cutoff": meta.cutoff,
-        "index_url": meta.index_url,
-        "requirements": requirements,
-    }))
+}
+
+/// One line on where the run's data came from and how old it is.
+pub fn describe_knowledge(report: &crate::kb::layered::LiveReport) -> String {
+    let pages = |k: &str| report.pages.get(k).copied().unwrap_or(0);
+    let meta = |k: &str| report.metadata.get(k).copied().unwrap_or(0);
+    let net = |k: &str| report.network.get(k).copied().unwrap_or(0.0);
+    let age = match report.oldest_data_seconds {
+        Some(s) if s >= 86_400 => format!(", oldest stored page {} days old", s / 86_400),
+        Some(s) if s >= 3_600 => format!(", oldest stored page {} h old", s / 3_600),
+        Some(s) if s >= 60 => format!(", oldest stored page {} min old", s / 60),
+        Some(s) => format!(", oldest stored page {s} s old"),
+        None => String::new(),
+    };
+    format!(
+        "data         {} ({}): pages {} fetched, {} revalidated, {} stored, {} from the snapshot{age}; metadata {} from the snapshot, {} stored, {} fetched; {} requests, {:.1} MiB, {:.2} s waiting",
+        report.mode,
+        report.indexes.join(", "),
+        pages("fetched"),
+        pages("revalidated"),
+        pages("from_user_kb"),
+        pages("from_base_snapshot"),
+        meta("from_base_snapshot"),
+        meta("from_user_kb"),
+        meta("fetched_pep658") + meta("fetched_wheel_range") + meta("fetched_sdist"),
+        net("requests") as u64,
+        net("bytes") / f64::from(1u32 << 20),
+        net("seconds_waiting"),
+    )
 }
 
 pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> {
@@ -241,13 +229,31 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         printer.info(format!("labels       {}", labels.join(",")));
     }
-    // Lives until the process ends: freeing every loaded project record
-    // one by one at exit is work nobody needs.
-    let kb: &crate::kb::sqlite::SqliteKb = Box::leak(Box::new(super::snapshot::open_snapshot(
-        &s.project_dir,
-        s.snapshot.as_deref(),
-    )?));
-    let snapshot = snapshot_json(s, kb, printer)?;
+    let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;
+    let snapshot = snapshot_json(kb);
+    if let Some(base) = kb.base() {
+        printer.info(format!(
+            "snapshot     {} (cutoff {}{})",
+            base.path().display(),
+            base.meta().cutoff.as_deref().unwrap_or("-"),
+            if s.knowledge.snapshot.is_some() {
+                ", answers first"
+            } else {
+                ""
+            }
+        ));
+    }
+    printer.info(format!(
+        "indexes      {} (from {}){}",
+        kb.indexes()
+            .indexes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        kb.indexes().origin,
+        if kb.offline() { ", offline" } else { "" }
+    ));
     // Also kept to the end: a large corpus is tens of thousands of units.
     let prescriptions: &crate::prescription::Prescriptions = Box::leak(Box::new(
         crate::prescription::load_bundled_and(&s.prescriptions),
@@ -266,14 +272,22 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         )));
     }
     let started = std::time::Instant::now();
-    let advice = match crate::advise::advise(s, kb, prescriptions) {
+    let outcome = crate::advise::advise(s, kb, prescriptions);
+    kb.finish();
+    let knowledge = kb.report();
+    printer.info(describe_knowledge(&knowledge));
+    let advice = match outcome {
         Ok(a) => a,
         Err(e) => {
-            let message = e.to_string();
+            let mut message = e.to_string();
+            if let Some(hint) = super::knowledge::missing_hint(kb) {
+                message = format!("{message}\n{hint}");
+            }
             if s.json {
                 let report = json!({
                     "inputs": inputs_json(s),
                     "snapshot": snapshot,
+                    "knowledge_base": knowledge,
                     "products": [],
                     "error": true,
                     "error_msg": message,
@@ -288,7 +302,7 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
             }
             return Err(match e {
                 crate::advise::AdviseError::Target(m) => CliError::Usage(m),
-                other => CliError::Failure(other.to_string()),
+                _ => CliError::Failure(message),
             });
         }
     };
@@ -321,6 +335,7 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         let report = json!({
             "inputs": inputs_json(s),
             "snapshot": snapshot,
+            "knowledge_base": knowledge,
             "products": products,
             "stack_info": r.stack_info,
             "pipeline": pipeline,

@@ -124,9 +124,8 @@ pub struct AdviseArgs {
     /// Extra prescription directory (repeatable).
     #[arg(long = "prescriptions", value_name = "DIR")]
     pub prescriptions: Vec<PathBuf>,
-    /// Knowledge-base snapshot (default: the bundled one).
-    #[arg(long, value_name = "PATH", env = "THOTH_SNAPSHOT")]
-    pub snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub knowledge: KnowledgeArgs,
     /// Constraints file (pip syntax or JSON).
     #[arg(long, value_name = "FILE")]
     pub constraints: Option<PathBuf>,
@@ -207,9 +206,8 @@ pub struct DependencyMonkeyArgs {
     /// Include development packages.
     #[arg(long)]
     pub dev: bool,
-    /// Knowledge-base snapshot.
-    #[arg(long, value_name = "PATH", env = "THOTH_SNAPSHOT")]
-    pub snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub knowledge: KnowledgeArgs,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -218,15 +216,46 @@ pub struct DependencyMonkeyArgs {
     pub base_image: Option<String>,
 }
 
+/// Where knowledge comes from (advise, dependency-monkey, provenance-check).
+#[derive(Debug, Args, Clone, Default)]
+pub struct KnowledgeArgs {
+    /// Base snapshot instead of the bundled one; its release lists answer first.
+    #[arg(long, value_name = "PATH", env = "THOTH_SNAPSHOT")]
+    pub snapshot: Option<PathBuf>,
+    /// Never use the network: resolve from the base snapshot and the user knowledge base.
+    #[arg(long, env = "THOTH_OFFLINE", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub offline: bool,
+    /// Fetch every project page again, however fresh the stored copy.
+    #[arg(long)]
+    pub refresh: bool,
+    /// Fetch this project's page again (repeatable).
+    #[arg(long = "refresh-package", value_name = "NAME")]
+    pub refresh_package: Vec<String>,
+    /// The package index (a simple API root), before the project's own sources.
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// A further index, searched after the others (repeatable).
+    #[arg(long = "extra-index-url", value_name = "URL")]
+    pub extra_index_url: Vec<String>,
+    /// Seconds a stored project page stays fresh when the index sets no Cache-Control (default 600).
+    #[arg(long, value_name = "SECONDS")]
+    pub max_age: Option<u64>,
+    /// Requests in flight at most.
+    #[arg(long = "concurrency", value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Root of thoth-rs's caches, the user knowledge base included.
+    #[arg(long, value_name = "DIR", env = "THOTH_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
 /// `provenance-check` options.
 #[derive(Debug, Args)]
 pub struct ProvenanceArgs {
     /// Lock to check (default: Pipfile.lock in the directory).
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
-    /// Knowledge-base snapshot.
-    #[arg(long, value_name = "PATH")]
-    pub snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub knowledge: KnowledgeArgs,
     /// Print findings as JSON.
     #[arg(long)]
     pub json: bool,

@@ -9,6 +9,7 @@ mod advise;
 pub mod args;
 mod config;
 mod image;
+mod knowledge;
 mod monkey;
 mod prescriptions;
 mod settings;

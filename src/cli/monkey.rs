@@ -23,7 +23,7 @@ pub fn dependency_monkey(
         recommendation_type: None,
         runtime_environment: args.runtime_environment.clone(),
         prescriptions: args.prescriptions.clone(),
-        snapshot: args.snapshot.clone(),
+        knowledge: args.knowledge.clone(),
         constraints: None,
         labels: None,
         dev: args.dev,
@@ -41,12 +41,7 @@ pub fn dependency_monkey(
         base_image: args.base_image.clone(),
     };
     let s = super::settings::advise_settings(dir, &advise_args)?;
-    // Lives until the process ends: freeing every loaded project record
-    // one by one at exit is work nobody needs.
-    let kb: &crate::kb::sqlite::SqliteKb = Box::leak(Box::new(super::snapshot::open_snapshot(
-        &s.project_dir,
-        s.snapshot.as_deref(),
-    )?));
+    let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;
     // Also kept to the end: a large corpus is tens of thousands of units.
     let prescriptions: &crate::prescription::Prescriptions = Box::leak(Box::new(
         crate::prescription::load_bundled_and(&s.prescriptions),
@@ -61,12 +56,19 @@ pub fn dependency_monkey(
             d.message
         )));
     }
-    let monkey =
-        crate::monkey::dependency_monkey(&s, kb, prescriptions, args.decision_type, args.count)
-            .map_err(|e| match e {
-                crate::advise::AdviseError::Target(m) => CliError::Usage(m),
-                other => CliError::Failure(other.to_string()),
-            })?;
+    let outcome =
+        crate::monkey::dependency_monkey(&s, kb, prescriptions, args.decision_type, args.count);
+    kb.finish();
+    printer.info(super::advise::describe_knowledge(&kb.report()));
+    let monkey = outcome.map_err(|e| match e {
+        crate::advise::AdviseError::Target(m) => CliError::Usage(m),
+        other => {
+            let hint = super::knowledge::missing_hint(kb)
+                .map(|h| format!("\n{h}"))
+                .unwrap_or_default();
+            CliError::Failure(format!("{other}{hint}"))
+        }
+    })?;
     let out_dir = args
         .output
         .as_ref()
@@ -154,22 +156,26 @@ pub fn provenance_check(
         return Err(InputError::file(&lock_path, "lock file not found").into());
     }
     let lock = PipfileLock::from_path(&lock_path)?;
-    let kb = super::snapshot::open_snapshot(dir, args.snapshot.as_deref())?;
     let pipfile = lock_path.with_file_name("Pipfile");
-    let expected = if pipfile.is_file() {
-        let project = crate::input::Project::load(&pipfile)?;
+    let project = if pipfile.is_file() {
+        Some(crate::input::Project::load(&pipfile)?)
+    } else {
+        None
+    };
+    let knowledge = super::knowledge::settings(dir, &args.knowledge, project.as_ref())?;
+    let kb = super::knowledge::open(&knowledge, printer.quiet)?;
+    let expected = project.as_ref().map(|project| {
         let default = crate::lock::default_source(
-            crate::kb::KnowledgeBase::meta(&kb)
+            crate::kb::KnowledgeBase::meta(kb)
                 .index_url
                 .as_deref()
                 .unwrap_or(""),
         );
-        Some(crate::lock::project_hash(&project, &default))
-    } else {
-        None
-    };
-    let findings = crate::provenance::check(&lock, &kb, expected.as_deref())
-        .map_err(|e| CliError::Failure(e.to_string()))?;
+        crate::lock::project_hash(project, &default)
+    });
+    let findings = crate::provenance::check(&lock, kb, expected.as_deref());
+    kb.finish();
+    let findings = findings.map_err(|e| CliError::Failure(e.to_string()))?;
     let errors = findings
         .iter()
         .filter(|f| f.kind == MessageType::Error)

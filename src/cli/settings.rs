@@ -154,19 +154,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         }
         prescriptions.push(p);
     }
-    let snapshot = match &args.snapshot {
-        Some(p) => {
-            let p = resolve_path(dir, p);
-            if !p.is_file() {
-                return Err(CliError::Usage(format!(
-                    "--snapshot {}: no such file",
-                    p.display()
-                )));
-            }
-            Some(p)
-        }
-        None => None,
-    };
+    let knowledge = super::knowledge::settings(dir, &args.knowledge, Some(&project))?;
 
     let format = args.format.unwrap_or_default();
     let default_name = match format {
@@ -190,7 +178,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         environment,
         recommendation_type,
         prescriptions,
-        snapshot,
+        knowledge,
         constraints,
         labels,
         dev: args.dev,

@@ -92,6 +92,8 @@ pub struct Project {
     pub constraints: Vec<DeclaredRequirement>,
     /// Indexes in priority order.
     pub sources: Vec<Source>,
+    /// `--no-index` in a requirements file: no index may be asked.
+    pub no_index: bool,
     /// Python version requirement (`[requires]` or `requires-python`).
     pub requires_python: Option<VersionSpecifiers>,
     /// Python version the project pins (`[requires] python_version`).
@@ -175,6 +177,7 @@ impl Project {
             dev_requirements: pipfile.dev_packages.clone(),
             constraints: Vec::new(),
             sources: pipfile.sources.clone(),
+            no_index: false,
             requires_python,
             python_version,
             allow_prereleases: pipfile.allow_prereleases,
@@ -197,6 +200,7 @@ impl Project {
                 .unwrap_or_default(),
             constraints: Vec::new(),
             sources: Vec::new(),
+            no_index: false,
             requires_python: pyproject.requires_python.clone(),
             python_version: None,
             allow_prereleases: false,
@@ -230,6 +234,7 @@ impl Project {
             dev_requirements: Vec::new(),
             constraints: file.constraints,
             sources,
+            no_index: file.no_index,
             requires_python: None,
             python_version: None,
             allow_prereleases: file.pre,

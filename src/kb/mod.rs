@@ -13,11 +13,14 @@
 //! [`Lookup::Missing`] (never synced). `Err` means the snapshot is broken.
 
 pub mod bundled;
+pub mod layered;
 pub mod memory;
 pub mod metadata;
 pub mod osv;
 pub mod packed;
+pub(crate) mod remote;
 pub mod sqlite;
+pub mod store;
 pub mod tags;
 pub mod writer;
 
@@ -34,8 +37,8 @@ pub const OLDEST_SCHEMA_VERSION: i64 = 1;
 /// A knowledge-base failure (the snapshot is unreadable or inconsistent).
 #[derive(Debug, thiserror::Error)]
 pub enum KbError {
-    /// SQLite failed.
-    #[error("snapshot {path}: {source}")]
+    /// SQLite failed (on a snapshot or the user knowledge base).
+    #[error("{path}: {source}")]
     Sqlite {
         /// Snapshot file.
         path: String,
@@ -49,6 +52,14 @@ pub enum KbError {
         /// Snapshot file.
         path: String,
         /// What is wrong.
+        message: String,
+    },
+    /// The index could not be reached or answered wrongly (after retries).
+    #[error("fetching {what}: {message}")]
+    Network {
+        /// What was being fetched.
+        what: String,
+        /// What went wrong (URLs without credentials).
         message: String,
     },
     /// Reading or writing a file failed.
@@ -379,6 +390,20 @@ pub fn active_dependencies<'a>(
         .collect()
 }
 
+/// The metadata a record carries itself for release `release`.
+pub fn metadata_of(record: &ProjectRecord, release: usize) -> MetadataAnswer {
+    let r = &record.releases[release];
+    match &r.dependencies {
+        Requires::Known(deps) => MetadataAnswer::Known(Arc::new(ReleaseMetadata {
+            dependencies: deps.clone(),
+            requires_python: r.requires_python.clone(),
+            provides_extras: r.provides_extras.clone(),
+        })),
+        Requires::Unavailable(why) => MetadataAnswer::Unavailable(why.clone()),
+        Requires::NotFetched => MetadataAnswer::Unavailable(Arc::from("not in the knowledge base")),
+    }
+}
+
 /// The environment a resolution is for, as prefetching needs it to guess
 /// which releases the search will try.
 #[derive(Debug, Clone)]
@@ -417,18 +442,7 @@ pub trait KnowledgeBase {
     /// records answer from the record itself; a layered knowledge base
     /// fetches what is [`Requires::NotFetched`].
     fn metadata(&self, record: &ProjectRecord, release: usize) -> Result<MetadataAnswer, KbError> {
-        let r = &record.releases[release];
-        Ok(match &r.dependencies {
-            Requires::Known(deps) => MetadataAnswer::Known(Arc::new(ReleaseMetadata {
-                dependencies: deps.clone(),
-                requires_python: r.requires_python.clone(),
-                provides_extras: r.provides_extras.clone(),
-            })),
-            Requires::Unavailable(why) => MetadataAnswer::Unavailable(why.clone()),
-            Requires::NotFetched => {
-                MetadataAnswer::Unavailable(Arc::from("not in the knowledge base"))
-            }
-        })
+        Ok(metadata_of(record, release))
     }
 
     /// A hint: the search has met these requirements and will soon ask

@@ -168,6 +168,149 @@ pub fn decode(data: &[u8], name: &str, display_name: String) -> Option<(Vec<i64>
     ))
 }
 
+/// Format byte of a packed project page (the user knowledge base).
+pub const PAGE_FORMAT: u8 = 0x81;
+/// Format byte of a packed release metadata record.
+pub const METADATA_FORMAT: u8 = 0x82;
+
+/// Encode a project page as the user knowledge base stores it: every
+/// release with every file, including digests, sizes and URLs; no
+/// dependency metadata (stored per release, see [`encode_metadata`]).
+///
+/// ```text
+/// format, display_name, release count, then per release (newest first):
+///     version, yanked_reason?, file count, then per file:
+///         filename, sha256 (0 or 32 bytes), size + 1 (0 = unknown),
+///         upload_time?, requires_python?, yanked (1 byte), url?
+/// ```
+pub fn encode_page(record: &ProjectRecord) -> Vec<u8> {
+    let mut out = Writer(Vec::with_capacity(64 + record.releases.len() * 256));
+    out.0.push(PAGE_FORMAT);
+    out.str(&record.display_name);
+    out.uint(record.releases.len() as u64);
+    for release in &record.releases {
+        out.str(&release.version.to_string());
+        out.opt(release.yanked_reason.as_deref());
+        out.uint(release.distributions.len() as u64);
+        for f in &release.distributions {
+            out.str(&f.filename);
+            let digest = f
+                .sha256
+                .as_deref()
+                .and_then(|h| hex::decode(h).ok())
+                .filter(|d| d.len() == 32)
+                .unwrap_or_default();
+            out.uint(digest.len() as u64);
+            out.0.extend_from_slice(&digest);
+            out.uint(f.size.map_or(0, |s| s.max(0) as u64 + 1));
+            out.opt(f.upload_time.as_deref());
+            out.opt(f.requires_python.as_deref());
+            out.0.push(u8::from(f.yanked));
+            out.opt(f.url.as_deref());
+        }
+    }
+    out.0
+}
+
+/// Decode [`encode_page`]; `None` when damaged. Release upload times and
+/// yanks are derived from their files, as when the page was read.
+pub fn decode_page(data: &[u8], name: &str, index: Option<Arc<str>>) -> Option<ProjectRecord> {
+    let mut r = Reader { data, at: 0 };
+    if r.byte()? != PAGE_FORMAT {
+        return None;
+    }
+    let display_name = r.string()?;
+    let n = r.count()?;
+    let mut releases = Vec::with_capacity(n);
+    for _ in 0..n {
+        let version = parse_version(r.str()?).ok()?;
+        let yanked_reason = r.opt()?;
+        let files = r.count()?;
+        let mut distributions = Vec::with_capacity(files);
+        for _ in 0..files {
+            let filename = r.string()?;
+            let digest = match r.count()? {
+                0 => None,
+                32 => Some(hex::encode(r.bytes(32)?)),
+                _ => return None,
+            };
+            let size = match r.uint()? {
+                0 => None,
+                k => Some(i64::try_from(k - 1).ok()?),
+            };
+            distributions.push(Distribution {
+                filename,
+                sha256: digest,
+                size,
+                upload_time: r.opt()?,
+                requires_python: r.opt()?,
+                yanked: r.flag()?,
+                url: r.opt()?,
+            });
+        }
+        releases.push(Release {
+            version,
+            upload_time: distributions
+                .iter()
+                .filter_map(|d| d.upload_time.clone())
+                .min(),
+            yanked: !distributions.is_empty() && distributions.iter().all(|d| d.yanked),
+            yanked_reason,
+            requires_python: None,
+            distributions,
+            dependencies: Requires::NotFetched,
+            provides_extras: Vec::new(),
+            advisories: Vec::new(),
+        });
+    }
+    if r.at != data.len() {
+        return None;
+    }
+    Some(ProjectRecord {
+        name: name.to_string(),
+        display_name,
+        releases,
+        index,
+    })
+}
+
+/// Encode one release's dependency metadata.
+pub fn encode_metadata(dependencies: &[Dependency], provides_extras: &[String]) -> Vec<u8> {
+    let mut out = Writer(Vec::with_capacity(32 + dependencies.len() * 48));
+    out.0.push(METADATA_FORMAT);
+    out.uint(dependencies.len() as u64);
+    for d in dependencies {
+        out.str(&d.name);
+        out.strs(&d.extras);
+        out.str(&d.specifier);
+        out.opt(d.marker.as_deref());
+        out.opt(d.extra.as_deref());
+    }
+    out.strs(provides_extras);
+    out.0
+}
+
+/// Decode [`encode_metadata`]: (dependencies, provides_extras).
+pub fn decode_metadata(data: &[u8]) -> Option<(Vec<Dependency>, Vec<String>)> {
+    let mut r = Reader { data, at: 0 };
+    if r.byte()? != METADATA_FORMAT {
+        return None;
+    }
+    let n = r.count()?;
+    let mut deps = Vec::with_capacity(n);
+    for _ in 0..n {
+        deps.push(Dependency {
+            name: r.string()?,
+            extras: r.strings()?,
+            specifier: r.string()?,
+            marker: r.opt()?,
+            extra: r.opt()?,
+        });
+    }
+    let extras = r.strings()?;
+    (r.at == data.len()).then_some((deps, extras))
+}
+
 struct Writer(Vec<u8>);
 
 impl Writer {
@@ -359,6 +502,34 @@ mod tests {
         let mut longer = blob.clone();
         longer.push(0);
         assert!(decode(&longer, "demo", String::new()).is_none());
+    }
+
+    #[test]
+    fn pages_and_metadata_round_trip() {
+        let (_, mut rec) = record();
+        rec.releases[0].distributions[0].sha256 = Some("ab".repeat(32));
+        rec.releases[0].distributions[0].size = Some(1234);
+        rec.releases[0].distributions[0].url = Some("http://127.0.0.1/f/demo.whl".into());
+        rec.releases[0].distributions[0].upload_time = Some("2024-01-02T03:04:05Z".into());
+        let blob = encode_page(&rec);
+        let back = decode_page(&blob, "demo", None).unwrap();
+        assert_eq!(back.display_name, "Demo");
+        assert_eq!(back.releases.len(), 3);
+        for (a, b) in rec.releases.iter().zip(&back.releases) {
+            assert_eq!(a.version, b.version);
+            assert_eq!(a.distributions, b.distributions);
+            assert_eq!(a.yanked_reason, b.yanked_reason);
+            assert_eq!(b.dependencies, Requires::NotFetched);
+        }
+        for cut in 0..blob.len() {
+            assert!(decode_page(&blob[..cut], "demo", None).is_none());
+        }
+        let deps = rec.releases[0].dependencies.known().unwrap();
+        let blob = encode_metadata(deps, &["socks".to_string()]);
+        let (d, e) = decode_metadata(&blob).unwrap();
+        assert_eq!(&d, deps.as_ref());
+        assert_eq!(e, ["socks"]);
+        assert!(decode_metadata(&blob[..blob.len() - 1]).is_none());
     }
 
     #[test]

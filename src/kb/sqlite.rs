@@ -24,6 +24,24 @@ pub(super) fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> KbError + '_ {
     }
 }
 
+/// An advisory as a rule over versions ([`SqliteKb::advisory_rules`]).
+#[derive(Debug, Clone)]
+pub struct AdvisoryRule {
+    /// Advisory id.
+    pub id: String,
+    /// Affected intervals from its ranges.
+    pub intervals: Vec<super::osv::Interval>,
+    /// Versions the snapshot mapped it onto.
+    pub versions: Vec<Version>,
+}
+
+impl AdvisoryRule {
+    /// Does it affect `v`?
+    pub fn affects(&self, v: &Version) -> bool {
+        self.versions.contains(v) || self.intervals.iter().any(|i| i.contains(v))
+    }
+}
+
 /// A snapshot opened for reading.
 pub struct SqliteKb {
     path: PathBuf,
@@ -177,6 +195,97 @@ impl SqliteKb {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&conn).map_err(sql_err(&self.path))
+    }
+
+    /// The advisories on `project` as rules that apply to any version, so
+    /// releases the snapshot does not hold (read from an index) are mapped
+    /// too: each advisory's range intervals, plus the versions the snapshot
+    /// itself mapped it onto. Withdrawn advisories are left out.
+    pub fn advisory_rules(&self, project: &str) -> Result<Vec<AdvisoryRule>, KbError> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let e = sql_err(&self.path);
+        let mut events: std::collections::BTreeMap<
+            String,
+            std::collections::BTreeMap<i64, Vec<super::osv::Event>>,
+        > = std::collections::BTreeMap::new();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT e.advisory_id, e.range_no, e.kind, e.version FROM advisory_events e \
+                 JOIN advisories a ON a.id = e.advisory_id \
+                 WHERE a.project = ?1 AND a.withdrawn IS NULL",
+            )
+            .map_err(&e)?;
+        let rows = stmt
+            .query_map([project], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(&e)?;
+        for row in rows {
+            let (id, range, kind, version) = row.map_err(&e)?;
+            let parsed = parse_version(&version).ok();
+            let event = match (kind.as_str(), parsed) {
+                ("introduced", _) if version.trim() == "0" => super::osv::Event::Introduced(None),
+                ("introduced", Some(v)) => super::osv::Event::Introduced(Some(v)),
+                ("fixed", Some(v)) => super::osv::Event::Fixed(v),
+                ("last_affected", Some(v)) => super::osv::Event::LastAffected(v),
+                ("limit", Some(v)) => super::osv::Event::Limit(v),
+                _ => continue,
+            };
+            events
+                .entry(id)
+                .or_default()
+                .entry(range)
+                .or_default()
+                .push(event);
+        }
+        let mut mapped: HashMap<String, Vec<Version>> = HashMap::new();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT f.advisory_id, r.version FROM affected f \
+                 JOIN releases r ON r.id = f.release_id \
+                 JOIN projects p ON p.id = r.project_id \
+                 JOIN advisories a ON a.id = f.advisory_id \
+                 WHERE p.name = ?1 AND a.withdrawn IS NULL",
+            )
+            .map_err(&e)?;
+        let rows = stmt
+            .query_map([project], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(&e)?;
+        for row in rows {
+            let (id, version) = row.map_err(&e)?;
+            if let Ok(v) = parse_version(&version) {
+                mapped.entry(id).or_default().push(v);
+            }
+        }
+        let mut ids: Vec<String> = events.keys().chain(mapped.keys()).cloned().collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids
+            .into_iter()
+            .map(|id| AdvisoryRule {
+                intervals: events
+                    .get(&id)
+                    .map(|ranges| {
+                        ranges
+                            .values()
+                            .flat_map(|evs| super::osv::intervals(evs))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                versions: mapped.remove(&id).unwrap_or_default(),
+                id,
+            })
+            .collect())
     }
 
     fn load(&self, name: &str) -> Result<Lookup, KbError> {

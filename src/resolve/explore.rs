@@ -89,21 +89,37 @@ pub fn explore(
         .pipeline
         .boots(&direct)
         .map_err(ResolveError::Refused)?;
+    // Every direct requirement is asked for at once (a knowledge base that
+    // fetches starts them all), then checked; all that cannot be had are
+    // named together.
+    let hints: Vec<crate::kb::Wanted> = roots
+        .iter()
+        .map(|r| crate::kb::Wanted {
+            name: r.name.clone(),
+            spec: r.spec.clone(),
+            extras: r.extras.clone(),
+        })
+        .collect();
+    universe.prefetch(&hints);
+    let mut lacking = Vec::new();
     for name in &direct {
         let view = universe.project(name)?;
         match &view.availability {
             Availability::Found(_) => {}
-            Availability::Unavailable(reason) => {
-                return Err(ResolveError::Unknown(format!(
-                    "{name} is required by the project but the snapshot has no usable data for it: {reason}"
-                )));
-            }
-            Availability::Missing => {
-                return Err(ResolveError::Unknown(format!(
-                    "{name} is required by the project but is not in the snapshot; build one that includes it with `thoth-rs snapshot sync --package {name}`"
-                )));
-            }
+            Availability::Unavailable(reason) => lacking.push(format!("{name}: {reason}")),
+            Availability::Missing => lacking.push(format!("{name}: not in the knowledge base")),
         }
+    }
+    if !lacking.is_empty() {
+        return Err(ResolveError::Unknown(format!(
+            "the project requires {} the knowledge base cannot supply:\n  {}",
+            if lacking.len() == 1 {
+                "a project".to_string()
+            } else {
+                format!("{} projects", lacking.len())
+            },
+            lacking.join("\n  ")
+        )));
     }
     let develop_of_root: Vec<bool> = roots.iter().map(|r| r.develop).collect();
     let root_edges: Rc<[Edge]> = roots

@@ -11,8 +11,6 @@
 //! recorded as unavailable with the reason, so the result is closed.
 
 pub mod fetch;
-pub mod index;
-pub mod zipmeta;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;
@@ -21,8 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::index::page::{self as index, IndexFile};
+use crate::index::zipmeta;
 use fetch::{CachePolicy, Fetched, Fetcher};
-use index::IndexFile;
 
 use crate::kb::metadata::parse_metadata;
 use crate::kb::tags::parse_wheel_filename;

@@ -6,11 +6,25 @@ use std::process::Command;
 
 pub mod bundled;
 
-/// The binary under test, with logging and colour settings cleared.
+/// The binary under test, with logging and colour settings cleared,
+/// working offline on the bundled snapshot with an empty user knowledge
+/// base of its own (tests never use the network or the developer's data).
 pub fn thoth() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_thoth-rs"));
-    cmd.env_remove("THOTH_LOG").env("NO_COLOR", "1");
+    cmd.env_remove("THOTH_LOG")
+        .env("NO_COLOR", "1")
+        .env("THOTH_OFFLINE", "1")
+        .env("THOTH_KB", empty_user_kb())
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .env_remove("PIP_INDEX_URL")
+        .env_remove("PIP_EXTRA_INDEX_URL");
     cmd
+}
+
+/// A user knowledge base path no test writes to (working offline, nothing
+/// is fetched, so it stays empty), one per test process.
+pub fn empty_user_kb() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("empty-kb-{}.sqlite", std::process::id()))
 }
 
 /// Run `cmd`, require success, and parse its stdout as JSON.

@@ -49,32 +49,60 @@ pub fn find_central_directory(tail: &Window) -> Result<(u64, u64), String> {
     Ok((offset, size))
 }
 
-/// The METADATA entry: (local header offset, compressed size, method).
-pub fn find_metadata_entry(directory: &[u8]) -> Result<(u64, u64, u64), String> {
+/// One member of a zip archive, from its central directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Path inside the archive.
+    pub name: String,
+    /// Offset of its local header.
+    pub local: u64,
+    /// Compressed size.
+    pub compressed: u64,
+    /// Compression method (0 stored, 8 deflate).
+    pub method: u64,
+}
+
+/// Every member listed in a central directory.
+pub fn entries(directory: &[u8]) -> Result<Vec<Entry>, String> {
+    let mut out = Vec::new();
     let mut i = 0;
     while i + 46 <= directory.len() {
         if directory[i..i + 4] != [0x50, 0x4b, 0x01, 0x02] {
             return Err("corrupt central directory".into());
         }
-        let method = u16_at(directory, i + 10);
-        let compressed = u32_at(directory, i + 20);
         let name_len = u16_at(directory, i + 28) as usize;
         let extra_len = u16_at(directory, i + 30) as usize;
         let comment_len = u16_at(directory, i + 32) as usize;
-        let local = u32_at(directory, i + 42);
         let name = directory
             .get(i + 46..i + 46 + name_len)
             .ok_or("truncated central directory")?;
-        let name = String::from_utf8_lossy(name);
-        let mut parts = name.split('/');
-        if let (Some(dir), Some("METADATA"), None) = (parts.next(), parts.next(), parts.next())
-            && dir.ends_with(".dist-info")
-        {
-            return Ok((local, compressed, method));
-        }
+        out.push(Entry {
+            name: String::from_utf8_lossy(name).into_owned(),
+            local: u32_at(directory, i + 42),
+            compressed: u32_at(directory, i + 20),
+            method: u16_at(directory, i + 10),
+        });
         i += 46 + name_len + extra_len + comment_len;
     }
-    Err("no *.dist-info/METADATA in the wheel".into())
+    Ok(out)
+}
+
+/// Is `name` a wheel's `*.dist-info/METADATA`?
+pub fn is_wheel_metadata(name: &str) -> bool {
+    let mut parts = name.split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(dir), Some("METADATA"), None) if dir.ends_with(".dist-info")
+    )
+}
+
+/// The METADATA entry: (local header offset, compressed size, method).
+pub fn find_metadata_entry(directory: &[u8]) -> Result<(u64, u64, u64), String> {
+    entries(directory)?
+        .into_iter()
+        .find(|e| is_wheel_metadata(&e.name))
+        .map(|e| (e.local, e.compressed, e.method))
+        .ok_or_else(|| "no *.dist-info/METADATA in the wheel".into())
 }
 
 /// Byte range (start, length) needed from a local header to read its data,
@@ -92,16 +120,24 @@ pub fn local_data_range(
     Ok((local_offset + 30 + name_len + extra_len, compressed))
 }
 
-/// Inflate (method 8) or copy (method 0) entry data.
+/// Largest member inflated (16 MiB).
+pub const INFLATE_CAP: u64 = 16 << 20;
+
+/// Inflate (method 8) or copy (method 0) entry data, up to [`INFLATE_CAP`].
 pub fn decompress(data: &[u8], method: u64) -> Result<String, String> {
     let bytes = match method {
         0 => data.to_vec(),
         8 => {
             let mut out = Vec::new();
             flate2::read::DeflateDecoder::new(data)
-                .take(64 * 1024 * 1024)
+                .take(INFLATE_CAP + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| format!("inflate: {e}"))?;
+            if out.len() as u64 > INFLATE_CAP {
+                return Err(format!(
+                    "a member inflates to more than {INFLATE_CAP} bytes"
+                ));
+            }
             out
         }
         other => return Err(format!("unsupported zip compression method {other}")),

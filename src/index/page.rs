@@ -1,11 +1,105 @@
 //! Parsing simple-index project pages: PEP 691 JSON and PEP 503 HTML.
-//! File URLs may be relative; they are joined against the page URL.
+//! File URLs may be relative; they are joined against the page URL. A page
+//! becomes a [`ProjectRecord`] whose releases' dependency metadata is not
+//! fetched yet.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use reqwest::Url;
 use serde::Deserialize;
 
-use crate::kb::normalise_time;
-use crate::python::{is_valid_name, parse_name};
+use crate::kb::{Distribution, ProjectRecord, Release, Requires, normalise_time};
+use crate::python::{Version, is_valid_name, parse_name, parse_version};
+
+/// `Accept` header for project pages: PEP 691 JSON first, HTML otherwise.
+pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
+
+/// Parse a project page from raw bytes, refusing answers that are not a
+/// simple-API page at all (an error page served with status 200).
+pub fn parse_page(
+    page_url: &str,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> Result<(Option<String>, Vec<IndexFile>), String> {
+    let text = String::from_utf8_lossy(body);
+    let start = text.trim_start();
+    let json_type = content_type.is_some_and(|t| t.contains("json"));
+    if json_type || start.starts_with('{') {
+        return parse_project_page(page_url, start);
+    }
+    let lower = start
+        .get(..start.len().min(4096))
+        .unwrap_or(start)
+        .to_ascii_lowercase();
+    let looks_html = lower.contains("<html") || lower.contains("<!doctype") || text.contains("<a ");
+    if !looks_html {
+        return Err(format!(
+            "the answer is not a project page ({} bytes{})",
+            body.len(),
+            content_type.map(|t| format!(" of {t}")).unwrap_or_default()
+        ));
+    }
+    parse_project_page(page_url, &text)
+}
+
+/// Group a page's files into releases, newest first. Files whose name
+/// carries no version of `name` (or an invalid one) are left out. The
+/// dependency metadata of every release is [`Requires::NotFetched`].
+pub fn to_record(
+    name: &str,
+    display_name: Option<String>,
+    files: Vec<IndexFile>,
+    index: Option<Arc<str>>,
+) -> ProjectRecord {
+    let mut by_version: BTreeMap<Version, Vec<IndexFile>> = BTreeMap::new();
+    for file in files {
+        let Some(v) = file_version(name, &file.filename) else {
+            continue;
+        };
+        let Ok(v) = parse_version(&v) else { continue };
+        by_version.entry(v).or_default().push(file);
+    }
+    let releases = by_version
+        .into_iter()
+        .rev()
+        .map(|(version, mut files)| {
+            files.sort_by(|a, b| a.filename.cmp(&b.filename));
+            files.dedup_by(|a, b| a.filename == b.filename);
+            Release {
+                version,
+                upload_time: files.iter().filter_map(|f| f.upload_time.clone()).min(),
+                yanked: files.iter().all(|f| f.yanked.is_some()),
+                yanked_reason: files
+                    .iter()
+                    .find_map(|f| f.yanked.clone())
+                    .filter(|r| !r.is_empty()),
+                requires_python: None,
+                distributions: files
+                    .into_iter()
+                    .map(|f| Distribution {
+                        yanked: f.yanked.is_some(),
+                        filename: f.filename,
+                        sha256: f.sha256,
+                        size: f.size,
+                        upload_time: f.upload_time,
+                        requires_python: f.requires_python,
+                        url: Some(f.url),
+                    })
+                    .collect(),
+                dependencies: Requires::NotFetched,
+                provides_extras: Vec::new(),
+                advisories: Vec::new(),
+            }
+        })
+        .collect();
+    ProjectRecord {
+        name: name.to_string(),
+        display_name: display_name.unwrap_or_else(|| name.to_string()),
+        releases,
+        index,
+    }
+}
 
 /// One file listed on a project page.
 #[derive(Debug, Clone, PartialEq, Eq)]
