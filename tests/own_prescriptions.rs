@@ -216,7 +216,7 @@ fn every_unit_fires_where_it_should_and_nowhere_else() {
             base().pkg("pillow", "8.3.1").with("numpy", "1.21.0"),
         ),
         (
-            "OpenCVVariantsStride",
+            "OpenCVVariantsWrap",
             base()
                 .with("opencv-python", "4.10.0.84")
                 .with("opencv-python-headless", "4.10.0.84"),

@@ -28,6 +28,8 @@ pub enum MetadataSource {
     SdistEggInfo,
     /// A source archive's static pyproject.toml.
     SdistPyproject,
+    /// A source archive's setup.py and setup.cfg, read without running them.
+    SdistSetupPy,
 }
 
 impl MetadataSource {
@@ -39,6 +41,7 @@ impl MetadataSource {
             Self::SdistPkgInfo => "sdist-pkg-info",
             Self::SdistEggInfo => "sdist-egg-info",
             Self::SdistPyproject => "sdist-pyproject",
+            Self::SdistSetupPy => "sdist-setup-py",
         }
     }
 }
@@ -184,6 +187,7 @@ pub async fn read_release(
                 SdistSource::PkgInfo => MetadataSource::SdistPkgInfo,
                 SdistSource::EggInfo => MetadataSource::SdistEggInfo,
                 SdistSource::Pyproject => MetadataSource::SdistPyproject,
+                SdistSource::SetupPy => MetadataSource::SdistSetupPy,
             },
             file: file.filename.clone(),
         }),
@@ -423,7 +427,11 @@ async fn zip_sdist(remote: &Remote<'_>) -> Result<SdistFiles, MetadataError> {
             continue;
         };
         let content = match kind {
-            sdist::Wanted::PkgInfo | sdist::Wanted::RequiresTxt | sdist::Wanted::Pyproject => {
+            sdist::Wanted::PkgInfo
+            | sdist::Wanted::RequiresTxt
+            | sdist::Wanted::Pyproject
+            | sdist::Wanted::SetupPy
+            | sdist::Wanted::SetupCfg => {
                 if entry.compressed > sdist::FILE_CAP {
                     continue;
                 }

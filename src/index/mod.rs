@@ -12,6 +12,7 @@ pub mod http;
 pub mod metadata;
 pub mod page;
 pub mod sdist;
+pub mod setup_py;
 pub mod zipmeta;
 
 use std::collections::BTreeMap;

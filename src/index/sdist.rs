@@ -8,7 +8,10 @@
 //! 2. setuptools' `*.egg-info/requires.txt` (an egg-info directory without
 //!    one means no dependencies);
 //! 3. a static `pyproject.toml` `[project]` table whose `dependencies` are
-//!    not listed in `dynamic`.
+//!    not listed in `dynamic`;
+//! 4. `setup.py` read without running it, when its dependency arguments are
+//!    literals ([`super::setup_py`]), with `setup.cfg`'s declarative
+//!    options for what it does not give.
 //!
 //! Otherwise the metadata is unavailable, and the reason says why. Archives
 //! are read as a stream; reading stops as soon as a trusted `PKG-INFO` is
@@ -37,6 +40,10 @@ pub struct SdistFiles {
     pub pyproject: Option<String>,
     /// `<top>/setup.py` exists.
     pub setup_py: bool,
+    /// Its text.
+    pub setup_py_text: Option<String>,
+    /// `<top>/setup.cfg`.
+    pub setup_cfg: Option<String>,
 }
 
 /// Which of the wanted files a path inside the archive is.
@@ -52,6 +59,8 @@ pub enum Wanted {
     Pyproject,
     /// Top-level setup.py.
     SetupPy,
+    /// Top-level setup.cfg.
+    SetupCfg,
 }
 
 /// Classify a path (`top/…`) inside a source archive.
@@ -62,6 +71,7 @@ pub fn wanted(path: &str) -> Option<Wanted> {
         [_, "PKG-INFO"] => Some(Wanted::PkgInfo),
         [_, "pyproject.toml"] => Some(Wanted::Pyproject),
         [_, "setup.py"] => Some(Wanted::SetupPy),
+        [_, "setup.cfg"] => Some(Wanted::SetupCfg),
         [_, dir, file] | [_, _, dir, file] if dir.ends_with(".egg-info") => {
             Some(if *file == "requires.txt" {
                 Wanted::RequiresTxt
@@ -84,7 +94,11 @@ impl SdistFiles {
             }
             Wanted::EggInfo => self.egg_info = true,
             Wanted::Pyproject => self.pyproject = content.or(self.pyproject.take()),
-            Wanted::SetupPy => self.setup_py = true,
+            Wanted::SetupPy => {
+                self.setup_py = true;
+                self.setup_py_text = content.or(self.setup_py_text.take());
+            }
+            Wanted::SetupCfg => self.setup_cfg = content.or(self.setup_cfg.take()),
         }
     }
 
@@ -104,6 +118,8 @@ pub enum SdistSource {
     EggInfo,
     /// pyproject.toml.
     Pyproject,
+    /// setup.py (and setup.cfg) read without running them.
+    SetupPy,
 }
 
 /// Metadata-Version of a PKG-INFO text as (major, minor).
@@ -173,6 +189,24 @@ pub fn metadata_from(files: &SdistFiles) -> Result<(CoreMetadata, SdistSource), 
             Err(e) => return Err(format!("its pyproject.toml cannot be read ({e})")),
         }
     }
+    let mut why_dynamic = None;
+    if let Some(text) = &files.setup_py_text {
+        match from_setup_py(text, files.setup_cfg.as_deref()) {
+            Ok(mut meta) => {
+                meta.name = pkg_info.as_ref().and_then(|(m, _)| m.name.clone());
+                meta.version = pkg_info.as_ref().and_then(|(m, _)| m.version.clone());
+                meta.requires_python = meta.requires_python.or(requires_python);
+                return Ok((meta, SdistSource::SetupPy));
+            }
+            Err(why) => why_dynamic = Some(why),
+        }
+    }
+    if let Some(why) = why_dynamic {
+        return Err(format!(
+            "it exists only as a source archive whose dependencies are dynamic: {why} \
+             (no Metadata 2.2 PKG-INFO, egg-info or static pyproject.toml either)"
+        ));
+    }
     Err(match &pkg_info {
         Some((_, text)) => {
             let version = metadata_version(text)
@@ -187,6 +221,85 @@ pub fn metadata_from(files: &SdistFiles) -> Result<(CoreMetadata, SdistSource), 
                  static pyproject.toml dependencies"
             .to_string(),
     })
+}
+
+/// Dependencies from `setup.py`'s literal arguments, completed by
+/// `setup.cfg`; `Err` says why they cannot be read.
+fn from_setup_py(setup_py: &str, setup_cfg: Option<&str>) -> Result<CoreMetadata, String> {
+    use super::setup_py::{Found, read, read_cfg};
+    let args = read(setup_py)?;
+    let cfg = match setup_cfg {
+        Some(text) => Some(read_cfg(text)?),
+        None => None,
+    };
+    let pick = |own: Found<Vec<String>>, from_cfg: Option<Found<Vec<String>>>| match own {
+        Found::Literal(l) => Ok(l),
+        Found::Dynamic(why) => Err(format!("install_requires: {why}")),
+        Found::Absent => match from_cfg {
+            Some(Found::Literal(l)) => Ok(l),
+            _ => Ok(Vec::new()),
+        },
+    };
+    let install = pick(
+        args.install_requires,
+        cfg.as_ref().map(|c| c.install_requires.clone()),
+    )?;
+    let extras = match args.extras_require {
+        Found::Literal(e) => e,
+        Found::Dynamic(why) => return Err(format!("extras_require: {why}")),
+        Found::Absent => match cfg.as_ref().map(|c| c.extras_require.clone()) {
+            Some(Found::Literal(e)) => e,
+            _ => Vec::new(),
+        },
+    };
+    let requires_python = match args.python_requires {
+        Found::Literal(s) => Some(s),
+        _ => match cfg.map(|c| c.python_requires) {
+            Some(Found::Literal(s)) => Some(s),
+            _ => None,
+        },
+    };
+    let mut meta = CoreMetadata {
+        requires_python,
+        ..CoreMetadata::default()
+    };
+    for req in install {
+        match dependency_from_requirement(&req) {
+            Some(d) => meta.dependencies.push(d),
+            None => meta.skipped.push(req),
+        }
+    }
+    for (key, reqs) in extras {
+        // setuptools allows `extra:marker` keys.
+        let (extra, marker) = match key.split_once(':') {
+            Some((e, m)) => (e.trim(), Some(m.trim())),
+            None => (key.trim(), None),
+        };
+        let Ok(extra) = crate::python::parse_extra(extra) else {
+            continue;
+        };
+        let extra = extra.to_string();
+        if !meta.provides_extras.contains(&extra) {
+            meta.provides_extras.push(extra.clone());
+        }
+        for req in reqs {
+            let (r, own) = match req.split_once(';') {
+                Some((r, m)) => (r.trim().to_string(), Some(m.trim().to_string())),
+                None => (req.trim().to_string(), None),
+            };
+            let clause = match (own, marker) {
+                (Some(o), Some(m)) => format!("({o}) and ({m}) and extra == \"{extra}\""),
+                (Some(o), None) => format!("({o}) and extra == \"{extra}\""),
+                (None, Some(m)) => format!("({m}) and extra == \"{extra}\""),
+                (None, None) => format!("extra == \"{extra}\""),
+            };
+            match dependency_from_requirement(&format!("{r} ; {clause}")) {
+                Some(d) => meta.dependencies.push(d),
+                None => meta.skipped.push(req),
+            }
+        }
+    }
+    Ok(meta)
 }
 
 /// Parse setuptools' `requires.txt`: requirement lines under sections
@@ -343,7 +456,11 @@ pub fn scan_tar<R: Read>(reader: R) -> Result<SdistFiles, String> {
             continue;
         };
         let content = match kind {
-            Wanted::PkgInfo | Wanted::RequiresTxt | Wanted::Pyproject => {
+            Wanted::PkgInfo
+            | Wanted::RequiresTxt
+            | Wanted::Pyproject
+            | Wanted::SetupPy
+            | Wanted::SetupCfg => {
                 let mut buf = Vec::new();
                 (&mut entry)
                     .take(FILE_CAP + 1)
@@ -354,7 +471,7 @@ pub fn scan_tar<R: Read>(reader: R) -> Result<SdistFiles, String> {
                 }
                 Some(String::from_utf8_lossy(&buf).into_owned())
             }
-            Wanted::EggInfo | Wanted::SetupPy => None,
+            Wanted::EggInfo => None,
         };
         files.add(kind, content);
         if files.settled() {

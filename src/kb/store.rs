@@ -21,6 +21,11 @@ use super::sqlite::sql_err;
 use super::{Dependency, KbError, ProjectRecord};
 use crate::python::Version;
 
+/// Recorded with every "unavailable" answer: the metadata readers of this
+/// build. Raise it when they learn to read more, so such answers are
+/// asked again.
+pub const UNAVAILABLE_READER: &str = "readers-2";
+
 /// Schema version of the user knowledge base.
 pub const STORE_VERSION: i64 = 1;
 
@@ -387,6 +392,9 @@ impl Store {
                     source: source.unwrap_or_default(),
                 },
             ),
+            // An older reader's "unavailable" is asked again: later readers
+            // understand more archives.
+            _ if source.as_deref() != Some(UNAVAILABLE_READER) => None,
             _ => Some(StoredMetadata::Unavailable(reason.unwrap_or_default())),
         })
     }
@@ -413,9 +421,13 @@ impl Store {
                 requires_python.as_deref(),
                 Some(packed::encode_metadata(dependencies, provides_extras)),
             ),
-            StoredMetadata::Unavailable(reason) => {
-                ("unavailable", None, Some(reason.as_str()), None, None)
-            }
+            StoredMetadata::Unavailable(reason) => (
+                "unavailable",
+                Some(UNAVAILABLE_READER),
+                Some(reason.as_str()),
+                None,
+                None,
+            ),
         };
         let conn = self.conn();
         conn.prepare_cached(

@@ -171,6 +171,7 @@ pub fn explore(
                 let stop = solver.pipeline.eager_stop.clone().unwrap_or(Refusal {
                     unit: String::new(),
                     message: String::new(),
+                    culprits: Vec::new(),
                 });
                 return Err(ResolveError::Stopped(stop));
             }

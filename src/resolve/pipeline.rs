@@ -18,6 +18,9 @@ pub struct Refusal {
     pub unit: String,
     /// Its message.
     pub message: String,
+    /// The packages of the stack the unit matched on (empty when it
+    /// matched on no package).
+    pub culprits: Vec<String>,
 }
 
 /// What the steps said about one action.
@@ -247,6 +250,7 @@ impl<'p> Pipeline<'p> {
             self.eager_stop = Some(Refusal {
                 unit: unit.name.clone(),
                 message: msg.clone(),
+                culprits: Vec::new(),
             });
         }
     }
@@ -291,6 +295,7 @@ impl<'p> Pipeline<'p> {
                     return Err(Refusal {
                         unit: unit.name.clone(),
                         message: msg.clone(),
+                        culprits: Vec::new(),
                     });
                 }
             }
@@ -497,9 +502,20 @@ impl<'p> Pipeline<'p> {
             if match_fires(unit, None, &refs) {
                 self.acted(unit, None);
                 if let Some(msg) = &unit.run().not_acceptable {
+                    let mut culprits: Vec<String> = unit
+                        .matches()
+                        .iter()
+                        .filter_map(|m| m.state.as_ref())
+                        .flat_map(|s| &s.resolved_dependencies)
+                        .flat_map(|want| refs.iter().filter(|r| matcher_admits(want, r)))
+                        .map(|r| r.name.to_string())
+                        .collect();
+                    culprits.sort();
+                    culprits.dedup();
                     return Some(Refusal {
                         unit: unit.name.clone(),
                         message: msg.clone(),
+                        culprits,
                     });
                 }
             }

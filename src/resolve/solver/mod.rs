@@ -811,13 +811,31 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         if let Some(refusal) = self.pipeline.stride(&resolved) {
             self.counters.discarded += 1;
             tracing::debug!(unit = %refusal.unit, "stack discarded: {}", refusal.message);
-            let mut all = Bits::default();
-            for (i, n) in self.nodes.iter().enumerate() {
-                if n.decision.is_some() {
-                    all.insert(i);
+            // The stack is refused for the packages the unit matched: only
+            // their versions, or whatever brought them in, can change that.
+            let culprits: Vec<usize> = refusal
+                .culprits
+                .iter()
+                .filter_map(|n| self.ids.get(n.as_str()).copied())
+                .collect();
+            let mut conflict = Bits::default();
+            if culprits.is_empty() {
+                for (i, n) in self.nodes.iter().enumerate() {
+                    if n.decision.is_some() {
+                        conflict.insert(i);
+                    }
+                }
+            } else {
+                let mut stack = culprits;
+                while let Some(i) = stack.pop() {
+                    if conflict.contains(i) {
+                        continue;
+                    }
+                    conflict.insert(i);
+                    stack.extend(self.nodes[i].reqs.iter().filter_map(|q| q.from));
                 }
             }
-            return Err(all);
+            return Err(conflict);
         }
         Ok(())
     }

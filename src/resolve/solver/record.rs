@@ -85,6 +85,18 @@ impl Solver<'_, '_, '_> {
 
     pub(super) fn record_failure(&mut self, p: usize, rejected: &[(usize, String)]) {
         self.nodes[p].failures += 1;
+        tracing::trace!(
+            "{} ran out of versions ({} times); {} rejected: {:?}; required by {:?}",
+            self.nodes[p].name,
+            self.nodes[p].failures,
+            rejected.len(),
+            rejected.iter().take(3).collect::<Vec<_>>(),
+            self.nodes[p]
+                .reqs
+                .iter()
+                .map(|q| self.chain(q))
+                .collect::<Vec<_>>()
+        );
         if self.nodes[p].failures > 3 {
             return;
         }
