@@ -133,7 +133,6 @@ pub enum Origin {
 pub(crate) struct Counters {
     pub pages_fetched: AtomicU64,
     pub pages_revalidated: AtomicU64,
-    pub pages_stored: AtomicU64,
     pub pages_not_found: AtomicU64,
     pub meta_base: AtomicU64,
     pub meta_stored: AtomicU64,
@@ -455,8 +454,6 @@ impl LayeredKb {
         if let Some(page) = &stored
             && self.layers.usable(page, name)
         {
-            let counters = &self.layers.counters;
-            counters.pages_stored.fetch_add(1, Ordering::Relaxed);
             let age = page.age(super::store::now());
             let origin = Origin::UserKb {
                 index,
@@ -503,7 +500,23 @@ impl LayeredKb {
                 .map(|(i, _)| i)
                 .collect()
         };
+        // Working offline, the base snapshot stands in for the index it was
+        // built from (or for the primary index when none is that one), in
+        // that index's place in the order.
+        let stand_in = self
+            .layers
+            .base
+            .as_ref()
+            .filter(|_| self.layers.options.offline)
+            .map(|_| {
+                self.layers
+                    .index_keys
+                    .iter()
+                    .position(|k| Some(&**k) == self.layers.base_index.as_deref())
+                    .unwrap_or(0)
+            });
         let mut not_found = Vec::new();
+        let mut base_said = None;
         for i in indexes {
             match self.page_on(i, name)? {
                 Some((PageAnswer::Found(record, _), origin)) => {
@@ -516,15 +529,17 @@ impl LayeredKb {
                         .fetch_add(1, Ordering::Relaxed);
                     not_found.push(self.layers.index_keys[i].to_string());
                 }
+                None if stand_in == Some(i) => {
+                    let base = self.layers.base.as_ref().expect("a stand-in has a base");
+                    match base.project(name)? {
+                        found @ Lookup::Found(_) => return Ok((found, base_origin())),
+                        // The snapshot's "unavailable" is about what it was
+                        // built to hold; offline, the project is missing.
+                        Lookup::Unavailable(reason) => base_said = Some(reason),
+                        Lookup::Missing => {}
+                    }
+                }
                 None => {}
-            }
-        }
-        if let Some(base) = &self.layers.base
-            && self.layers.options.offline
-        {
-            let lookup = base.project(name)?;
-            if !matches!(lookup, Lookup::Missing) {
-                return Ok((lookup, base_origin()));
             }
         }
         if !not_found.is_empty() {
@@ -538,11 +553,46 @@ impl LayeredKb {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(name.to_string());
         Ok((
-            Lookup::Unavailable(
-                "not in the knowledge base, and --offline forbids fetching it".to_string(),
-            ),
+            Lookup::Unavailable(match base_said {
+                Some(reason) => format!(
+                    "not in the knowledge base (the snapshot: {reason}), and --offline forbids fetching it"
+                ),
+                None => "not in the knowledge base, and --offline forbids fetching it".to_string(),
+            }),
             Origin::Nowhere,
         ))
+    }
+
+    /// The project from fresh stored pages alone, following the
+    /// first-index rule; `None` when some index must be asked.
+    fn stored_project(&self, name: &str) -> Result<Option<(Lookup, Origin)>, KbError> {
+        if self.layers.base_primary {
+            return Ok(None);
+        }
+        let allowed = self.layers.indexes.for_project(name);
+        for (i, ix) in self.layers.indexes.indexes.iter().enumerate() {
+            if !allowed.contains(&ix) {
+                continue;
+            }
+            let Some(page) = self.store.page(&self.layers.index_keys[i], name)? else {
+                return Ok(None);
+            };
+            if !self.layers.usable(&page, name) {
+                return Ok(None);
+            }
+            let age_seconds = page.age(super::store::now());
+            if let Some(record) = page.record {
+                let origin = Origin::UserKb {
+                    index: self.layers.index_keys[i].to_string(),
+                    age_seconds,
+                };
+                return Ok(Some((
+                    Lookup::Found(self.with_advisories(Arc::new(record))?),
+                    origin,
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// Map the base snapshot's advisories onto a record read from an index.
@@ -632,6 +682,10 @@ impl LayeredKb {
             .values()
             .filter(|o| matches!(o, Origin::Snapshot { .. }))
             .count() as u64;
+        let from_store = projects
+            .values()
+            .filter(|o| matches!(o, Origin::UserKb { .. }))
+            .count() as u64;
         let oldest = projects
             .values()
             .filter_map(|o| match o {
@@ -677,7 +731,7 @@ impl LayeredKb {
             pages: BTreeMap::from([
                 ("fetched", n(&c.pages_fetched)),
                 ("revalidated", n(&c.pages_revalidated)),
-                ("from_user_kb", n(&c.pages_stored)),
+                ("from_user_kb", from_store),
                 ("from_base_snapshot", from_base),
                 ("not_found", n(&c.pages_not_found)),
             ]),
@@ -783,16 +837,33 @@ impl KnowledgeBase for LayeredKb {
         if self.layers.options.offline {
             return;
         }
-        let memo = self
-            .memo
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let new: Vec<Wanted> = wanted
-            .iter()
-            .filter(|w| !memo.contains_key(&w.name))
-            .cloned()
-            .collect();
-        drop(memo);
+        let new: Vec<Wanted> = {
+            let memo = self
+                .memo
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            wanted
+                .iter()
+                .filter(|w| !memo.contains_key(&w.name))
+                .cloned()
+                .collect()
+        };
+        // A project whose page is fresh in the user knowledge base is
+        // loaded now; only the others are fetched (and crawled from).
+        let mut fetch = Vec::new();
+        for w in new {
+            match self.stored_project(&w.name) {
+                Ok(Some(done)) => {
+                    self.memo
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .entry(w.name.clone())
+                        .or_insert(done);
+                }
+                _ => fetch.push(w),
+            }
+        }
+        let new = fetch;
         if new.is_empty() {
             return;
         }

@@ -293,7 +293,7 @@ impl Ctx {
         let s = &self.client.stats;
         bar.set_message(format!(
             "{} project pages, {} metadata files, {:.1} MiB, {} requests in flight",
-            n(&c.pages_fetched) + n(&c.pages_revalidated) + n(&c.pages_stored),
+            n(&c.pages_fetched) + n(&c.pages_revalidated),
             n(&c.meta_pep658) + n(&c.meta_range) + n(&c.meta_sdist),
             n(&s.bytes) as f64 / (1 << 20) as f64,
             n(&s.in_flight)
@@ -375,7 +375,6 @@ impl Ctx {
         if let Some(page) = &stored
             && self.layers.usable(page, name)
         {
-            counters.pages_stored.fetch_add(1, Ordering::Relaxed);
             let age = page.age(super::store::now());
             return Delivery::Page(match &page.record {
                 Some(r) => PageAnswer::Found(Arc::new(r.clone()), age),

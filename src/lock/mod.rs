@@ -124,6 +124,10 @@ pub struct LockContext<'a> {
     pub dev: bool,
 }
 
+fn norm(url: &str) -> String {
+    url.trim_end_matches('/').to_string()
+}
+
 impl LockContext<'_> {
     fn sources(&self) -> Vec<Source> {
         if self.project.sources.is_empty() {
@@ -133,17 +137,42 @@ impl LockContext<'_> {
         }
     }
 
-    /// Source name lock entries carry: the source whose URL is the
-    /// snapshot's index, else the first source.
-    fn index_name(&self) -> String {
-        let norm = |u: &str| u.trim_end_matches('/').to_string();
-        let sources = self.sources();
-        sources
+    /// The index a locked package came from (without a trailing `/`).
+    fn package_index(&self, p: &ResolvedPackage) -> Result<String, KbError> {
+        Ok(self
+            .kb
+            .indexes(&p.name, &p.version)?
+            .first()
+            .map_or_else(|| norm(&self.index_url), |u| norm(u)))
+    }
+
+    /// The sources a lock lists: the project's own (or the default one),
+    /// then every other index a locked package came from.
+    fn lock_sources(&self, resolution: &Resolution) -> Result<Vec<Source>, KbError> {
+        let mut sources = self.sources();
+        for p in &resolution.packages {
+            let url = self.package_index(p)?;
+            if !sources.iter().any(|s| norm(&s.url) == url) {
+                sources.push(Source {
+                    name: format!("index-{}", sources.len() + 1),
+                    url,
+                    verify_ssl: true,
+                });
+            }
+        }
+        Ok(sources)
+    }
+
+    /// Source name a lock entry carries: the source whose URL is the
+    /// package's index, else the first source.
+    fn index_name(&self, sources: &[Source], p: &ResolvedPackage) -> Result<String, KbError> {
+        let url = self.package_index(p)?;
+        Ok(sources
             .iter()
-            .find(|s| norm(&s.url) == norm(&self.index_url))
+            .find(|s| norm(&s.url) == url)
             .or_else(|| sources.first())
             .map(|s| s.name.clone())
-            .unwrap_or_else(|| "pypi".into())
+            .unwrap_or_else(|| "pypi".into()))
     }
 }
 
@@ -166,11 +195,11 @@ fn entry(p: &ResolvedPackage, ctx: &LockContext, index: &str) -> Result<Value, K
 
 /// The Pipfile.lock object for `resolution`.
 pub fn pipfile_lock(resolution: &Resolution, ctx: &LockContext) -> Result<Value, KbError> {
-    let sources = ctx.sources();
-    let index = ctx.index_name();
+    let sources = ctx.lock_sources(resolution)?;
     let mut default = Map::new();
     let mut develop = Map::new();
     for p in &resolution.packages {
+        let index = ctx.index_name(&sources, p)?;
         if p.default {
             default.insert(p.name.clone(), entry(p, ctx, &index)?);
         }
@@ -213,10 +242,17 @@ pub fn requirements_txt(resolution: &Resolution, ctx: &LockContext) -> Result<St
             .unwrap_or_default()
     );
     let _ = writeln!(out, "#");
-    if let Some(first) = ctx.project.sources.first() {
-        let _ = writeln!(out, "--index-url {}", first.url);
-        for s in &ctx.project.sources[1..] {
-            let _ = writeln!(out, "--extra-index-url {}", s.url);
+    // The project's own indexes, and any other a locked package came from
+    // (a lone default index is not written, as pip-compile does).
+    let sources = ctx.lock_sources(resolution)?;
+    if !ctx.project.sources.is_empty() || sources.len() > 1 {
+        for (i, s) in sources.iter().enumerate() {
+            let flag = if i == 0 {
+                "--index-url"
+            } else {
+                "--extra-index-url"
+            };
+            let _ = writeln!(out, "{flag} {}", s.url);
         }
     }
     let project_file = ctx
@@ -286,15 +322,11 @@ pub fn pylock(
         let _ = writeln!(out, "requires-python = {}", toml_str(rp));
     }
     let _ = writeln!(out, "created-by = \"thoth-rs\"");
-    let index = ctx
-        .project
-        .sources
-        .first()
-        .map_or_else(|| ctx.index_url.clone(), |s| s.url.clone());
     for p in &resolution.packages {
         if !(p.default || (p.develop && ctx.dev)) {
             continue;
         }
+        let index = ctx.package_index(p)?;
         let _ = writeln!(out, "\n[[packages]]");
         let _ = writeln!(out, "name = {}", toml_str(&p.name));
         let _ = writeln!(out, "version = {}", toml_str(&p.version.to_string()));

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod bundled;
+pub mod index;
 
 /// The binary under test, with logging and colour settings cleared,
 /// working offline on the bundled snapshot with an empty user knowledge
