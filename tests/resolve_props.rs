@@ -155,3 +155,64 @@ proptest! {
         }
     }
 }
+
+/// A package whose newest versions all conflict with the newest release of
+/// one decided before it is decided first after `CONFLICT_THRESHOLD`
+/// conflicts (as uv does): the stack keeps its newest version and the
+/// other package gives way. With no way out, the reordered search still
+/// proves that no stack exists.
+#[test]
+fn a_package_that_keeps_conflicting_is_decided_first() {
+    let mut kb = empty();
+    add(
+        &mut kb,
+        "alpha",
+        &[("1.0", &[]), ("2.0", &[]), ("3.0", &[]), ("4.0", &[])],
+    );
+    let newer: &[&str] = &["alpha<2.0"];
+    add(
+        &mut kb,
+        "beta",
+        &[
+            ("1.0", &[]),
+            ("2.0", newer),
+            ("3.0", newer),
+            ("4.0", newer),
+            ("5.0", newer),
+            ("6.0", newer),
+            ("7.0", newer),
+        ],
+    );
+    let env = TargetEnvironment::from_runtime(None, Some("3.11"));
+    let target = Target {
+        query: candidate_query(&env, None).unwrap(),
+        markers: env.marker_environment().unwrap(),
+    };
+    let roots: Vec<Root> = vec![
+        ("alpha".into(), vec![], String::new(), None),
+        ("beta".into(), vec![], String::new(), None),
+    ];
+    let lock = run(&kb, &env, &roots).unwrap();
+    assert!(check(&kb, &target, &roots, &lock).is_empty());
+    assert_eq!(lock["beta"], "7.0");
+    assert_eq!(lock["alpha"], "1.0");
+    // Fewer conflicts than the threshold: the earlier decision stands.
+    let roots_few: Vec<Root> = vec![
+        ("alpha".into(), vec![], String::new(), None),
+        ("beta".into(), vec![], "<4.0".into(), None),
+    ];
+    let lock = run(&kb, &env, &roots_few).unwrap();
+    assert_eq!(
+        (lock["alpha"].as_str(), lock["beta"].as_str()),
+        ("4.0", "1.0")
+    );
+    // No stack: alpha>=3 and beta>=2 cannot go together.
+    let impossible: Vec<Root> = vec![
+        ("alpha".into(), vec![], ">=3.0".into(), None),
+        ("beta".into(), vec![], ">=2.0".into(), None),
+    ];
+    assert!(matches!(
+        run(&kb, &env, &impossible),
+        Err(AdviseError::Resolve(ResolveError::NoSolution(_)))
+    ));
+}

@@ -263,10 +263,77 @@ impl Layers {
         )
     }
 
+    /// The record as this run keeps it in memory: with a target known,
+    /// only the files that could be installed on it (source archives and
+    /// fitting wheels), without digests and sizes. The user knowledge base
+    /// keeps every file whole; locks read them from there
+    /// ([`KnowledgeBase::files`]).
+    pub fn for_run(&self, record: &ProjectRecord) -> ProjectRecord {
+        let target = self
+            .target
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match target {
+            Some(t) => only_for(record, &t.query.target),
+            None => record.clone(),
+        }
+    }
+
+    /// The target's wheel tags, once known.
+    pub fn wheel_target(&self) -> Option<super::tags::WheelTarget> {
+        self.target
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|t| t.query.target.clone())
+    }
+
     /// Position of the index a record was read from.
     pub fn index_of(&self, record: &ProjectRecord) -> Option<usize> {
         let index = record.index.as_deref()?;
         self.index_keys.iter().position(|k| &**k == index)
+    }
+}
+
+/// `record` without the wheels `target` cannot install.
+pub fn only_for(record: &ProjectRecord, target: &super::tags::WheelTarget) -> ProjectRecord {
+    ProjectRecord {
+        name: record.name.clone(),
+        display_name: record.display_name.clone(),
+        index: record.index.clone(),
+        releases: record
+            .releases
+            .iter()
+            .map(|r| super::Release {
+                version: r.version.clone(),
+                upload_time: r.upload_time.clone(),
+                yanked: r.yanked,
+                yanked_reason: r.yanked_reason.clone(),
+                requires_python: r.requires_python.clone(),
+                distributions: {
+                    let keep = |d: &&Distribution| {
+                        super::tags::is_sdist(&d.filename) || target.accepts_filename(&d.filename)
+                    };
+                    let mut kept = Vec::with_capacity(r.distributions.iter().filter(keep).count());
+                    // Digests and sizes are read from the store when a lock
+                    // needs them.
+                    kept.extend(r.distributions.iter().filter(keep).map(|d| Distribution {
+                        filename: d.filename.clone(),
+                        sha256: None,
+                        size: None,
+                        upload_time: d.upload_time.clone(),
+                        requires_python: d.requires_python.clone(),
+                        yanked: d.yanked,
+                        url: d.url.clone(),
+                    }));
+                    kept
+                },
+                dependencies: r.dependencies.clone(),
+                provides_extras: r.provides_extras.clone(),
+                advisories: r.advisories.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -450,17 +517,20 @@ impl LayeredKb {
             };
             return Ok(Some((answer, origin)));
         }
-        let stored = self.store.page(&self.layers.index_keys[i], name)?;
-        if let Some(page) = &stored
-            && self.layers.usable(page, name)
+        let target = self.layers.wheel_target();
+        let stored = self
+            .store
+            .page_for(&self.layers.index_keys[i], name, target.as_ref())?;
+        if let Some(page) = stored
+            && self.layers.usable(&page, name)
         {
             let age = page.age(super::store::now());
             let origin = Origin::UserKb {
                 index,
                 age_seconds: age,
             };
-            return Ok(Some(match &page.record {
-                Some(record) => (PageAnswer::Found(Arc::new(record.clone()), age), origin),
+            return Ok(Some(match page.record {
+                Some(record) => (PageAnswer::Found(Arc::new(record), age), origin),
                 None => (PageAnswer::NotFound, origin),
             }));
         }
@@ -574,7 +644,11 @@ impl LayeredKb {
             if !allowed.contains(&ix) {
                 continue;
             }
-            let Some(page) = self.store.page(&self.layers.index_keys[i], name)? else {
+            let target = self.layers.wheel_target();
+            let Some(page) =
+                self.store
+                    .page_for(&self.layers.index_keys[i], name, target.as_ref())?
+            else {
                 return Ok(None);
             };
             if !self.layers.usable(&page, name) {
@@ -810,7 +884,7 @@ impl KnowledgeBase for LayeredKb {
         let remote = self.remote()?;
         remote.ask_metadata(
             key.clone(),
-            r.distributions.clone(),
+            &r.distributions,
             crate::index::http::Priority::URGENT,
         );
         match self.wait(&key) {
@@ -888,9 +962,12 @@ impl KnowledgeBase for LayeredKb {
                 continue;
             }
             let key = Key::Meta(i, record.name.clone(), release.version.clone());
+            if self.layers.delivered(&key).is_some() {
+                continue;
+            }
             remote.ask_metadata(
                 key,
-                release.distributions.clone(),
+                &release.distributions,
                 crate::index::http::Priority::HINT,
             );
         }
@@ -902,10 +979,30 @@ impl KnowledgeBase for LayeredKb {
         {
             return base.files(name, version);
         }
-        Ok(self
-            .release(name, version)?
-            .map(|(record, i)| record.releases[i].distributions.clone())
-            .unwrap_or_default())
+        let Some((record, i)) = self.release(name, version)? else {
+            return Ok(Vec::new());
+        };
+        // Every file of the release, from the stored page (the record in
+        // memory keeps only those for the target). Pages fetched in this
+        // run may still be on their way to the store.
+        if let Some(index) = self.layers.index_of(&record) {
+            for attempt in 0..2 {
+                if attempt == 1 {
+                    match self.remote.get() {
+                        Some(Ok(remote)) => remote.flush(),
+                        _ => break,
+                    }
+                }
+                if let Some(files) =
+                    self.store
+                        .release_files(&self.layers.index_keys[index], name, version)?
+                    && !files.is_empty()
+                {
+                    return Ok(files);
+                }
+            }
+        }
+        Ok(record.releases[i].distributions.clone())
     }
 
     fn advisory(&self, id: &str) -> Result<Option<Advisory>, KbError> {

@@ -215,6 +215,19 @@ pub fn encode_page(record: &ProjectRecord) -> Vec<u8> {
 /// Decode [`encode_page`]; `None` when damaged. Release upload times and
 /// yanks are derived from their files, as when the page was read.
 pub fn decode_page(data: &[u8], name: &str, index: Option<Arc<str>>) -> Option<ProjectRecord> {
+    decode_page_with(data, name, index, &|_| true, true)
+}
+
+/// [`decode_page`] keeping only the files `keep` accepts (by file name),
+/// with digests and sizes only when `digests`; files left out cost no
+/// allocation.
+pub fn decode_page_with(
+    data: &[u8],
+    name: &str,
+    index: Option<Arc<str>>,
+    keep: &dyn Fn(&str) -> bool,
+    digests: bool,
+) -> Option<ProjectRecord> {
     let mut r = Reader { data, at: 0 };
     if r.byte()? != PAGE_FORMAT {
         return None;
@@ -226,35 +239,50 @@ pub fn decode_page(data: &[u8], name: &str, index: Option<Arc<str>>) -> Option<P
         let version = parse_version(r.str()?).ok()?;
         let yanked_reason = r.opt()?;
         let files = r.count()?;
-        let mut distributions = Vec::with_capacity(files);
+        let mut distributions = Vec::new();
+        let mut upload_time: Option<String> = None;
+        let mut all_yanked = files > 0;
         for _ in 0..files {
-            let filename = r.string()?;
+            let filename = r.str()?;
+            let wanted = keep(filename);
             let digest = match r.count()? {
                 0 => None,
-                32 => Some(hex::encode(r.bytes(32)?)),
+                32 => Some(r.bytes(32)?),
                 _ => return None,
             };
-            let size = match r.uint()? {
-                0 => None,
-                k => Some(i64::try_from(k - 1).ok()?),
-            };
+            let size = r.uint()?;
+            let time = r.opt_str()?;
+            let requires_python = r.opt_str()?;
+            let yanked = r.flag()?;
+            let url = r.opt_str()?;
+            // Upload time and yank of a release are those of all its files.
+            if let Some(t) = time
+                && upload_time.as_deref().is_none_or(|u| t < u)
+            {
+                upload_time = Some(t.to_string());
+            }
+            all_yanked &= yanked;
+            if !wanted {
+                continue;
+            }
             distributions.push(Distribution {
-                filename,
-                sha256: digest,
-                size,
-                upload_time: r.opt()?,
-                requires_python: r.opt()?,
-                yanked: r.flag()?,
-                url: r.opt()?,
+                filename: filename.to_string(),
+                sha256: digest.filter(|_| digests).map(hex::encode),
+                size: match size {
+                    0 => None,
+                    k if digests => Some(i64::try_from(k - 1).ok()?),
+                    _ => None,
+                },
+                upload_time: time.map(str::to_string),
+                requires_python: requires_python.map(str::to_string),
+                yanked,
+                url: url.map(str::to_string),
             });
         }
         releases.push(Release {
             version,
-            upload_time: distributions
-                .iter()
-                .filter_map(|d| d.upload_time.clone())
-                .min(),
-            yanked: !distributions.is_empty() && distributions.iter().all(|d| d.yanked),
+            upload_time,
+            yanked: all_yanked,
             yanked_reason,
             requires_python: None,
             distributions,
@@ -272,6 +300,57 @@ pub fn decode_page(data: &[u8], name: &str, index: Option<Arc<str>>) -> Option<P
         releases,
         index,
     })
+}
+
+/// Every file of release `version` of a packed page, whole; the other
+/// releases are skipped without decoding.
+pub fn decode_release_files(
+    data: &[u8],
+    version: &crate::python::Version,
+) -> Option<Vec<Distribution>> {
+    let mut r = Reader { data, at: 0 };
+    if r.byte()? != PAGE_FORMAT {
+        return None;
+    }
+    let _display = r.str()?;
+    let n = r.count()?;
+    for _ in 0..n {
+        let this = parse_version(r.str()?).ok()? == *version;
+        let _reason = r.opt_str()?;
+        let files = r.count()?;
+        let mut out = Vec::new();
+        for _ in 0..files {
+            let filename = r.str()?;
+            let digest = match r.count()? {
+                0 => None,
+                32 => Some(r.bytes(32)?),
+                _ => return None,
+            };
+            let size = r.uint()?;
+            let time = r.opt_str()?;
+            let requires_python = r.opt_str()?;
+            let yanked = r.flag()?;
+            let url = r.opt_str()?;
+            if this {
+                out.push(Distribution {
+                    filename: filename.to_string(),
+                    sha256: digest.map(hex::encode),
+                    size: match size {
+                        0 => None,
+                        k => Some(i64::try_from(k - 1).ok()?),
+                    },
+                    upload_time: time.map(str::to_string),
+                    requires_python: requires_python.map(str::to_string),
+                    yanked,
+                    url: url.map(str::to_string),
+                });
+            }
+        }
+        if this {
+            return Some(out);
+        }
+    }
+    Some(Vec::new())
 }
 
 /// Encode one release's dependency metadata.
@@ -407,6 +486,13 @@ impl<'a> Reader<'a> {
                 let s = std::str::from_utf8(self.bytes(n - 1)?).ok()?;
                 Some(Some(s.to_string()))
             }
+        }
+    }
+
+    fn opt_str(&mut self) -> Option<Option<&'a str>> {
+        match usize::try_from(self.uint()?).ok()? {
+            0 => Some(None),
+            n => Some(Some(std::str::from_utf8(self.bytes(n - 1)?).ok()?)),
         }
     }
 

@@ -42,7 +42,8 @@ enum Write {
     Page {
         index: Arc<str>,
         name: String,
-        record: Option<Arc<ProjectRecord>>,
+        /// The stored form ([`Store::page_blob`]); `None` for a 404.
+        blob: Option<(Vec<u8>, i64)>,
         cache: CacheHeaders,
     },
     Touch {
@@ -57,6 +58,8 @@ enum Write {
         file: Option<String>,
         metadata: StoredMetadata,
     },
+    /// Answer once everything queued before is written.
+    Barrier(std::sync::mpsc::Sender<()>),
     Close,
 }
 
@@ -187,11 +190,11 @@ impl Remote {
     /// Ask for `key` at `level` (a page; metadata goes through
     /// [`Self::ask_metadata`]). Asking again only raises the priority.
     pub fn ask(&self, key: Key, level: u8) {
-        self.ask_metadata(key, Vec::new(), level);
+        self.ask_metadata(key, &[], level);
     }
 
     /// Ask for `key` with the files to read metadata from.
-    pub fn ask_metadata(&self, key: Key, files: Vec<Distribution>, level: u8) {
+    pub fn ask_metadata(&self, key: Key, files: &[Distribution], level: u8) {
         let priority = {
             let mut jobs = lock(&self.jobs);
             if let Some(p) = jobs.get(&key) {
@@ -204,7 +207,7 @@ impl Remote {
         };
         self.send(Job::Fetch {
             key,
-            files,
+            files: files.to_vec(),
             priority,
         });
     }
@@ -212,6 +215,18 @@ impl Remote {
     /// Start guessing ahead from requirements the search has met.
     pub fn crawl(&self, target: Arc<Target>, wanted: Vec<Wanted>) {
         self.send(Job::Crawl { target, wanted });
+    }
+
+    /// Wait until everything that arrived so far is in the user knowledge
+    /// base.
+    pub fn flush(&self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Some((writer, _)) = lock(&self.writer).as_ref() {
+            let _ = writer.send(Write::Barrier(tx));
+        } else {
+            return;
+        }
+        let _ = rx.recv_timeout(Duration::from_secs(60));
     }
 
     /// Stop: drop pending work, write what arrived, wait for both threads.
@@ -244,7 +259,13 @@ fn write_loop(store: &Store, rx: &std::sync::mpsc::Receiver<Write>) {
                     close = true;
                     break;
                 }
-                Ok(w) => batch.push(w),
+                Ok(w) => {
+                    let barrier = matches!(w, Write::Barrier(_));
+                    batch.push(w);
+                    if barrier {
+                        break;
+                    }
+                }
                 Err(_) => break,
             }
         }
@@ -254,9 +275,14 @@ fn write_loop(store: &Store, rx: &std::sync::mpsc::Receiver<Write>) {
                     Write::Page {
                         index,
                         name,
-                        record,
+                        blob,
                         cache,
-                    } => s.put_page(index, name, record.as_deref(), cache)?,
+                    } => s.put_page_blob(
+                        index,
+                        name,
+                        blob.as_ref().map(|(d, f)| (d.as_slice(), *f)),
+                        cache,
+                    )?,
                     Write::Touch { index, name, cache } => s.touch_page(index, name, cache)?,
                     Write::Meta {
                         index,
@@ -265,13 +291,18 @@ fn write_loop(store: &Store, rx: &std::sync::mpsc::Receiver<Write>) {
                         file,
                         metadata,
                     } => s.put_metadata(index, name, version, file.as_deref(), metadata)?,
-                    Write::Close => {}
+                    Write::Barrier(_) | Write::Close => {}
                 }
             }
             Ok(())
         });
         if let Err(e) = written {
             tracing::warn!("the user knowledge base was not updated: {e}");
+        }
+        for w in &batch {
+            if let Write::Barrier(done) = w {
+                let _ = done.send(());
+            }
         }
         if close {
             return;
@@ -377,7 +408,7 @@ impl Ctx {
         {
             let age = page.age(super::store::now());
             return Delivery::Page(match &page.record {
-                Some(r) => PageAnswer::Found(Arc::new(r.clone()), age),
+                Some(r) => PageAnswer::Found(Arc::new(self.layers.for_run(r)), age),
                 None => PageAnswer::NotFound,
             });
         }
@@ -414,12 +445,12 @@ impl Ctx {
                     Err(e) => return Delivery::Failed(format!("{}: {e}", redact(&url))),
                 };
                 let file_count = files.len();
-                let record = Arc::new(page::to_record(
+                let record = page::to_record(
                     name,
                     display.filter(|d| d != name),
                     files,
                     Some(index.clone()),
-                ));
+                );
                 if file_count == 0
                     && let Some(previous) = stored.as_ref().filter(|p| p.files > 0)
                     && let Some(old) = &previous.record
@@ -430,18 +461,23 @@ impl Ctx {
                         previous.files
                     );
                     return Delivery::Page(PageAnswer::Found(
-                        Arc::new(old.clone()),
+                        Arc::new(self.layers.for_run(old)),
                         previous.age(super::store::now()),
                     ));
                 }
                 counters.pages_fetched.fetch_add(1, Ordering::Relaxed);
+                // The whole page goes to the store; this run keeps only what
+                // its target can use.
+                let kept = self.layers.for_run(&record);
+                let blob = Store::page_blob(&record);
+                drop(record);
                 self.write(Write::Page {
                     index,
                     name: name.to_string(),
-                    record: Some(record.clone()),
+                    blob: Some(blob),
                     cache,
                 });
-                Delivery::Page(PageAnswer::Found(record, 0))
+                Delivery::Page(PageAnswer::Found(Arc::new(kept), 0))
             }
             Ok(Reply::NotModified(cache)) => match stored.and_then(|p| p.record) {
                 Some(record) => {
@@ -451,7 +487,7 @@ impl Ctx {
                         name: name.to_string(),
                         cache,
                     });
-                    Delivery::Page(PageAnswer::Found(Arc::new(record), 0))
+                    Delivery::Page(PageAnswer::Found(Arc::new(self.layers.for_run(&record)), 0))
                 }
                 None => Delivery::Failed(format!(
                     "{}: the index answered 304 to a request that had no validators",
@@ -462,7 +498,7 @@ impl Ctx {
                 self.write(Write::Page {
                     index,
                     name: name.to_string(),
-                    record: None,
+                    blob: None,
                     cache: CacheHeaders::default(),
                 });
                 Delivery::Page(PageAnswer::NotFound)

@@ -231,8 +231,50 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The stored page of `name` on `index`.
+    /// The stored page of `name` on `index`, every file whole.
     pub fn page(&self, index: &Arc<str>, name: &str) -> Result<Option<StoredPage>, KbError> {
+        self.load_page(index, name, None)
+    }
+
+    /// The stored page with, when `target` is given, only the files it can
+    /// install and no digests or sizes (what a resolution keeps in memory).
+    pub fn page_for(
+        &self,
+        index: &Arc<str>,
+        name: &str,
+        target: Option<&super::tags::WheelTarget>,
+    ) -> Result<Option<StoredPage>, KbError> {
+        self.load_page(index, name, target)
+    }
+
+    /// Every file of one release of a stored page, whole (`None` when the
+    /// page is not stored).
+    pub fn release_files(
+        &self,
+        index: &Arc<str>,
+        name: &str,
+        version: &Version,
+    ) -> Result<Option<Vec<super::Distribution>>, KbError> {
+        let conn = self.conn();
+        let e = sql_err(&self.path);
+        let blob: Option<Option<Vec<u8>>> = conn
+            .prepare_cached("SELECT data FROM pages WHERE index_url = ?1 AND name = ?2")
+            .map_err(&e)?
+            .query_row(params![index.as_ref(), name], |r| r.get(0))
+            .optional()
+            .map_err(&e)?;
+        Ok(blob.flatten().and_then(|b| {
+            let raw = zstd::stream::decode_all(b.as_slice()).ok()?;
+            packed::decode_release_files(&raw, version)
+        }))
+    }
+
+    fn load_page(
+        &self,
+        index: &Arc<str>,
+        name: &str,
+        target: Option<&super::tags::WheelTarget>,
+    ) -> Result<Option<StoredPage>, KbError> {
         let conn = self.conn();
         let e = sql_err(&self.path);
         let mut stmt = conn
@@ -262,7 +304,16 @@ impl Store {
             (true, Some(blob)) => {
                 let decoded = zstd::stream::decode_all(blob.as_slice())
                     .ok()
-                    .and_then(|raw| packed::decode_page(&raw, name, Some(index.clone())));
+                    .and_then(|raw| match target {
+                        None => packed::decode_page(&raw, name, Some(index.clone())),
+                        Some(t) => packed::decode_page_with(
+                            &raw,
+                            name,
+                            Some(index.clone()),
+                            &|f: &str| super::tags::is_sdist(f) || t.accepts_filename(f),
+                            false,
+                        ),
+                    });
                 match decoded {
                     Some(r) => Some(r),
                     // A damaged row is as good as none: it is fetched again.
@@ -283,6 +334,19 @@ impl Store {
         }))
     }
 
+    /// A page as stored: the zstd-compressed packed record and its number
+    /// of files.
+    pub fn page_blob(record: &ProjectRecord) -> (Vec<u8>, i64) {
+        let data =
+            zstd::stream::encode_all(packed::encode_page(record).as_slice(), 3).unwrap_or_default();
+        let files = record
+            .releases
+            .iter()
+            .map(|x| x.distributions.len() as i64)
+            .sum();
+        (data, files)
+    }
+
     /// Store a page fetched now (`record` `None`: the index said 404).
     pub fn put_page(
         &self,
@@ -291,19 +355,29 @@ impl Store {
         record: Option<&ProjectRecord>,
         cache: &crate::index::http::CacheHeaders,
     ) -> Result<(), KbError> {
-        let data = record
-            .map(|r| zstd::stream::encode_all(packed::encode_page(r).as_slice(), 3))
-            .transpose()
-            .map_err(|source| KbError::Io {
-                path: self.path.display().to_string(),
-                source,
-            })?;
-        let files = record.map_or(0, |r| {
-            r.releases
-                .iter()
-                .map(|x| x.distributions.len() as i64)
-                .sum()
-        });
+        let blob = record.map(Self::page_blob);
+        self.put_page_blob(
+            index,
+            name,
+            blob.as_ref().map(|(d, f)| (d.as_slice(), *f)),
+            cache,
+        )
+    }
+
+    /// Store a page already made into a blob ([`Self::page_blob`]; `None`:
+    /// the index said 404).
+    pub fn put_page_blob(
+        &self,
+        index: &str,
+        name: &str,
+        blob: Option<(&[u8], i64)>,
+        cache: &crate::index::http::CacheHeaders,
+    ) -> Result<(), KbError> {
+        let found = blob.is_some();
+        let (data, files) = match blob {
+            Some((d, f)) => (Some(d), f),
+            None => (None, 0),
+        };
         let conn = self.conn();
         conn.prepare_cached(
             "INSERT OR REPLACE INTO pages (index_url, name, found, fetched_at, max_age, etag, last_modified, files, data) \
@@ -313,7 +387,7 @@ impl Store {
             s.execute(params![
                 index,
                 name,
-                i64::from(record.is_some()),
+                i64::from(found),
                 now(),
                 cache.max_age.map(|a| a.min(i64::MAX as u64) as i64),
                 cache.etag,

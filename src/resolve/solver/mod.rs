@@ -21,6 +21,10 @@ use crate::kb::KbError;
 use crate::prescription::schema::Message;
 use crate::python::{ExtraName, Version};
 
+/// Conflicts with earlier decisions after which a package is decided
+/// before them (uv uses the same number).
+pub const CONFLICT_THRESHOLD: usize = 5;
+
 /// Releases of one package asked for ahead when the search walks down its
 /// versions.
 const PREFETCH_AHEAD: usize = 8;
@@ -104,6 +108,12 @@ pub struct Node {
     pub skip: Option<Option<String>>,
     /// Times the search ran out of versions for it.
     pub failures: usize,
+    /// Times one of its versions conflicted with a package decided before
+    /// it.
+    pub conflicts: usize,
+    /// Decided before the packages it kept conflicting with (see
+    /// [`CONFLICT_THRESHOLD`]).
+    pub boosted: bool,
     /// Why it last ran out of versions.
     pub last_failure: Option<Failure>,
 }
@@ -154,6 +164,9 @@ pub struct Solver<'u, 'k, 'p> {
     pub stopped: bool,
     /// Candidates of the package being decided (recorded in its decision).
     options: Rc<[usize]>,
+    /// A level to decide again, a boosted package first (set while the
+    /// search unwinds to it).
+    reorder: Option<usize>,
 }
 
 /// How an episode ended.
@@ -184,6 +197,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             counters: Counters::default(),
             stopped: false,
             options: Rc::from(Vec::new()),
+            reorder: None,
         }
     }
 
@@ -206,6 +220,8 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             vulnerable: None,
             skip: None,
             failures: 0,
+            conflicts: 0,
+            boosted: false,
             last_failure: None,
         });
         self.ids.insert(name.to_string(), i);
@@ -335,7 +351,14 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             .iter()
             .enumerate()
             .filter(|(_, n)| n.decision.is_none() && !n.reqs.is_empty())
-            .min_by_key(|(_, n)| (n.priority, n.seq))
+            .min_by_key(|(_, n)| {
+                let tier = match (n.priority, n.boosted) {
+                    (0, _) => 0,
+                    (_, true) => 1,
+                    (p, false) => 1 + p,
+                };
+                (tier, n.seq)
+            })
             .map(|(i, _)| i)
     }
 
@@ -443,12 +466,56 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         Ok(if finals.is_empty() { usable } else { finals })
     }
 
-    fn requirers(&self, i: usize) -> Bits {
+    /// The decisions that make node `i` fail before any of its versions
+    /// is tried: one requirer that makes it needed (none when the project
+    /// itself requires it), and the requirers of a small set of
+    /// requirements that together exclude every release not usable now for
+    /// a reason of theirs (found greedily, earlier decisions preferred).
+    /// Blaming every requirer instead makes the search retry all of them
+    /// when two requirements simply disagree.
+    fn base_conflict(&self, i: usize, usable: &[usize]) -> Bits {
+        let node = &self.nodes[i];
         let mut b = Bits::default();
-        for q in &self.nodes[i].reqs {
+        let level_of = |q: &Req| q.level;
+        if !node.reqs.iter().any(|q| q.from.is_none())
+            && let Some(q) = node.reqs.iter().min_by_key(|q| level_of(q))
+            && let Some(f) = q.from
+        {
+            b.insert(f);
+        }
+        let Some(view) = node.view.as_ref() else {
+            return b;
+        };
+        // Releases excluded by requirements (not by the target, a unit, a
+        // constraint or the pre-release rule, which no decision changes).
+        let mut is_usable = vec![false; view.releases.len()];
+        for &r in usable {
+            is_usable[r] = true;
+        }
+        let mut uncovered: Vec<usize> = (0..view.releases.len())
+            .filter(|&r| !is_usable[r])
+            .filter(|&r| matches!(self.why_excluded(i, r), Some(Why::Requirement(_))))
+            .collect();
+        while !uncovered.is_empty() {
+            let best = node
+                .reqs
+                .iter()
+                .map(|q| {
+                    let n = uncovered
+                        .iter()
+                        .filter(|&&r| !q.edge().admits(view, r))
+                        .count();
+                    (n, std::cmp::Reverse(q.level), q)
+                })
+                .filter(|(n, _, _)| *n > 0)
+                .max_by_key(|(n, level, _)| (*n, *level));
+            let Some((_, _, q)) = best else {
+                break;
+            };
             if let Some(f) = q.from {
                 b.insert(f);
             }
+            uncovered.retain(|&r| q.edge().admits(view, r));
         }
         b
     }
@@ -610,7 +677,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         let options: Rc<[usize]> = Rc::from(cands.as_slice());
         policy.order(&self.nodes[p], &mut cands);
         let alternatives = self.alternatives(p, &cands);
-        let mut conflict = self.requirers(p);
+        let mut conflict = self.base_conflict(p, &cands);
         let mut rejected: Vec<(usize, String)> = Vec::new();
         let view = self.view(p)?;
         let wants_steps = self.pipeline.has_steps_for(&name);
@@ -622,9 +689,16 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                 .prefetch_releases(&view, &cands[..cands.len().min(PREFETCH_AHEAD)]);
         }
         for (tried, &rel) in cands.iter().enumerate() {
-            if tried == 1 && self.nodes[p].failures == 0 {
-                let ahead = &cands[1..cands.len().min(1 + PREFETCH_AHEAD)];
-                self.universe.prefetch_releases(&view, ahead);
+            if tried >= 1 {
+                // Walking down the versions: keep the next ones coming, more
+                // of them the longer the walk.
+                let ahead = if tried < PREFETCH_AHEAD {
+                    PREFETCH_AHEAD
+                } else {
+                    4 * PREFETCH_AHEAD
+                };
+                let window = &cands[tried..cands.len().min(tried + ahead)];
+                self.universe.prefetch_releases(&view, window);
             }
             // The search is about to try `rel`: ask for its dependencies.
             if let ReleaseDeps::Unusable(why) = self.universe.requirements(&view, rel)? {
@@ -703,10 +777,29 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                     .filter(|&i| c.contains(i))
                     .map(|i| self.decided_label(i))
                     .collect();
+                // The latest package decided before `p` that this version
+                // conflicts with.
+                let culprit_level = (0..self.nodes.len())
+                    .filter(|&i| i != p && c.contains(i))
+                    .filter_map(|i| self.nodes[i].decision.as_ref().map(|d| d.level))
+                    .filter(|&l| l < level)
+                    .max();
                 self.undo_to(mark);
                 conflict.union(&c);
                 rejected.push((rel, format!("conflicts with {}", culprits.join(", "))));
                 self.counters.backtracks += 1;
+                if let Some(target) = culprit_level {
+                    self.nodes[p].conflicts += 1;
+                    if !self.nodes[p].boosted && self.nodes[p].conflicts >= CONFLICT_THRESHOLD {
+                        // `p` keeps losing to a package decided before it:
+                        // decide that level again with `p` first, as uv does.
+                        self.nodes[p].boosted = true;
+                        self.reorder = Some(target);
+                        let mut cs = conflict.clone();
+                        cs.remove(p);
+                        return Ok(Err(cs));
+                    }
+                }
                 continue;
             }
             if let Some(done) = self.descend(p, mark, level, policy, &mut conflict)? {
@@ -761,6 +854,16 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         self.undo_to(mark);
         if self.stopped {
             return Ok(Some(Err(cs)));
+        }
+        match self.reorder {
+            // Unwinding to a level to decide again.
+            Some(target) if level > target => return Ok(Some(Err(cs))),
+            Some(_) => {
+                self.reorder = None;
+                self.counters.backjumps += 1;
+                return Ok(Some(self.search(level, policy)?));
+            }
+            None => {}
         }
         self.counters.backtracks += 1;
         if !cs.contains(p) {
