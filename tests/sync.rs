@@ -372,3 +372,51 @@ fn killed_sync_keeps_old_snapshot_and_resumes_from_cache() {
         .unwrap();
     assert!(buf.starts_with(b"SQLite format 3"));
 }
+
+#[test]
+fn a_snapshot_built_from_cached_pages_claims_no_later_cutoff() {
+    let server = start_server();
+    let dir = tempfile::tempdir().unwrap();
+    let first = sync_command(&server, dir.path())
+        .args(["--exclude-newer", "2026-01-01"])
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // Pretend every cached answer was fetched on 2020-06-01.
+    let then = std::time::UNIX_EPOCH + Duration::from_secs(1_590_969_600);
+    for entry in std::fs::read_dir(dir.path().join("cache")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(then)
+            .unwrap();
+    }
+    let cutoff = |dir: &Path| {
+        SqliteKb::open(&dir.join("kb.sqlite"))
+            .unwrap()
+            .meta()
+            .cutoff
+            .clone()
+    };
+    let again = sync_command(&server, dir.path())
+        .args(["--exclude-newer", "2026-01-01"])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    // The pages came from the cache: they know nothing after 2020-06-01.
+    assert_eq!(cutoff(dir.path()).as_deref(), Some("2020-06-01T00:00:00Z"));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("pass --refresh"));
+    // With --refresh the pages are fetched again and the cutoff asked for holds.
+    let fresh = sync_command(&server, dir.path())
+        .args(["--exclude-newer", "2026-01-01", "--refresh"])
+        .output()
+        .unwrap();
+    assert!(fresh.status.success());
+    assert_eq!(cutoff(dir.path()).as_deref(), Some("2026-01-01T00:00:00Z"));
+}

@@ -22,7 +22,10 @@ pub fn parse_page(
     body: &[u8],
     content_type: Option<&str>,
 ) -> Result<(Option<String>, Vec<IndexFile>), String> {
-    let text = String::from_utf8_lossy(body);
+    let text = match std::str::from_utf8(body) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(body),
+    };
     let start = text.trim_start();
     let json_type = content_type.is_some_and(|t| t.contains("json"));
     if json_type || start.starts_with('{') {
@@ -53,12 +56,23 @@ pub fn to_record(
     index: Option<Arc<str>>,
 ) -> ProjectRecord {
     let mut by_version: BTreeMap<Version, Vec<IndexFile>> = BTreeMap::new();
+    // The files of a release spell its version alike: parse each spelling once.
+    let mut parsed: std::collections::HashMap<String, Option<Version>> =
+        std::collections::HashMap::new();
     for file in files {
         let Some(v) = file_version(name, &file.filename) else {
             continue;
         };
-        let Ok(v) = parse_version(&v) else { continue };
-        by_version.entry(v).or_default().push(file);
+        let version = match parsed.get(&v) {
+            Some(known) => known.clone(),
+            None => {
+                let p = parse_version(&v).ok();
+                parsed.insert(v, p.clone());
+                p
+            }
+        };
+        let Some(version) = version else { continue };
+        by_version.entry(version).or_default().push(file);
     }
     let releases = by_version
         .into_iter()
@@ -132,7 +146,7 @@ struct JsonFile {
     filename: String,
     url: String,
     #[serde(default)]
-    hashes: std::collections::BTreeMap<String, String>,
+    hashes: Hashes,
     #[serde(default, rename = "requires-python")]
     requires_python: Option<String>,
     #[serde(default)]
@@ -143,7 +157,21 @@ struct JsonFile {
     size: Option<i64>,
 }
 
+/// The digests of a file; only sha256 is kept.
+#[derive(Deserialize, Default)]
+struct Hashes {
+    #[serde(default)]
+    sha256: Option<String>,
+}
+
 fn join(base: &Url, href: &str) -> Option<String> {
+    // Absolute URLs without a fragment, the common case, need no parsing.
+    if (href.starts_with("https://") || href.starts_with("http://"))
+        && !href.contains('#')
+        && !href.contains(char::is_whitespace)
+    {
+        return Some(href.to_string());
+    }
     let mut url = base.join(href).ok()?;
     url.set_fragment(None);
     Some(url.to_string())
@@ -165,7 +193,10 @@ pub fn parse_project_page(
             .filter_map(|f| {
                 Some(IndexFile {
                     url: join(&base, &f.url)?,
-                    sha256: f.hashes.get("sha256").map(|h| h.to_ascii_lowercase()),
+                    sha256: f.hashes.sha256.map(|mut h| {
+                        h.make_ascii_lowercase();
+                        h
+                    }),
                     requires_python: f.requires_python.filter(|s| !s.trim().is_empty()),
                     yanked: match f.yanked {
                         serde_json::Value::Bool(true) => Some(String::new()),

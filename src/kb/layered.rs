@@ -923,9 +923,17 @@ impl KnowledgeBase for LayeredKb {
                 .collect()
         };
         // A project whose page is fresh in the user knowledge base is
-        // loaded now; only the others are fetched (and crawled from).
+        // loaded now; only the others are fetched (and crawled from). One
+        // already fetched in this run needs neither.
         let mut fetch = Vec::new();
         for w in new {
+            if (0..self.layers.index_keys.len()).any(|i| {
+                self.layers
+                    .delivered(&Key::Page(i, w.name.clone()))
+                    .is_some()
+            }) {
+                continue;
+            }
             match self.stored_project(&w.name) {
                 Ok(Some(done)) => {
                     self.memo

@@ -21,6 +21,19 @@ pub struct Stats {
     pub cache_hits: AtomicU64,
     /// Retried requests.
     pub retries: AtomicU64,
+    /// When the oldest project page served from the cache was fetched
+    /// (unix seconds; `u64::MAX` when none was).
+    pub oldest_cached_page: AtomicU64,
+}
+
+impl Stats {
+    /// Fresh counters.
+    pub fn new() -> Self {
+        Self {
+            oldest_cached_page: AtomicU64::new(u64::MAX),
+            ..Self::default()
+        }
+    }
 }
 
 /// A response worth keeping.
@@ -44,6 +57,10 @@ pub enum Fetched {
 pub enum CachePolicy {
     /// Use a cached answer if there is one.
     Use,
+    /// A project page: use a cached answer, remembering how old it is (a
+    /// snapshot cannot claim to know more recent uploads than its oldest
+    /// page).
+    Page,
     /// Fetch again (and update the cache).
     Refresh,
 }
@@ -77,7 +94,7 @@ impl Fetcher {
             semaphore: Arc::new(Semaphore::new(jobs.max(1))),
             retries: 4,
             backoff,
-            stats: Arc::new(Stats::default()),
+            stats: Arc::new(Stats::new()),
         })
     }
 
@@ -136,10 +153,19 @@ impl Fetcher {
         policy: CachePolicy,
     ) -> Result<Fetched, String> {
         let key = Self::key(url, range);
-        if policy == CachePolicy::Use
+        if policy != CachePolicy::Refresh
             && let Some(hit) = self.read_cache(&key)
         {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            if policy == CachePolicy::Page
+                && let Ok(meta) = std::fs::metadata(self.cache_dir.join(format!("{key}.meta")))
+                && let Ok(modified) = meta.modified()
+                && let Ok(at) = modified.duration_since(std::time::UNIX_EPOCH)
+            {
+                self.stats
+                    .oldest_cached_page
+                    .fetch_min(at.as_secs(), Ordering::Relaxed);
+            }
             return Ok(hit);
         }
         let _permit = self.semaphore.acquire().await.map_err(|e| e.to_string())?;

@@ -354,11 +354,34 @@ fn release_from(
     }
 }
 
+/// The cutoff a snapshot may claim: the one asked for, but no later than
+/// the oldest project page it was built from (a page read from the cache
+/// cannot list what was uploaded after it was fetched).
+fn true_cutoff(wanted: String, oldest_page: u64) -> String {
+    if oldest_page == u64::MAX {
+        return wanted;
+    }
+    let page = rfc3339(oldest_page);
+    if page < wanted {
+        tracing::warn!(
+            "the snapshot's cutoff is {page}, not {wanted}: its oldest project page was read from the cache then (pass --refresh to fetch pages again)"
+        );
+        page
+    } else {
+        wanted
+    }
+}
+
 /// Current time as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil-from-days (Howard Hinnant's algorithm).
@@ -535,7 +558,7 @@ async fn sync(opts: &SyncOptions) -> Result<SyncReport, String> {
             let policy = if opts.refresh {
                 CachePolicy::Refresh
             } else {
-                CachePolicy::Use
+                CachePolicy::Page
             };
             pages.spawn(async move {
                 if let Some(api_url) = api_url
@@ -697,7 +720,10 @@ async fn sync(opts: &SyncOptions) -> Result<SyncReport, String> {
                     }
                 })
                 .collect(),
-            cutoff: Some(opts.exclude_newer.clone().unwrap_or_else(now_rfc3339)),
+            cutoff: Some(true_cutoff(
+                opts.exclude_newer.clone().unwrap_or_else(now_rfc3339),
+                fetcher.stats.oldest_cached_page.load(Ordering::Relaxed),
+            )),
             max_versions: opts.max_versions.map(|k| k as i64),
             advisories_source: None,
         })
