@@ -303,9 +303,18 @@ pub enum ImageCommand {
 pub enum SnapshotCommand {
     /// Build a snapshot from a package index.
     #[command(
-        after_help = "Examples:\n  thoth-rs snapshot sync --package flask --package numpy -o snapshot.sqlite\n  thoth-rs snapshot sync --roots data/roots.txt --max-versions 25 --jobs 8"
+        after_help = "Examples:\n  thoth-rs snapshot sync --project requirements.in -o ci-snapshot.sqlite\n  thoth-rs snapshot sync --project Pipfile -e gpu-node -e cpu-node -t stable -t security -o ci.sqlite\n  thoth-rs advise --offline --snapshot ci-snapshot.sqlite   # later, on a machine without network\n  thoth-rs snapshot sync --package flask --package numpy -o snapshot.sqlite\n  thoth-rs snapshot sync --roots data/roots.txt --max-versions 25 --jobs 8"
     )]
     Sync {
+        /// Snapshot what resolving this project needs (any file `advise` reads), through the live knowledge base.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["packages", "roots", "max_versions", "since"])]
+        project: Option<PathBuf>,
+        /// With --project: runtime environment from .thoth.yaml to cover (repeatable; default: every one).
+        #[arg(short = 'e', long = "runtime-environment", value_name = "NAME", requires = "project")]
+        runtime_environments: Vec<String>,
+        /// With --project: recommendation type to cover (repeatable; default: the one advise would use).
+        #[arg(short = 't', long = "recommendation-type", value_parser = recommendation_parser(), requires = "project")]
+        recommendation_types: Vec<RecommendationType>,
         /// Root package (repeatable).
         #[arg(long = "package", value_name = "NAME")]
         packages: Vec<String>,

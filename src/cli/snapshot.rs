@@ -17,6 +17,159 @@ pub use crate::settings::cache_root;
 
 use super::settings::resolve_path as resolve;
 
+/// What `snapshot sync --project` was asked.
+struct ProjectSync {
+    project: PathBuf,
+    environments: Vec<String>,
+    types: Vec<crate::policy::RecommendationType>,
+    exclude_newer: Option<String>,
+    index_url: Option<String>,
+    jobs: u64,
+    output: Option<PathBuf>,
+    refresh: bool,
+    json: bool,
+}
+
+/// `snapshot sync --project`: resolve the project online for every
+/// environment and type asked for, then freeze what the searches used.
+fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCode, CliError> {
+    let started = std::time::Instant::now();
+    let args = |env: Option<&String>, t: Option<crate::policy::RecommendationType>| {
+        super::args::AdviseArgs {
+            project: Some(p.project.clone()),
+            recommendation_type: t,
+            runtime_environment: env.cloned(),
+            prescriptions: Vec::new(),
+            knowledge: super::args::KnowledgeArgs {
+                index_url: p.index_url.clone(),
+                refresh: p.refresh,
+                concurrency: usize::try_from(p.jobs).unwrap_or(16).max(1),
+                ..super::args::KnowledgeArgs::default()
+            },
+            constraints: None,
+            labels: None,
+            dev: true,
+            seed: None,
+            limit: None,
+            count: None,
+            beam_width: None,
+            time_budget: None,
+            predictor: None,
+            exclude_newer: p.exclude_newer.clone(),
+            format: None,
+            json: false,
+            keep_lock: false,
+            output: Some(std::env::temp_dir().join(format!(
+                "thoth-rs-sync-{}.lock",
+                std::process::id()
+            ))),
+            base_image: None,
+        }
+    };
+    let first = super::settings::advise_settings(dir, &args(p.environments.first(), p.types.first().copied()))?;
+    if first.knowledge.live.offline {
+        return Err(CliError::Usage(
+            "snapshot sync --project fetches from the index; it cannot run offline".into(),
+        ));
+    }
+    // Every environment of .thoth.yaml unless some are named.
+    let environments: Vec<Option<String>> = if !p.environments.is_empty() {
+        p.environments.iter().cloned().map(Some).collect()
+    } else {
+        let names: Vec<Option<String>> = first
+            .thoth_config
+            .iter()
+            .flat_map(|c| c.config.runtime_environments.iter())
+            .filter_map(|e| e.name.value().map(|n| Some(n.to_string())))
+            .collect();
+        if names.is_empty() { vec![None] } else { names }
+    };
+    let types: Vec<Option<crate::policy::RecommendationType>> = if p.types.is_empty() {
+        vec![None]
+    } else {
+        p.types.iter().copied().map(Some).collect()
+    };
+    let kb = super::knowledge::open(&first.knowledge, printer.quiet)?;
+    let prescriptions: &crate::prescription::Prescriptions =
+        Box::leak(Box::new(crate::prescription::load_bundled_and(&[])));
+    let mut runs = Vec::new();
+    let mut failed = 0;
+    for env in &environments {
+        for t in &types {
+            let s = super::settings::advise_settings(dir, &args(env.as_ref(), *t))?;
+            let label = format!(
+                "{} / {}",
+                env.as_deref().unwrap_or("default environment"),
+                s.recommendation_type.0
+            );
+            match crate::advise::advise(&s, kb, prescriptions) {
+                Ok(advice) => {
+                    printer.info(format!(
+                        "resolved {label}: {} packages",
+                        advice.resolution.packages.len()
+                    ));
+                    runs.push(json!({"run": label, "packages": advice.resolution.packages.len()}));
+                }
+                Err(e) => {
+                    failed += 1;
+                    printer.warn(format!("{label}: {e}"));
+                    runs.push(json!({"run": label, "error": e.to_string()}));
+                }
+            }
+        }
+    }
+    kb.finish();
+    if failed == runs.len() {
+        return Err(CliError::Failure(
+            "no resolution succeeded; no snapshot was written".into(),
+        ));
+    }
+    let output = p
+        .output
+        .as_ref()
+        .map_or_else(|| dir.join("snapshot.sqlite"), |o| resolve(dir, o));
+    let roots: Vec<String> = first
+        .project
+        .requirements
+        .iter()
+        .chain(&first.project.dev_requirements)
+        .map(|r| r.requirement.to_string())
+        .collect();
+    let report = crate::sync::project::write_project_snapshot(kb, roots, &output)
+        .map_err(|e| CliError::Failure(e.to_string()))?;
+    let knowledge = kb.report();
+    printer.info(super::advise::describe_knowledge(&knowledge));
+    printer.info(format!(
+        "wrote {}: {} projects ({} unavailable), {} releases ({} with metadata, {} unavailable, {} not fetched), {} advisories, cutoff {}, in {:.1} s",
+        output.display(),
+        report.projects,
+        report.unavailable,
+        report.releases,
+        report.with_metadata,
+        report.metadata_unavailable,
+        report.not_fetched,
+        report.advisories,
+        report.cutoff,
+        started.elapsed().as_secs_f64()
+    ));
+    if p.json {
+        let text = serde_json::to_string_pretty(&json!({
+            "output": output.display().to_string(),
+            "snapshot": report,
+            "runs": runs,
+            "knowledge_base": knowledge,
+            "seconds": started.elapsed().as_secs_f64(),
+        }))
+        .map_err(|e| CliError::Failure(e.to_string()))?;
+        printer.stdout(&text)?;
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// Open `--snapshot PATH` or the bundled snapshot.
 pub fn open_snapshot(dir: &Path, snapshot: Option<&Path>) -> Result<SqliteKb, CliError> {
     let path = match snapshot {
@@ -144,6 +297,32 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
             Ok(ExitCode::SUCCESS)
         }
         SnapshotCommand::Sync {
+            project: Some(project),
+            runtime_environments,
+            recommendation_types,
+            exclude_newer,
+            index_url,
+            jobs,
+            output,
+            refresh,
+            json: as_json,
+            ..
+        } => sync_project(
+            dir,
+            &ProjectSync {
+                project,
+                environments: runtime_environments,
+                types: recommendation_types,
+                exclude_newer,
+                index_url,
+                jobs,
+                output,
+                refresh,
+                json: as_json,
+            },
+            printer,
+        ),
+        SnapshotCommand::Sync {
             packages,
             roots,
             max_versions,
@@ -158,6 +337,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
             root_extras,
             simple_only,
             json: as_json,
+            ..
         } => {
             let mut root_list = Vec::new();
             if let Some(file) = roots {

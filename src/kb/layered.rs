@@ -711,6 +711,27 @@ impl LayeredKb {
             .map(|(_, o)| o.clone())
     }
 
+    /// Every project looked up so far, with what was found and where.
+    pub fn looked_up(&self) -> Vec<(String, Lookup, Origin)> {
+        let memo = self
+            .memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: Vec<(String, Lookup, Origin)> = memo
+            .iter()
+            .map(|(n, (l, o))| (n.clone(), l.clone(), o.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The index position a record's metadata is asked for on.
+    pub fn index_key(&self, record: &ProjectRecord) -> Option<Arc<str>> {
+        self.layers
+            .index_of(record)
+            .map(|i| self.layers.index_keys[i].clone())
+    }
+
     /// Projects no layer could supply (working offline).
     pub fn missing_projects(&self) -> Vec<String> {
         self.missing_projects
@@ -854,9 +875,17 @@ impl KnowledgeBase for LayeredKb {
             // A snapshot's record carries its own answer.
             return Ok(super::metadata_of(record, release));
         }
-        let Some(i) = self.layers.index_of(record) else {
+        // A record from a snapshot names no index: it came from the one the
+        // snapshot was built from.
+        let index = self.layers.index_of(record).or_else(|| {
+            self.layers
+                .index_keys
+                .iter()
+                .position(|k| Some(&**k) == self.layers.base_index.as_deref())
+        });
+        let Some(i) = index else {
             return Ok(MetadataAnswer::Unavailable(Arc::from(
-                "the record names no index to fetch it from",
+                "metadata not in the snapshot, and the index it was built from is not configured",
             )));
         };
         let key = Key::Meta(i, record.name.clone(), r.version.clone());
@@ -878,7 +907,8 @@ impl KnowledgeBase for LayeredKb {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert((record.name.clone(), r.version.to_string()));
             return Ok(MetadataAnswer::Unavailable(Arc::from(
-                "not in the knowledge base, and --offline forbids fetching it",
+                "metadata not in the knowledge base, and --offline forbids fetching it \
+                 (run online once, or build a snapshot with `thoth-rs snapshot sync --project`)",
             )));
         }
         let remote = self.remote()?;

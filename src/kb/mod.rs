@@ -30,7 +30,7 @@ use crate::python::{Marker, MarkerEnvironment, Version};
 use tags::WheelTarget;
 
 /// Current schema version of snapshot files.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// The oldest snapshot schema still readable (version 1 has no file URLs).
 pub const OLDEST_SCHEMA_VERSION: i64 = 1;
 
@@ -551,9 +551,35 @@ pub fn normalise_time(text: &str) -> Option<String> {
     Some(format!("{date}T{time}Z"))
 }
 
+/// Unix seconds of a `YYYY-MM-DDTHH:MM:SSZ` time (as [`normalise_time`]
+/// writes them).
+pub fn parse_time(text: &str) -> Option<i64> {
+    let t = normalise_time(text)?;
+    let num = |a: usize, b: usize| t.get(a..b)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_parse_to_unix_seconds() {
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_time("2020-06-01T00:00:00Z"), Some(1_590_969_600));
+        assert_eq!(parse_time("2024-02-29T12:30:05Z"), Some(1_709_209_805));
+        assert_eq!(parse_time("not a time"), None);
+    }
 
     #[test]
     fn times_normalise() {

@@ -30,8 +30,23 @@ use std::sync::Arc;
 use super::{Dependency, Distribution, ProjectRecord, Release, Requires};
 use crate::python::parse_version;
 
-/// The blob format this build writes and reads.
-pub const FORMAT: u8 = 1;
+/// The blob format this build writes: format 1 plus, for a release
+/// without metadata, whether it was not fetched or why it is unavailable,
+/// and a trailing FNV-1a 64-bit checksum of everything before it (an edited
+/// or damaged record is not believed: the tables answer instead).
+pub const FORMAT: u8 = 2;
+/// The older format, still read.
+pub const FORMAT_1: u8 = 1;
+
+/// FNV-1a, 64 bits.
+fn checksum(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
 
 /// Encode a loaded project (release row ids in `releases` order).
 pub fn encode(ids: &[i64], record: &ProjectRecord) -> Vec<u8> {
@@ -43,7 +58,8 @@ pub fn encode(ids: &[i64], record: &ProjectRecord) -> Vec<u8> {
         .releases
         .iter()
         .map(|r| match &r.dependencies {
-            Requires::Unavailable(_) | Requires::NotFetched => 0,
+            Requires::Unavailable(_) => 0,
+            Requires::NotFetched => 1,
             Requires::Known(deps) => {
                 let at = match sets.iter().position(|s| Arc::ptr_eq(s, deps)) {
                     Some(i) => i,
@@ -52,7 +68,7 @@ pub fn encode(ids: &[i64], record: &ProjectRecord) -> Vec<u8> {
                         sets.len() - 1
                     }
                 };
-                at as u64 + 1
+                at as u64 + 2
             }
         })
         .collect();
@@ -76,6 +92,9 @@ pub fn encode(ids: &[i64], record: &ProjectRecord) -> Vec<u8> {
         out.opt(release.yanked_reason.as_deref());
         out.opt(release.requires_python.as_deref());
         out.uint(set);
+        if let Requires::Unavailable(why) = &release.dependencies {
+            out.str(why);
+        }
         out.strs(&release.provides_extras);
         out.strs(&release.advisories);
         out.uint(release.distributions.len() as u64);
@@ -86,17 +105,28 @@ pub fn encode(ids: &[i64], record: &ProjectRecord) -> Vec<u8> {
             out.0.push(u8::from(f.yanked));
         }
     }
+    let sum = checksum(&out.0);
+    out.0.extend_from_slice(&sum.to_le_bytes());
     out.0
 }
 
 /// Decode a blob into release row ids and the project record; `None` when
-/// the blob is damaged or of another format (the caller then reads the
-/// tables).
+/// the blob is damaged, fails its checksum or is of another format (the
+/// caller then reads the tables).
 pub fn decode(data: &[u8], name: &str, display_name: String) -> Option<(Vec<i64>, ProjectRecord)> {
-    let mut r = Reader { data, at: 0 };
-    if r.byte()? != FORMAT {
-        return None;
-    }
+    let format = *data.first()?;
+    let data = match format {
+        FORMAT => {
+            let (body, sum) = data.split_at_checked(data.len().checked_sub(8)?)?;
+            if checksum(body).to_le_bytes() != sum {
+                return None;
+            }
+            body
+        }
+        FORMAT_1 => data,
+        _ => return None,
+    };
+    let mut r = Reader { data, at: 1 };
     let set_count = r.count()?;
     let mut sets = Vec::with_capacity(set_count);
     for _ in 0..set_count {
@@ -123,9 +153,12 @@ pub fn decode(data: &[u8], name: &str, display_name: String) -> Option<(Vec<i64>
         let yanked = r.flag()?;
         let yanked_reason = r.opt()?;
         let requires_python = r.opt()?;
-        let dependencies = match r.uint()? {
-            0 => Requires::Unavailable(Arc::from(super::sqlite::UNREADABLE)),
-            k => Requires::Known(sets.get(usize::try_from(k - 1).ok()?)?.clone()),
+        let dependencies = match (format, r.uint()?) {
+            (FORMAT_1, 0) => Requires::Unavailable(Arc::from(super::sqlite::UNREADABLE)),
+            (FORMAT_1, k) => Requires::Known(sets.get(usize::try_from(k - 1).ok()?)?.clone()),
+            (_, 0) => Requires::Unavailable(Arc::from(r.str()?)),
+            (_, 1) => Requires::NotFetched,
+            (_, k) => Requires::Known(sets.get(usize::try_from(k - 2).ok()?)?.clone()),
         };
         let provides_extras = r.strings()?;
         let advisories = r.strings()?;
@@ -578,10 +611,16 @@ mod tests {
             a.dependencies.known().unwrap(),
             b.dependencies.known().unwrap()
         ));
-        // Another format number, any truncation and trailing bytes are refused.
+        // Another format number, any truncation, trailing bytes and any
+        // changed byte are refused.
         let mut other = blob.clone();
         other[0] = FORMAT + 1;
         assert!(decode(&other, "demo", String::new()).is_none());
+        for at in 1..blob.len() {
+            let mut edited = blob.clone();
+            edited[at] ^= 0x20;
+            assert!(decode(&edited, "demo", String::new()).is_none(), "byte {at}");
+        }
         for cut in 0..blob.len() {
             assert!(decode(&blob[..cut], "demo", String::new()).is_none());
         }
@@ -620,7 +659,7 @@ mod tests {
 
     #[test]
     fn huge_counts_are_refused_before_allocating() {
-        let mut blob = vec![FORMAT];
+        let mut blob = vec![FORMAT_1];
         let mut w = Writer(Vec::new());
         w.uint(u64::MAX >> 1);
         blob.extend(w.0);

@@ -1,5 +1,5 @@
--- thoth-rs snapshot schema, version 2 (version 1 lacked distributions.url;
--- snapshots of version 1 are still read, with no file URLs).
+-- thoth-rs snapshot schema, version 3 (version 2 lacked releases.metadata_note,
+-- version 1 also distributions.url; both are still read).
 -- Versions are stored as text but always compared with PEP 440 semantics in
 -- Rust; `version_rank` (0 = newest) is a precomputed PEP 440 order.
 CREATE TABLE meta (
@@ -36,7 +36,8 @@ CREATE TABLE releases (
     yanked            INTEGER NOT NULL DEFAULT 0,
     yanked_reason     TEXT,
     requires_python   TEXT,
-    dependency_set_id INTEGER REFERENCES dependency_sets(id),  -- NULL: metadata unavailable
+    dependency_set_id INTEGER REFERENCES dependency_sets(id),  -- NULL: no metadata (see metadata_note)
+    metadata_note     TEXT,                        -- without metadata: 'not-fetched', or why it is unavailable
     UNIQUE (project_id, version)
 );
 CREATE TABLE provides_extras (

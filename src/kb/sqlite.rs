@@ -527,12 +527,15 @@ pub(super) fn load_tables(
 
     let mut releases = Vec::new();
     {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, version, upload_time, yanked, yanked_reason, requires_python, dependency_set_id \
-                 FROM releases WHERE project_id = ?1",
-            )
-            .map_err(&e)?;
+        // Schema 3 says why a release has no metadata; older ones do not.
+        let sql = if super::writer::has_metadata_note(conn).map_err(&e)? {
+            "SELECT id, version, upload_time, yanked, yanked_reason, requires_python, dependency_set_id, metadata_note \
+             FROM releases WHERE project_id = ?1"
+        } else {
+            "SELECT id, version, upload_time, yanked, yanked_reason, requires_python, dependency_set_id, NULL \
+             FROM releases WHERE project_id = ?1"
+        };
+        let mut stmt = conn.prepare_cached(sql).map_err(&e)?;
         let rows = stmt
             .query_map([project_id], |r| {
                 Ok((
@@ -543,11 +546,12 @@ pub(super) fn load_tables(
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<String>>(5)?,
                     r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
                 ))
             })
             .map_err(&e)?;
         for row in rows {
-            let (id, version, upload_time, yanked, yanked_reason, requires_python, set) =
+            let (id, version, upload_time, yanked, yanked_reason, requires_python, set, note) =
                 row.map_err(&e)?;
             let version = parse_version(&version).map_err(|err| KbError::Schema {
                 path: path.display().to_string(),
@@ -562,9 +566,11 @@ pub(super) fn load_tables(
                     yanked_reason,
                     requires_python,
                     distributions: files_of(id),
-                    dependencies: match set {
-                        Some(s) => Requires::Known(sets.get(&s).cloned().unwrap_or_default()),
-                        None => Requires::Unavailable(Arc::from(UNREADABLE)),
+                    dependencies: match (set, note.as_deref()) {
+                        (Some(s), _) => Requires::Known(sets.get(&s).cloned().unwrap_or_default()),
+                        (None, Some(super::writer::NOT_FETCHED)) => Requires::NotFetched,
+                        (None, Some(why)) => Requires::Unavailable(Arc::from(why)),
+                        (None, None) => Requires::Unavailable(Arc::from(UNREADABLE)),
                     },
                     provides_extras: extras.remove(&id).unwrap_or_default(),
                     advisories: affected.remove(&id).unwrap_or_default(),

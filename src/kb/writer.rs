@@ -46,18 +46,42 @@ pub fn pack_projects(conn: &Connection, path: &Path) -> Result<usize, KbError> {
     Ok(projects.len())
 }
 
-/// Rewrite the snapshot at `path` with this build's indexes and packed
-/// records (a copy is updated and renamed over it). Returns the number of
-/// packed projects.
+/// `releases.metadata_note` of a release whose metadata was not fetched.
+pub const NOT_FETCHED: &str = "not-fetched";
+
+/// Does the snapshot's `releases` table have the `metadata_note` column
+/// (schema 3)?
+pub fn has_metadata_note(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM pragma_table_info('releases') WHERE name = 'metadata_note'",
+    )?
+    .query_row([], |r| r.get::<_, i64>(0))
+    .map(|n| n > 0)
+}
+
+/// Rewrite the snapshot at `path` with this build's schema, indexes and
+/// packed records (a copy is updated and renamed over it). Returns the
+/// number of packed projects.
 pub fn upgrade(path: &Path) -> Result<usize, KbError> {
     // Refuses files that are not snapshots of a readable schema.
     drop(SqliteKb::open(path)?);
     let ((), packed) = rewrite(path, "upgrade", |conn| {
+        let e = sql_err(path);
         conn.execute_batch(
             "DROP INDEX IF EXISTS distributions_files; \
              CREATE INDEX IF NOT EXISTS distributions_release ON distributions(release_id);",
         )
-        .map_err(sql_err(path))
+        .map_err(&e)?;
+        if !has_metadata_note(conn).map_err(&e)? {
+            conn.execute_batch("ALTER TABLE releases ADD COLUMN metadata_note TEXT;")
+                .map_err(&e)?;
+        }
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
+            [SCHEMA_VERSION.to_string()],
+        )
+        .map_err(&e)?;
+        Ok(())
     })?;
     Ok(packed)
 }
@@ -179,6 +203,40 @@ impl SnapshotWriter {
         Ok(())
     }
 
+    /// Copy the advisories (with their range events) on `projects` from the
+    /// snapshot at `base`; returns how many were copied. The releases'
+    /// `affected` rows come with the projects ([`Self::add_project`]).
+    pub fn copy_advisories(&mut self, base: &Path, projects: &[String]) -> Result<usize, KbError> {
+        let e = sql_err(&self.tmp);
+        let conn = self.conn();
+        // Databases are attached and detached outside a transaction.
+        conn.execute_batch("COMMIT").map_err(&e)?;
+        conn.execute("ATTACH DATABASE ?1 AS base", [base.to_string_lossy()])
+            .map_err(&e)?;
+        let copied = (|| -> rusqlite::Result<usize> {
+            conn.execute_batch("CREATE TEMP TABLE wanted (name TEXT PRIMARY KEY)")?;
+            for p in projects {
+                conn.execute("INSERT OR IGNORE INTO temp.wanted (name) VALUES (?1)", [p])?;
+            }
+            let n = conn.execute(
+                "INSERT OR REPLACE INTO main.advisories SELECT * FROM base.advisories \
+                 WHERE project IN (SELECT name FROM temp.wanted)",
+                [],
+            )?;
+            conn.execute(
+                "INSERT OR REPLACE INTO main.advisory_events SELECT e.* FROM base.advisory_events e \
+                 JOIN base.advisories a ON a.id = e.advisory_id \
+                 WHERE a.project IN (SELECT name FROM temp.wanted)",
+                [],
+            )?;
+            conn.execute_batch("DROP TABLE temp.wanted")?;
+            Ok(n)
+        })();
+        conn.execute_batch("DETACH DATABASE base; BEGIN")
+            .map_err(&e)?;
+        copied.map_err(&e)
+    }
+
     /// Record a project that has no usable releases.
     pub fn add_unavailable(&mut self, name: &str, reason: &str) -> Result<(), KbError> {
         self.conn()
@@ -250,14 +308,15 @@ impl SnapshotWriter {
         let mut order: Vec<&Release> = record.releases.iter().collect();
         order.sort_by(|a, b| b.version.cmp(&a.version));
         for (rank, release) in order.into_iter().enumerate() {
-            let set = match &release.dependencies {
-                Requires::Known(deps) => Some(self.dependency_set(deps)?),
-                Requires::Unavailable(_) | Requires::NotFetched => None,
+            let (set, note) = match &release.dependencies {
+                Requires::Known(deps) => (Some(self.dependency_set(deps)?), None),
+                Requires::Unavailable(why) => (None, Some(why.to_string())),
+                Requires::NotFetched => (None, Some(NOT_FETCHED.to_string())),
             };
             let conn = self.conn.as_ref().expect("writer used after finish");
             conn.execute(
-                "INSERT INTO releases (project_id, version, version_rank, upload_time, yanked, yanked_reason, requires_python, dependency_set_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![project_id, release.version.to_string(), rank as i64, release.upload_time, release.yanked as i64, release.yanked_reason, release.requires_python, set],
+                "INSERT INTO releases (project_id, version, version_rank, upload_time, yanked, yanked_reason, requires_python, dependency_set_id, metadata_note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![project_id, release.version.to_string(), rank as i64, release.upload_time, release.yanked as i64, release.yanked_reason, release.requires_python, set, note],
             )
             .map_err(&e)?;
             let release_id = conn.last_insert_rowid();

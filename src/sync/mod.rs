@@ -11,6 +11,7 @@
 //! recorded as unavailable with the reason, so the result is closed.
 
 pub mod fetch;
+pub mod project;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;

@@ -1,0 +1,179 @@
+//! `snapshot sync --project`: a frozen knowledge base holding what resolving
+//! one project needs, built through the live knowledge base.
+//!
+//! The project is resolved as `advise` would (for each environment and
+//! recommendation type asked for), online, so every page and release
+//! metadata the searches needed is fetched and stored in the user knowledge
+//! base. The snapshot then takes, for every project a search looked up, its
+//! whole release list with every file, and for each release the metadata
+//! that is known (read, or "unavailable, because …") — the others are
+//! marked "not fetched", so an offline run says so instead of treating them
+//! as absent. Advisories of those projects come along from the base
+//! snapshot. `advise --offline --snapshot FILE` then gives the same stack as
+//! the live runs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::kb::layered::{LayeredKb, Origin};
+use crate::kb::store::StoredMetadata;
+use crate::kb::writer::SnapshotWriter;
+use crate::kb::{KbError, KnowledgeBase, Lookup, ProjectRecord, Requires, SnapshotMeta};
+
+/// What a project snapshot holds.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ProjectSnapshot {
+    /// Projects stored with releases.
+    pub projects: usize,
+    /// Names recorded as unavailable.
+    pub unavailable: usize,
+    /// Releases stored.
+    pub releases: usize,
+    /// … with dependency metadata.
+    pub with_metadata: usize,
+    /// … whose metadata is known to be unavailable.
+    pub metadata_unavailable: usize,
+    /// … whose metadata was not fetched.
+    pub not_fetched: usize,
+    /// Advisories copied from the base snapshot.
+    pub advisories: usize,
+    /// The cutoff recorded: when the oldest page it holds was read.
+    pub cutoff: String,
+}
+
+/// A release list with every file: from the user knowledge base for pages
+/// read from an index, from the base snapshot for its own records.
+fn whole_record(kb: &LayeredKb, name: &str, found: &ProjectRecord, origin: &Origin) -> Result<ProjectRecord, KbError> {
+    if let Origin::Snapshot { .. } = origin
+        && let Some(base) = kb.base()
+    {
+        let mut record = found.clone();
+        for release in &mut record.releases {
+            release.distributions = base.files(name, &release.version)?;
+        }
+        return Ok(record);
+    }
+    if let Some(index) = kb.index_key(found)
+        && let Some(page) = kb.store().page(&index, name)?
+        && let Some(mut record) = page.record
+    {
+        record.index = None;
+        return Ok(record);
+    }
+    Ok(found.clone())
+}
+
+/// Write a snapshot of everything `kb` looked up to `output`, atomically.
+pub fn write_project_snapshot(
+    kb: &LayeredKb,
+    roots: Vec<String>,
+    output: &Path,
+) -> Result<ProjectSnapshot, KbError> {
+    let mut report = ProjectSnapshot::default();
+    let now = crate::kb::store::now();
+    let mut oldest = now;
+    let mut writer = SnapshotWriter::create(output)?;
+    let base_rules = |name: &str| -> Result<Vec<crate::kb::sqlite::AdvisoryRule>, KbError> {
+        match kb.base() {
+            Some(base) => base.advisory_rules(name),
+            None => Ok(Vec::new()),
+        }
+    };
+    let mut written: Vec<String> = Vec::new();
+    for (name, lookup, origin) in kb.looked_up() {
+        match (&lookup, &origin) {
+            (_, Origin::UserKb { age_seconds, .. }) => oldest = oldest.min(now - age_seconds),
+            (_, Origin::Snapshot { .. }) => {
+                if let Some(cutoff) = kb.base().and_then(|b| b.meta().cutoff.clone())
+                    && let Some(at) = crate::kb::parse_time(&cutoff)
+                {
+                    oldest = oldest.min(at);
+                }
+            }
+            _ => {}
+        }
+        let found = match lookup {
+            Lookup::Found(record) => record,
+            Lookup::Unavailable(reason) => {
+                writer.add_unavailable(&name, &reason)?;
+                report.unavailable += 1;
+                continue;
+            }
+            Lookup::Missing => {
+                writer.add_unavailable(&name, "not in the knowledge base")?;
+                report.unavailable += 1;
+                continue;
+            }
+        };
+        let mut record = whole_record(kb, &name, &found, &origin)?;
+        let rules = base_rules(&name)?;
+        let index = kb.index_key(&found);
+        for release in &mut record.releases {
+            if matches!(release.dependencies, Requires::NotFetched) {
+                // What this run (or an earlier one) read for it.
+                let known = match &index {
+                    Some(index) => kb.store().metadata(index, &name, &release.version)?,
+                    None => None,
+                };
+                match known {
+                    Some(StoredMetadata::Known {
+                        dependencies,
+                        requires_python,
+                        provides_extras,
+                        ..
+                    }) => {
+                        release.dependencies = Requires::Known(Arc::new(dependencies));
+                        release.requires_python = requires_python.or(release.requires_python.take());
+                        release.provides_extras = provides_extras;
+                    }
+                    Some(StoredMetadata::Unavailable(reason)) => {
+                        release.dependencies = Requires::Unavailable(Arc::from(reason));
+                    }
+                    None => {
+                        // A base snapshot built from the same index may know it.
+                        if let Some(base) = kb.base()
+                            && index.as_deref().map(|i| i.trim_end_matches('/'))
+                                == base.meta().index_url.as_deref().map(|u| u.trim_end_matches('/'))
+                            && let Some((b, i)) = base.release(&name, &release.version)?
+                            && let Requires::Known(deps) = &b.releases[i].dependencies
+                        {
+                            release.dependencies = Requires::Known(deps.clone());
+                            release.requires_python = b.releases[i].requires_python.clone();
+                            release.provides_extras = b.releases[i].provides_extras.clone();
+                        }
+                    }
+                }
+            }
+            release.advisories = rules
+                .iter()
+                .filter(|r| r.affects(&release.version))
+                .map(|r| r.id.clone())
+                .collect();
+            report.releases += 1;
+            match release.dependencies {
+                Requires::Known(_) => report.with_metadata += 1,
+                Requires::Unavailable(_) => report.metadata_unavailable += 1,
+                Requires::NotFetched => report.not_fetched += 1,
+            }
+        }
+        writer.add_project(&record)?;
+        written.push(name);
+        report.projects += 1;
+    }
+    if let Some(base) = kb.base() {
+        report.advisories = writer.copy_advisories(base.path(), &written)?;
+    }
+    report.cutoff = crate::sync::rfc3339(u64::try_from(oldest).unwrap_or(0));
+    let meta = SnapshotMeta {
+        schema_version: crate::kb::SCHEMA_VERSION,
+        created_at: Some(crate::sync::now_rfc3339()),
+        index_url: kb.meta().index_url.clone(),
+        roots,
+        cutoff: Some(report.cutoff.clone()),
+        max_versions: None,
+        advisories_source: kb.base().and_then(|b| b.meta().advisories_source.clone()),
+    };
+    writer.set_meta(&meta)?;
+    writer.finish()?;
+    Ok(report)
+}
