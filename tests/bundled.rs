@@ -121,6 +121,35 @@ fn packed_records_match_the_tables() {
         "UPDATE project_records SET data = x'01ff' \
          WHERE project_id = (SELECT id FROM projects WHERE name = 'requests');",
     );
+    // One byte of flask's record edited (its newest version 3.1.3 made
+    // 3.1.9, which the snapshot does not hold): the checksum refuses the
+    // record and the tables answer.
+    let edited = {
+        let copy = dir.path().join("edited.sqlite");
+        std::fs::copy(&path, &copy).unwrap();
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        let (id, mut blob): (i64, Vec<u8>) = conn
+            .query_row(
+                "SELECT project_id, data FROM project_records \
+                 WHERE project_id = (SELECT id FROM projects WHERE name = 'flask')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let at = blob.windows(5).position(|w| w == b"3.1.3").unwrap();
+        blob[at + 4] = b'9';
+        conn.execute(
+            "UPDATE project_records SET data = ?1 WHERE project_id = ?2",
+            rusqlite::params![blob, id],
+        )
+        .unwrap();
+        drop(conn);
+        SqliteKb::open(&copy).unwrap()
+    };
+    let Lookup::Found(flask) = edited.project("flask").unwrap() else {
+        panic!("flask is stored")
+    };
+    assert_eq!(flask.releases[0].version.to_string(), "3.1.3");
     let show = |kb: &SqliteKb, name: &str| match kb.project(name).unwrap() {
         Lookup::Found(record) => format!("{record:?}"),
         other => panic!("{name}: {other:?}"),
@@ -140,4 +169,70 @@ fn packed_records_match_the_tables() {
         assert_eq!(files.len(), release.distributions.len());
         assert!(files.iter().all(|f| f.sha256.is_some() && f.url.is_some()));
     }
+}
+
+/// A damaged copy of the bundled snapshot in the cache (truncated, or
+/// changed in place) is unpacked again instead of failing every run.
+#[test]
+fn a_damaged_unpacked_bundle_repairs_itself() {
+    let root = tempfile::tempdir().unwrap();
+    let run = || {
+        common::thoth()
+            .env("THOTH_CACHE_DIR", root.path())
+            .args(["advise", "-t", "latest", "-o"])
+            .arg(root.path().join("lock"))
+            .arg("-C")
+            .arg(common::bundled::example("flask-app"))
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let lock = std::fs::read(root.path().join("lock")).unwrap();
+    let unpacked = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("snapshot-"))
+                && p.extension().is_some_and(|e| e == "sqlite")
+        })
+        .unwrap();
+    let size = std::fs::metadata(&unpacked).unwrap().len();
+    // Truncated to half.
+    std::fs::File::options()
+        .write(true)
+        .open(&unpacked)
+        .unwrap()
+        .set_len(size / 2)
+        .unwrap();
+    let second = run();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(std::fs::read(root.path().join("lock")).unwrap(), lock);
+    assert_eq!(std::fs::metadata(&unpacked).unwrap().len(), size);
+    // Garbage written over the middle, the size kept.
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::File::options()
+            .write(true)
+            .open(&unpacked)
+            .unwrap();
+        f.seek(SeekFrom::Start(size / 3)).unwrap();
+        f.write_all(&vec![0xAB; 1 << 20]).unwrap();
+    }
+    let third = run();
+    assert!(
+        third.status.success(),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+    assert_eq!(std::fs::read(root.path().join("lock")).unwrap(), lock);
 }

@@ -753,3 +753,97 @@ fn pages_are_refreshed_by_age() {
     ));
     assert_eq!(pages(&server).len(), 2);
 }
+
+#[test]
+fn a_project_snapshot_gives_the_live_lock_offline() {
+    let server = IndexServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("requirements.in"),
+        "python-slugify\npyperclip\nsix<1.17\n",
+    )
+    .unwrap();
+    let kb = dir.path().join("kb.sqlite");
+    let index = server.url("/simple/");
+    // Freeze what resolving the project needs.
+    let out = thoth()
+        .env_remove("THOTH_OFFLINE")
+        .env("THOTH_KB", &kb)
+        .arg("-C")
+        .arg(dir.path())
+        .args([
+            "snapshot",
+            "sync",
+            "--project",
+            "requirements.in",
+            "-t",
+            "latest",
+            "--json",
+            "-o",
+            "snap.sqlite",
+            "--index-url",
+        ])
+        .arg(&index)
+        .output()
+        .unwrap();
+    let sync = report(&out);
+    let stored = &sync["snapshot"];
+    // Every release of every project met, the unfetched ones marked so.
+    assert_eq!(stored["projects"], 4, "{sync}");
+    assert!(stored["not_fetched"].as_u64().unwrap() >= 1, "{sync}");
+    assert!(stored["with_metadata"].as_u64().unwrap() >= 4, "{sync}");
+    // The live run and an offline run on the snapshot alone (a new, empty
+    // user knowledge base, no index reachable) write the same lock.
+    let live = advise_live(dir.path(), &kb, &["--index-url", &index, "-o", "live.txt"]);
+    report(&live);
+    drop(server);
+    let offline = thoth()
+        .env("THOTH_KB", dir.path().join("other-kb.sqlite"))
+        .arg("-C")
+        .arg(dir.path())
+        .args([
+            "advise",
+            "-t",
+            "latest",
+            "--format",
+            "requirements",
+            "--snapshot",
+            "snap.sqlite",
+            "-o",
+            "offline.txt",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+    let body = |f: &str| {
+        std::fs::read_to_string(dir.path().join(f))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(body("live.txt"), body("offline.txt"));
+    assert!(body("offline.txt").contains("python-slugify==8.0.4"));
+    // A release the live run never needed says so offline, instead of
+    // being silently absent.
+    std::fs::write(dir.path().join("requirements.in"), "python-slugify<5\n").unwrap();
+    let out = thoth()
+        .env("THOTH_KB", dir.path().join("other-kb.sqlite"))
+        .arg("-C")
+        .arg(dir.path())
+        .args(["advise", "-t", "latest", "--snapshot", "snap.sqlite"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("python-slugify 4.0.1: dependency metadata unavailable: metadata not in the knowledge base"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("snapshot sync --project"), "{stderr}");
+}

@@ -300,6 +300,8 @@ pub enum ImageCommand {
 
 /// `snapshot` subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process; the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum SnapshotCommand {
     /// Build a snapshot from a package index.
     #[command(
@@ -310,7 +312,12 @@ pub enum SnapshotCommand {
         #[arg(long, value_name = "FILE", conflicts_with_all = ["packages", "roots", "max_versions", "since"])]
         project: Option<PathBuf>,
         /// With --project: runtime environment from .thoth.yaml to cover (repeatable; default: every one).
-        #[arg(short = 'e', long = "runtime-environment", value_name = "NAME", requires = "project")]
+        #[arg(
+            short = 'e',
+            long = "runtime-environment",
+            value_name = "NAME",
+            requires = "project"
+        )]
         runtime_environments: Vec<String>,
         /// With --project: recommendation type to cover (repeatable; default: the one advise would use).
         #[arg(short = 't', long = "recommendation-type", value_parser = recommendation_parser(), requires = "project")]

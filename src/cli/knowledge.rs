@@ -95,11 +95,7 @@ pub fn settings(
 pub fn open(k: &KnowledgeSettings, quiet: bool) -> Result<&'static LayeredKb, CliError> {
     let base = match &k.snapshot {
         Some(p) => SqliteKb::open(p).map_err(|e| CliError::Usage(e.to_string()))?,
-        None => {
-            let path = bundled::materialise(&cache_root())
-                .map_err(|e| CliError::Failure(e.to_string()))?;
-            SqliteKb::open(&path).map_err(|e| CliError::Failure(e.to_string()))?
-        }
+        None => open_bundled()?,
     };
     let mut index = k.index.clone();
     index.snapshot_index = crate::kb::KnowledgeBase::meta(&base).index_url.clone();
@@ -109,6 +105,33 @@ pub fn open(k: &KnowledgeSettings, quiet: bool) -> Result<&'static LayeredKb, Cl
     let kb = LayeredKb::open(Some(base), k.snapshot.is_some(), &k.user_kb, indexes, live)
         .map_err(|e| CliError::Failure(e.to_string()))?;
     Ok(Box::leak(Box::new(kb)))
+}
+
+/// The bundled snapshot, unpacked and checked once (a damaged copy in the
+/// cache is unpacked again).
+pub fn open_bundled() -> Result<SqliteKb, CliError> {
+    let failure = |e: crate::kb::KbError| CliError::Failure(e.to_string());
+    let path = bundled::materialise(&cache_root()).map_err(failure)?;
+    if bundled::verified(&path)
+        && let Ok(kb) = SqliteKb::open(&path)
+    {
+        return Ok(kb);
+    }
+    // Never checked, or changed since: check it, and unpack it again when
+    // it is damaged.
+    let checked = SqliteKb::open(&path).and_then(|kb| kb.check().map(|()| kb));
+    let kb = match checked {
+        Ok(kb) => kb,
+        Err(e) => {
+            tracing::warn!("{e}; unpacking the bundled snapshot again");
+            let path = bundled::repair(&cache_root()).map_err(failure)?;
+            let kb = SqliteKb::open(&path).map_err(failure)?;
+            kb.check().map_err(failure)?;
+            kb
+        }
+    };
+    bundled::mark_checked(kb.path());
+    Ok(kb)
 }
 
 /// The message for a failure caused by data missing offline, if any.

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::args::SnapshotCommand;
 use super::{CliError, Printer};
+use crate::kb::KnowledgeBase;
 use crate::kb::sqlite::SqliteKb;
-use crate::kb::{KnowledgeBase, bundled};
 use crate::settings::parse_cutoff;
 use crate::sync::{SyncOptions, default_index_url, parse_roots, run_sync, want_progress};
 
@@ -59,14 +59,16 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
             format: None,
             json: false,
             keep_lock: false,
-            output: Some(std::env::temp_dir().join(format!(
-                "thoth-rs-sync-{}.lock",
-                std::process::id()
-            ))),
+            output: Some(
+                std::env::temp_dir().join(format!("thoth-rs-sync-{}.lock", std::process::id())),
+            ),
             base_image: None,
         }
     };
-    let first = super::settings::advise_settings(dir, &args(p.environments.first(), p.types.first().copied()))?;
+    let first = super::settings::advise_settings(
+        dir,
+        &args(p.environments.first(), p.types.first().copied()),
+    )?;
     if first.knowledge.live.offline {
         return Err(CliError::Usage(
             "snapshot sync --project fetches from the index; it cannot run offline".into(),
@@ -174,9 +176,7 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
 pub fn open_snapshot(dir: &Path, snapshot: Option<&Path>) -> Result<SqliteKb, CliError> {
     let path = match snapshot {
         Some(p) => resolve(dir, p),
-        None => {
-            bundled::materialise(&cache_root()).map_err(|e| CliError::Failure(e.to_string()))?
-        }
+        None => return super::knowledge::open_bundled(),
     };
     SqliteKb::open(&path).map_err(|e| CliError::Usage(e.to_string()))
 }

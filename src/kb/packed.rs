@@ -619,7 +619,10 @@ mod tests {
         for at in 1..blob.len() {
             let mut edited = blob.clone();
             edited[at] ^= 0x20;
-            assert!(decode(&edited, "demo", String::new()).is_none(), "byte {at}");
+            assert!(
+                decode(&edited, "demo", String::new()).is_none(),
+                "byte {at}"
+            );
         }
         for cut in 0..blob.len() {
             assert!(decode(&blob[..cut], "demo", String::new()).is_none());

@@ -185,6 +185,26 @@ impl SqliteKb {
         &self.path
     }
 
+    /// A cheap check that the file is readable throughout its structure
+    /// (SQLite's `quick_check` on the tables a resolution reads).
+    pub fn check(&self) -> Result<(), KbError> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let verdict: String = conn
+            .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+            .map_err(sql_err(&self.path))?;
+        if verdict == "ok" {
+            Ok(())
+        } else {
+            Err(KbError::Schema {
+                path: self.path.display().to_string(),
+                message: format!("damaged: {verdict}"),
+            })
+        }
+    }
+
     /// Run a closure with the connection (for `snapshot info`).
     pub fn with_connection<T>(
         &self,

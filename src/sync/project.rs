@@ -43,7 +43,12 @@ pub struct ProjectSnapshot {
 
 /// A release list with every file: from the user knowledge base for pages
 /// read from an index, from the base snapshot for its own records.
-fn whole_record(kb: &LayeredKb, name: &str, found: &ProjectRecord, origin: &Origin) -> Result<ProjectRecord, KbError> {
+fn whole_record(
+    kb: &LayeredKb,
+    name: &str,
+    found: &ProjectRecord,
+    origin: &Origin,
+) -> Result<ProjectRecord, KbError> {
     if let Origin::Snapshot { .. } = origin
         && let Some(base) = kb.base()
     {
@@ -123,7 +128,8 @@ pub fn write_project_snapshot(
                         ..
                     }) => {
                         release.dependencies = Requires::Known(Arc::new(dependencies));
-                        release.requires_python = requires_python.or(release.requires_python.take());
+                        release.requires_python =
+                            requires_python.or(release.requires_python.take());
                         release.provides_extras = provides_extras;
                     }
                     Some(StoredMetadata::Unavailable(reason)) => {
@@ -133,7 +139,11 @@ pub fn write_project_snapshot(
                         // A base snapshot built from the same index may know it.
                         if let Some(base) = kb.base()
                             && index.as_deref().map(|i| i.trim_end_matches('/'))
-                                == base.meta().index_url.as_deref().map(|u| u.trim_end_matches('/'))
+                                == base
+                                    .meta()
+                                    .index_url
+                                    .as_deref()
+                                    .map(|u| u.trim_end_matches('/'))
                             && let Some((b, i)) = base.release(&name, &release.version)?
                             && let Requires::Known(deps) = &b.releases[i].dependencies
                         {
