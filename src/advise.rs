@@ -197,7 +197,11 @@ fn pin_image_packages(s: &AdviseSettings, kb: &dyn KnowledgeBase, rules: &mut Se
             || "the base image".to_string(),
             |r| format!("base image {r}"),
         );
-    for (name, (version, location)) in image_packages(s) {
+    let packages = image_packages(s);
+    // Ask for them all at once (a knowledge base that fetches starts them
+    // together) before looking at each.
+    kb.prefetch_projects(&packages.keys().cloned().collect::<Vec<_>>());
+    for (name, (version, location)) in packages {
         let Ok(v) = crate::python::parse_version(&version) else {
             tracing::warn!("{image}: {name} {version} has an invalid version; not pinned");
             continue;

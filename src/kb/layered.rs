@@ -984,6 +984,45 @@ impl KnowledgeBase for LayeredKb {
         }
     }
 
+    fn prefetch_projects(&self, names: &[String]) {
+        if self.layers.options.offline {
+            return;
+        }
+        let Ok(remote) = self.remote() else {
+            return;
+        };
+        for name in names {
+            let known = self
+                .memo
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains_key(name);
+            if known {
+                continue;
+            }
+            let first = self
+                .layers
+                .indexes
+                .indexes
+                .iter()
+                .position(|ix| self.layers.indexes.for_project(name).contains(&ix));
+            if let Ok(Some(done)) = self.stored_project(name) {
+                self.memo
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(name.clone())
+                    .or_insert(done);
+                continue;
+            }
+            if let Some(i) = first {
+                remote.ask(
+                    Key::Page(i, name.clone()),
+                    crate::index::http::Priority::HINT,
+                );
+            }
+        }
+    }
+
     fn prefetch_metadata(&self, record: &Arc<ProjectRecord>, releases: &[usize]) {
         if self.layers.options.offline {
             return;

@@ -450,6 +450,10 @@ pub trait KnowledgeBase {
     /// does nothing.
     fn prefetch(&self, _target: &Arc<Target>, _wanted: &[Wanted]) {}
 
+    /// A hint: these projects will be looked up soon (only their pages;
+    /// nothing is guessed from them).
+    fn prefetch_projects(&self, _names: &[String]) {}
+
     /// A hint: the search may try these releases of `record` next.
     fn prefetch_metadata(&self, _record: &Arc<ProjectRecord>, _releases: &[usize]) {}
 
