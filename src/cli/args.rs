@@ -309,7 +309,7 @@ pub enum SnapshotCommand {
     )]
     Sync {
         /// Snapshot what resolving this project needs (any file `advise` reads), through the live knowledge base.
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["packages", "roots", "max_versions", "since"])]
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["packages", "roots", "since", "max_projects", "root_extras"])]
         project: Option<PathBuf>,
         /// With --project: runtime environment from .thoth.yaml to cover (repeatable; default: every one).
         #[arg(
@@ -322,44 +322,41 @@ pub enum SnapshotCommand {
         /// With --project: recommendation type to cover (repeatable; default: the one advise would use).
         #[arg(short = 't', long = "recommendation-type", value_parser = recommendation_parser(), requires = "project")]
         recommendation_types: Vec<RecommendationType>,
-        /// Root package (repeatable).
-        #[arg(long = "package", value_name = "NAME")]
+        /// Root requirement, e.g. `flask>=2,<3` or `requests[socks]` (repeatable).
+        #[arg(long = "package", value_name = "REQUIREMENT")]
         packages: Vec<String>,
-        /// File with one root requirement per line.
+        /// Roots from a file: requirements syntax (`-r`, `-c`, `-i`, markers, specifiers) or any project file `advise` reads.
         #[arg(long, value_name = "FILE")]
         roots: Option<PathBuf>,
-        /// Keep the newest K versions of each project.
-        #[arg(long, value_name = "K")]
-        max_versions: Option<u64>,
-        /// Ignore releases first uploaded before DATE.
+        /// Keep the newest K releases inside each version range met (0: every release in it). Every release of a project is listed in the snapshot either way; only the chosen ones get dependency metadata.
+        #[arg(long, value_name = "K", default_value_t = 10)]
+        max_versions: u64,
+        /// Do not choose releases first uploaded before DATE (exact pins excepted).
         #[arg(long, value_name = "DATE")]
         since: Option<String>,
-        /// Ignore files uploaded after DATE (recorded as the snapshot's cutoff; default: now).
+        /// Leave out files uploaded after DATE (the snapshot's cutoff is no later than it).
         #[arg(long, value_name = "DATE")]
         exclude_newer: Option<String>,
-        /// Response cache directory (default: the user cache directory).
-        #[arg(long, value_name = "DIR")]
+        /// Where the user knowledge base lives (default: the user cache directory).
+        #[arg(long, value_name = "DIR", env = "THOTH_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
-        /// Fetch project pages again even when cached.
+        /// Fetch project pages again even when the user knowledge base has fresh ones.
         #[arg(long)]
         refresh: bool,
         /// Stop adding projects beyond N.
         #[arg(long, value_name = "N", default_value_t = 5000)]
         max_projects: u64,
         /// Root extras to follow: all of them, or only those written as name[extra].
-        #[arg(long, value_parser = ["all", "listed"], default_value = "all")]
+        #[arg(long, value_parser = ["all", "listed"], default_value = "listed")]
         root_extras: String,
-        /// Use only the simple API (PEP 691/503), never the project JSON API.
-        #[arg(long)]
-        simple_only: bool,
         /// Print the sync report as JSON.
         #[arg(long)]
         json: bool,
         /// Index to read (default: pip's configured index).
         #[arg(long, value_name = "URL")]
         index_url: Option<String>,
-        /// Parallel requests.
-        #[arg(long, default_value_t = 8)]
+        /// Requests in flight at most.
+        #[arg(long, alias = "concurrency", default_value_t = 16)]
         jobs: u64,
         /// Output file.
         #[arg(short = 'o', long, value_name = "FILE")]

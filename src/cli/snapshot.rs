@@ -11,7 +11,8 @@ use super::{CliError, Printer};
 use crate::kb::KnowledgeBase;
 use crate::kb::sqlite::SqliteKb;
 use crate::settings::parse_cutoff;
-use crate::sync::{SyncOptions, default_index_url, parse_roots, run_sync, want_progress};
+use crate::sync::crawl::{CrawlOptions, CrawlProgress, Root, RootExtras};
+use crate::sync::want_progress;
 
 pub use crate::settings::cache_root;
 
@@ -26,6 +27,7 @@ struct ProjectSync {
     index_url: Option<String>,
     jobs: u64,
     output: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
     refresh: bool,
     json: bool,
 }
@@ -43,6 +45,7 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
             knowledge: super::args::KnowledgeArgs {
                 index_url: p.index_url.clone(),
                 refresh: p.refresh,
+                cache_dir: p.cache_dir.clone(),
                 concurrency: usize::try_from(p.jobs).unwrap_or(16).max(1),
                 ..super::args::KnowledgeArgs::default()
             },
@@ -137,7 +140,12 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
         .chain(&first.project.dev_requirements)
         .map(|r| r.requirement.to_string())
         .collect();
-    let report = crate::sync::project::write_project_snapshot(kb, roots, &output)
+    let facts = crate::sync::project::SnapshotFacts {
+        roots,
+        exclude_newer: None,
+        max_versions: None,
+    };
+    let report = crate::sync::project::write_project_snapshot(kb, facts, &output)
         .map_err(|e| CliError::Failure(e.to_string()))?;
     let knowledge = kb.report();
     printer.info(super::advise::describe_knowledge(&knowledge));
@@ -170,6 +178,239 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What `snapshot sync --roots/--package` was asked.
+struct RootsSync {
+    packages: Vec<String>,
+    roots: Option<PathBuf>,
+    max_versions: u64,
+    since: Option<String>,
+    exclude_newer: Option<String>,
+    index_url: Option<String>,
+    jobs: u64,
+    output: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    refresh: bool,
+    max_projects: u64,
+    all_extras: bool,
+    json: bool,
+}
+
+/// A date option as Unix seconds.
+fn date_option(flag: &str, text: Option<&str>) -> Result<Option<i64>, CliError> {
+    let Some(text) = text else { return Ok(None) };
+    let cutoff = parse_cutoff(text).map_err(|e| CliError::Usage(format!("{flag}: {e}")))?;
+    crate::kb::parse_time(&cutoff)
+        .map(Some)
+        .ok_or_else(|| CliError::Usage(format!("{flag}: invalid date `{text}`")))
+}
+
+/// Shows the walk: a bar on a terminal, a line every ten seconds otherwise.
+struct Progress<'a> {
+    bar: Option<indicatif::ProgressBar>,
+    printer: &'a Printer,
+    started: std::time::Instant,
+    last_line: std::time::Instant,
+    kb: &'a crate::kb::layered::LayeredKb,
+}
+
+impl Progress<'_> {
+    fn line(&self, p: &CrawlProgress) -> String {
+        let (requests, bytes) = self.kb.network_counts();
+        let done = p.projects_done + p.metadata_done;
+        let total = p.projects_met + p.metadata_wanted;
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let eta = if done > 0 && total > done {
+            format!(
+                ", about {:.0} s left",
+                elapsed / done as f64 * (total - done) as f64
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "projects {}/{}, metadata {}/{}, {requests} requests, {:.1} MiB{eta}",
+            p.projects_done,
+            p.projects_met,
+            p.metadata_done,
+            p.metadata_wanted,
+            bytes as f64 / f64::from(1u32 << 20),
+        )
+    }
+
+    fn tick(&mut self, p: &CrawlProgress) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(self.line(p));
+        } else if self.last_line.elapsed() >= Duration::from_secs(10) {
+            self.printer.info(format!("sync: {}", self.line(p)));
+            self.last_line = std::time::Instant::now();
+        }
+    }
+}
+
+/// `snapshot sync --roots/--package`: the dependency closure of the roots,
+/// through the live knowledge base.
+fn sync_roots(dir: &Path, r: &RootsSync, printer: &Printer) -> Result<ExitCode, CliError> {
+    let started = std::time::Instant::now();
+    let mut roots: Vec<Root> = Vec::new();
+    let mut constraints: std::collections::BTreeMap<String, Vec<crate::python::VersionSpecifiers>> =
+        std::collections::BTreeMap::new();
+    let mut texts: Vec<String> = Vec::new();
+    let mut project = None;
+    let to_root = |req: &crate::python::Requirement| Root {
+        name: req.name.to_string(),
+        specifiers: req.specifiers.clone(),
+        extras: req.extras.iter().map(ToString::to_string).collect(),
+    };
+    if let Some(file) = &r.roots {
+        let file = resolve(dir, file);
+        let p = crate::input::Project::load(&file)?;
+        for d in p.requirements.iter().chain(&p.dev_requirements) {
+            roots.push(to_root(&d.requirement));
+            texts.push(d.requirement.to_string());
+        }
+        for c in &p.constraints {
+            constraints
+                .entry(c.requirement.name.to_string())
+                .or_default()
+                .push(c.requirement.specifiers.clone());
+        }
+        project = Some(p);
+    }
+    for text in &r.packages {
+        let req = crate::python::parse_requirement(text)
+            .map_err(|e| CliError::Usage(format!("--package {text}: {}", e.message)))?;
+        roots.push(to_root(&req));
+        texts.push(req.to_string());
+    }
+    if roots.is_empty() {
+        return Err(CliError::Usage(
+            "nothing to sync: give --project FILE, --roots FILE or --package REQUIREMENT".into(),
+        ));
+    }
+    if r.jobs == 0 {
+        return Err(CliError::Usage("--jobs must be at least 1".into()));
+    }
+    let opts = CrawlOptions {
+        max_versions: (r.max_versions > 0).then_some(r.max_versions as usize),
+        root_extras: if r.all_extras {
+            RootExtras::All
+        } else {
+            RootExtras::Listed
+        },
+        max_projects: r.max_projects as usize,
+        since: date_option("--since", r.since.as_deref())?,
+        exclude_newer: date_option("--exclude-newer", r.exclude_newer.as_deref())?,
+        constraints,
+    };
+    let args = super::args::KnowledgeArgs {
+        index_url: r.index_url.clone(),
+        refresh: r.refresh,
+        concurrency: usize::try_from(r.jobs).unwrap_or(16),
+        cache_dir: r.cache_dir.clone(),
+        ..super::args::KnowledgeArgs::default()
+    };
+    let mut k = super::knowledge::settings(dir, &args, project.as_ref())?;
+    if k.live.offline {
+        return Err(CliError::Usage(
+            "snapshot sync fetches from the index; it cannot run with --no-index".into(),
+        ));
+    }
+    // The walk shows its own progress.
+    k.live.progress = false;
+    let kb = super::knowledge::open(&k, printer.quiet)?;
+    let output = r
+        .output
+        .as_ref()
+        .map_or_else(|| dir.join("snapshot.sqlite"), |o| resolve(dir, o));
+    let mut progress = Progress {
+        bar: (want_progress() && !printer.quiet).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        }),
+        printer,
+        started,
+        last_line: started,
+        kb,
+    };
+    let facts = crate::sync::project::SnapshotFacts {
+        roots: texts,
+        exclude_newer: opts.exclude_newer,
+        max_versions: (r.max_versions > 0).then_some(r.max_versions as i64),
+    };
+    let outcome = crate::sync::sync_roots(kb, &roots, &opts, facts, &output, &mut |p| {
+        progress.tick(p);
+    })
+    .map_err(|e| CliError::Failure(e.to_string()));
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome?;
+    let c = &outcome.crawl;
+    printer.info(format!(
+        "walked {} projects in {} waves: {} releases chosen, {} with metadata read; {}",
+        c.progress.projects_met,
+        c.waves,
+        c.progress.metadata_wanted,
+        c.progress.metadata_done,
+        progress.line(&c.progress)
+    ));
+    for name in &c.roots_not_found {
+        printer.warn(format!("root {name}: not found on the index"));
+    }
+    if !c.over_limit.is_empty() {
+        printer.warn(format!(
+            "{} projects left out by --max-projects {} (e.g. {})",
+            c.over_limit.len(),
+            r.max_projects,
+            c.over_limit
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for (what, why) in c.failed_pages.iter().chain(&c.failed_metadata).take(20) {
+        printer.warn(format!("{what}: {why}"));
+    }
+    let knowledge = kb.report();
+    printer.info(super::advise::describe_knowledge(&knowledge));
+    if let Some(s) = &outcome.snapshot {
+        printer.info(format!(
+            "wrote {}: {} projects ({} unavailable), {} releases ({} with metadata, {} unavailable, {} not fetched), {} advisories, cutoff {}, in {:.1} s",
+            output.display(),
+            s.projects,
+            s.unavailable,
+            s.releases,
+            s.with_metadata,
+            s.metadata_unavailable,
+            s.not_fetched,
+            s.advisories,
+            s.cutoff,
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    if r.json {
+        let text = serde_json::to_string_pretty(&json!({
+            "output": output.display().to_string(),
+            "outcome": outcome,
+            "knowledge_base": knowledge,
+            "seconds": started.elapsed().as_secs_f64(),
+        }))
+        .map_err(|e| CliError::Failure(e.to_string()))?;
+        printer.stdout(&text)?;
+    }
+    match outcome.refused {
+        Some(why) => Err(CliError::Failure(why)),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// Open `--snapshot PATH` or the bundled snapshot.
@@ -304,6 +545,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
             index_url,
             jobs,
             output,
+            cache_dir,
             refresh,
             json: as_json,
             ..
@@ -317,6 +559,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
                 index_url,
                 jobs,
                 output,
+                cache_dir,
                 refresh,
                 json: as_json,
             },
@@ -335,93 +578,26 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
             refresh,
             max_projects,
             root_extras,
-            simple_only,
             json: as_json,
             ..
-        } => {
-            let mut root_list = Vec::new();
-            if let Some(file) = roots {
-                let file = resolve(dir, &file);
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
-                root_list = parse_roots(&text)
-                    .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
-            }
-            if !packages.is_empty() {
-                let extra = parse_roots(&packages.join("\n"))
-                    .map_err(|e| CliError::Usage(format!("--package: {e}")))?;
-                for root in extra {
-                    match root_list
-                        .iter_mut()
-                        .find(|r: &&mut crate::sync::Root| r.name == root.name)
-                    {
-                        Some(r) => r.pins.extend(root.pins),
-                        None => root_list.push(root),
-                    }
-                }
-            }
-            if root_list.is_empty() {
-                return Err(CliError::Usage(
-                    "nothing to sync: give --package NAME or --roots FILE".into(),
-                ));
-            }
-            if jobs == 0 {
-                return Err(CliError::Usage("--jobs must be at least 1".into()));
-            }
-            let index_url = match index_url {
-                Some(url) => url,
-                None => default_index_url().map_err(CliError::Usage)?,
-            };
-            let opts = SyncOptions {
+        } => sync_roots(
+            dir,
+            &RootsSync {
+                packages,
+                roots,
+                max_versions,
+                since,
+                exclude_newer,
                 index_url,
-                roots: root_list,
-                max_versions: max_versions.map(|k| k as usize),
-                since: since
-                    .as_deref()
-                    .map(parse_cutoff)
-                    .transpose()
-                    .map_err(|e| CliError::Usage(format!("--since: {e}")))?,
-                exclude_newer: exclude_newer
-                    .as_deref()
-                    .map(parse_cutoff)
-                    .transpose()
-                    .map_err(|e| CliError::Usage(format!("--exclude-newer: {e}")))?,
-                jobs: jobs as usize,
-                output: resolve(
-                    dir,
-                    &output.unwrap_or_else(|| PathBuf::from("snapshot.sqlite")),
-                ),
-                cache_dir: cache_dir
-                    .map_or_else(|| cache_root().join("http"), |d| resolve(dir, &d)),
+                jobs,
+                output,
+                cache_dir,
                 refresh,
-                max_projects: max_projects as usize,
-                backoff: Duration::from_millis(
-                    std::env::var("THOTH_SYNC_BACKOFF_MS")
-                        .ok()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(500),
-                ),
-                progress: want_progress() && !printer.quiet,
-                use_json_api: !simple_only,
-                root_extras: if root_extras == "listed" {
-                    crate::sync::RootExtras::Listed
-                } else {
-                    crate::sync::RootExtras::All
-                },
-            };
-            let report = run_sync(&opts).map_err(CliError::Failure)?;
-            if as_json {
-                printer.stdout(
-                    &serde_json::to_string_pretty(&report)
-                        .map_err(|e| CliError::Failure(e.to_string()))?,
-                )?;
-            }
-            printer.info(format!(
-                "wrote {}: {} projects, {} releases ({} metadata via PEP 658, {} via range requests, {} unreadable), {} unavailable names; {} requests, {} from cache, {} retries",
-                report.output, report.projects, report.releases, report.metadata_pep658, report.metadata_range, report.metadata_missing,
-                report.unavailable, report.requests, report.cache_hits, report.retries
-            ));
-            Ok(ExitCode::SUCCESS)
-        }
+                max_projects,
+                all_extras: root_extras == "all",
+                json: as_json,
+            },
+            printer,
+        ),
     }
 }

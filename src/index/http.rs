@@ -261,6 +261,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Between two reads of a response (a stalled server).
     pub read_timeout: Duration,
+    /// One whole response, body included (a server that trickles).
+    pub total_timeout: Duration,
     /// Retries after the first attempt.
     pub retries: u32,
     /// First retry delay (doubled each time).
@@ -275,10 +277,70 @@ impl Default for ClientOptions {
             jobs: 16,
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(300),
             retries: 3,
             backoff: Duration::from_millis(250),
         }
     }
+}
+
+impl ClientOptions {
+    /// The defaults with `jobs` in flight, adjusted by the environment:
+    /// `THOTH_HTTP_TIMEOUT` (seconds a read may stall; connecting gets half,
+    /// one whole response ten times as much), `THOTH_HTTP_RETRIES` and
+    /// `THOTH_HTTP_BACKOFF_MS` (the first retry delay, doubled each time).
+    pub fn from_env(jobs: usize) -> Self {
+        let mut o = Self {
+            jobs,
+            ..Self::default()
+        };
+        let number = |key: &str| {
+            std::env::var(key)
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0 && *v < 86_400.0)
+        };
+        if let Some(secs) = number("THOTH_HTTP_TIMEOUT").filter(|s| *s > 0.0) {
+            o.read_timeout = Duration::from_secs_f64(secs);
+            o.connect_timeout = Duration::from_secs_f64((secs / 2.0).max(0.1));
+            o.total_timeout = Duration::from_secs_f64(secs * 10.0);
+        }
+        if let Some(n) = number("THOTH_HTTP_RETRIES") {
+            o.retries = (n as u32).min(10);
+        }
+        if let Some(ms) = number("THOTH_HTTP_BACKOFF_MS") {
+            o.backoff = Duration::from_secs_f64(ms / 1000.0);
+        }
+        o
+    }
+}
+
+/// Redirects: at most ten, only to http or https, never from https down
+/// to plain http (credentials are not sent to another host: the client
+/// drops them when the host changes).
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= 10 {
+            return attempt.error("more than 10 redirects");
+        }
+        let scheme = attempt.url().scheme();
+        if scheme != "http" && scheme != "https" {
+            let message = format!("a redirect to a {scheme}: URL is not followed");
+            return attempt.error(message);
+        }
+        if scheme == "http"
+            && attempt
+                .previous()
+                .last()
+                .is_some_and(|u| u.scheme() == "https")
+        {
+            return attempt.error("a redirect from https to plain http is not followed");
+        }
+        if attempt.previous().iter().any(|u| u == attempt.url()) {
+            return attempt.error("redirect loop");
+        }
+        attempt.follow()
+    })
 }
 
 fn build(options: &ClientOptions, insecure: bool) -> Result<reqwest::Client, String> {
@@ -286,6 +348,8 @@ fn build(options: &ClientOptions, insecure: bool) -> Result<reqwest::Client, Str
         .user_agent(concat!("thoth-rs/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(options.connect_timeout)
         .read_timeout(options.read_timeout)
+        .timeout(options.total_timeout)
+        .redirect(redirect_policy())
         .pool_max_idle_per_host(32)
         .tls_danger_accept_invalid_certs(insecure)
         .build()

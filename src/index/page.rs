@@ -28,15 +28,24 @@ pub fn parse_page(
     };
     let start = text.trim_start();
     let json_type = content_type.is_some_and(|t| t.contains("json"));
-    if json_type || start.starts_with('{') {
+    let html_type = content_type.is_some_and(|t| t.contains("html"));
+    if json_type != start.starts_with('{') && (json_type || html_type) {
+        return Err(format!(
+            "the answer contradicts its Content-Type {} ({} bytes starting {:?})",
+            content_type.unwrap_or_default(),
+            body.len(),
+            start.chars().take(24).collect::<String>()
+        ));
+    }
+    if start.starts_with('{') {
         return parse_project_page(page_url, start);
     }
-    let lower = start
-        .get(..start.len().min(4096))
-        .unwrap_or(start)
-        .to_ascii_lowercase();
-    let looks_html = lower.contains("<html") || lower.contains("<!doctype") || text.contains("<a ");
-    if !looks_html {
+    // A simple-API HTML page links its files (`<a href=…>`) or, when it
+    // lists none, still says which API version it is; an error page served
+    // with status 200 does neither.
+    let lower_all = text.to_ascii_lowercase();
+    let looks_page = lower_all.contains("<a ") || lower_all.contains("pypi:repository-version");
+    if !looks_page {
         return Err(format!(
             "the answer is not a project page ({} bytes{})",
             body.len(),

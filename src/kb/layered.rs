@@ -760,6 +760,40 @@ impl LayeredKb {
         }
     }
 
+    /// What the layers below the network know of release `release` of
+    /// `record`, fetching nothing: the record's own answer, the user
+    /// knowledge base (only lasting answers are stored there), or the base
+    /// snapshot (same index, or a file with the same digest).
+    pub fn known_metadata(
+        &self,
+        record: &ProjectRecord,
+        release: usize,
+    ) -> Result<Option<MetadataAnswer>, KbError> {
+        let r = &record.releases[release];
+        if !matches!(r.dependencies, Requires::NotFetched) {
+            return Ok(Some(super::metadata_of(record, release)));
+        }
+        let Some(i) = self.layers.index_of(record) else {
+            return Ok(None);
+        };
+        self.layers
+            .stored_metadata(&self.store, i, &record.name, &r.version, &r.distributions)
+    }
+
+    /// Requests sent and bytes received so far.
+    pub fn network_counts(&self) -> (u64, u64) {
+        match self.remote.get() {
+            Some(Ok(remote)) => {
+                let s = &remote.client().stats;
+                (
+                    s.requests.load(Ordering::Relaxed),
+                    s.bytes.load(Ordering::Relaxed),
+                )
+            }
+            _ => (0, 0),
+        }
+    }
+
     /// What this run's knowledge base did.
     pub fn report(&self) -> LiveReport {
         let c = &self.layers.counters;

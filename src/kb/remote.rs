@@ -103,10 +103,7 @@ impl Remote {
         let client = Client::new(
             credentials,
             insecure,
-            ClientOptions {
-                jobs: layers.options.jobs,
-                ..ClientOptions::default()
-            },
+            ClientOptions::from_env(layers.options.jobs),
         )?;
         let writer_store = store.reopen().map_err(|e| e.to_string())?;
         let worker_store = store.reopen().map_err(|e| e.to_string())?;

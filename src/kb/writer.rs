@@ -362,9 +362,18 @@ impl SnapshotWriter {
         Ok(())
     }
 
-    /// Commit, compact and move the snapshot into place.
+    /// Commit, compact, check and move the snapshot into place. On any
+    /// failure the temporary file is removed and the target left as it was.
     pub fn finish(mut self) -> Result<PathBuf, KbError> {
         let conn = self.conn.take().expect("finish called twice");
+        let out = self.complete(conn);
+        if out.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        out
+    }
+
+    fn complete(&self, conn: Connection) -> Result<PathBuf, KbError> {
         let e = sql_err(&self.tmp);
         let violations: Vec<String> = {
             let mut stmt = conn.prepare("PRAGMA foreign_key_check").map_err(&e)?;
@@ -389,6 +398,9 @@ impl SnapshotWriter {
         pack_projects(&conn, &self.tmp)?;
         conn.execute_batch("COMMIT; VACUUM;").map_err(&e)?;
         conn.close().map_err(|(_, err)| e(err))?;
+        // Only a snapshot that opens and passes the integrity check replaces
+        // what was there.
+        super::sqlite::SqliteKb::open(&self.tmp).and_then(|kb| kb.check())?;
         std::fs::rename(&self.tmp, &self.target).map_err(|source| KbError::Io {
             path: self.target.display().to_string(),
             source,

@@ -13,12 +13,12 @@
 //! the live runs.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::kb::layered::{LayeredKb, Origin};
-use crate::kb::store::StoredMetadata;
 use crate::kb::writer::SnapshotWriter;
-use crate::kb::{KbError, KnowledgeBase, Lookup, ProjectRecord, Requires, SnapshotMeta};
+use crate::kb::{
+    KbError, KnowledgeBase, Lookup, MetadataAnswer, ProjectRecord, Requires, SnapshotMeta,
+};
 
 /// What a project snapshot holds.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -68,10 +68,37 @@ fn whole_record(
     Ok(found.clone())
 }
 
+/// What a snapshot records about how it was made.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFacts {
+    /// The roots (requirement texts).
+    pub roots: Vec<String>,
+    /// Files uploaded after this time (Unix seconds) are left out, and the
+    /// cutoff recorded is no later.
+    pub exclude_newer: Option<i64>,
+    /// The `--max-versions` the releases were chosen with.
+    pub max_versions: Option<i64>,
+}
+
+/// Leave out files uploaded after `cutoff`, and releases left with none.
+fn before(record: &mut ProjectRecord, cutoff: i64) {
+    let late = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(crate::kb::parse_time)
+            .is_some_and(|at| at > cutoff)
+    };
+    for release in &mut record.releases {
+        release.distributions.retain(|d| !late(&d.upload_time));
+    }
+    record
+        .releases
+        .retain(|r| !r.distributions.is_empty() && !late(&r.upload_time));
+}
+
 /// Write a snapshot of everything `kb` looked up to `output`, atomically.
 pub fn write_project_snapshot(
     kb: &LayeredKb,
-    roots: Vec<String>,
+    facts: SnapshotFacts,
     output: &Path,
 ) -> Result<ProjectSnapshot, KbError> {
     let mut report = ProjectSnapshot::default();
@@ -111,47 +138,31 @@ pub fn write_project_snapshot(
             }
         };
         let mut record = whole_record(kb, &name, &found, &origin)?;
+        if let Some(cutoff) = facts.exclude_newer {
+            before(&mut record, cutoff);
+        }
         let rules = base_rules(&name)?;
-        let index = kb.index_key(&found);
-        for release in &mut record.releases {
+        // The record as the index lists it (digests included), for finding
+        // what the layers know of each release.
+        let listed = ProjectRecord {
+            index: found.index.clone(),
+            ..record.clone()
+        };
+        for (i, release) in record.releases.iter_mut().enumerate() {
             if matches!(release.dependencies, Requires::NotFetched) {
-                // What this run (or an earlier one) read for it.
-                let known = match &index {
-                    Some(index) => kb.store().metadata(index, &name, &release.version)?,
-                    None => None,
-                };
-                match known {
-                    Some(StoredMetadata::Known {
-                        dependencies,
-                        requires_python,
-                        provides_extras,
-                        ..
-                    }) => {
-                        release.dependencies = Requires::Known(Arc::new(dependencies));
-                        release.requires_python =
-                            requires_python.or(release.requires_python.take());
-                        release.provides_extras = provides_extras;
+                match kb.known_metadata(&listed, i)? {
+                    Some(MetadataAnswer::Known(meta)) => {
+                        release.dependencies = Requires::Known(meta.dependencies.clone());
+                        release.requires_python = meta
+                            .requires_python
+                            .clone()
+                            .or(release.requires_python.take());
+                        release.provides_extras = meta.provides_extras.clone();
                     }
-                    Some(StoredMetadata::Unavailable(reason)) => {
-                        release.dependencies = Requires::Unavailable(Arc::from(reason));
+                    Some(MetadataAnswer::Unavailable(reason)) => {
+                        release.dependencies = Requires::Unavailable(reason);
                     }
-                    None => {
-                        // A base snapshot built from the same index may know it.
-                        if let Some(base) = kb.base()
-                            && index.as_deref().map(|i| i.trim_end_matches('/'))
-                                == base
-                                    .meta()
-                                    .index_url
-                                    .as_deref()
-                                    .map(|u| u.trim_end_matches('/'))
-                            && let Some((b, i)) = base.release(&name, &release.version)?
-                            && let Requires::Known(deps) = &b.releases[i].dependencies
-                        {
-                            release.dependencies = Requires::Known(deps.clone());
-                            release.requires_python = b.releases[i].requires_python.clone();
-                            release.provides_extras = b.releases[i].provides_extras.clone();
-                        }
-                    }
+                    None => {}
                 }
             }
             release.advisories = rules
@@ -173,14 +184,17 @@ pub fn write_project_snapshot(
     if let Some(base) = kb.base() {
         report.advisories = writer.copy_advisories(base.path(), &written)?;
     }
+    if let Some(cutoff) = facts.exclude_newer {
+        oldest = oldest.min(cutoff);
+    }
     report.cutoff = crate::sync::rfc3339(u64::try_from(oldest).unwrap_or(0));
     let meta = SnapshotMeta {
         schema_version: crate::kb::SCHEMA_VERSION,
         created_at: Some(crate::sync::now_rfc3339()),
         index_url: kb.meta().index_url.clone(),
-        roots,
+        roots: facts.roots,
         cutoff: Some(report.cutoff.clone()),
-        max_versions: None,
+        max_versions: facts.max_versions,
         advisories_source: kb.base().and_then(|b| b.meta().advisories_source.clone()),
     };
     writer.set_meta(&meta)?;

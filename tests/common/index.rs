@@ -28,8 +28,32 @@ pub struct Seen {
     pub status: u16,
 }
 
+/// A misbehaviour the server can show for one path.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status line, content type and body instead.
+    Answer(&'static str, &'static str, Vec<u8>),
+    /// 429 with `Retry-After: SECONDS`.
+    TooMany(u64),
+    /// Close the connection without a word.
+    Reset,
+    /// Announce twice the body's length, send half of it, close.
+    Truncate,
+    /// Send the head, then nothing for this many milliseconds.
+    Stall(u64),
+    /// 302 to this location (`{port}` is replaced by the server's port).
+    Redirect(String),
+    /// 200 with no length, zeros until the client hangs up (at most 4 GiB).
+    Endless,
+    /// 200 with `Content-Encoding: gzip`: a small body that expands to
+    /// this many MiB.
+    GzipBomb(usize),
+}
+
 #[derive(Default)]
 struct State {
+    /// Faults by path, with how many more requests they apply to.
+    faults: Mutex<BTreeMap<String, (Fault, usize)>>,
     log: Mutex<Vec<Seen>>,
     /// Extra files by URL path (tests add pages and archives).
     extra: Mutex<BTreeMap<String, Vec<u8>>>,
@@ -143,6 +167,21 @@ impl IndexServer {
         ));
     }
 
+    /// Misbehave on `path` for the next `times` requests (`usize::MAX`:
+    /// always).
+    pub fn fault(&self, path: &str, fault: Fault, times: usize) {
+        self.state
+            .faults
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), (fault, times));
+    }
+
+    /// Behave again on every path.
+    pub fn heal(&self) {
+        self.state.faults.lock().unwrap().clear();
+    }
+
     /// Wait this long before answering each request.
     pub fn delay(&self, ms: u64) {
         self.state.delay_ms.store(ms, Ordering::SeqCst);
@@ -238,6 +277,23 @@ fn handle(mut stream: TcpStream, state: &State) {
         if_none_match: headers.get("if-none-match").cloned(),
         status: 200,
     };
+    let fault = {
+        let mut faults = state.faults.lock().unwrap();
+        match faults.get_mut(&path) {
+            Some((fault, left)) if *left > 0 => {
+                *left = left.saturating_sub(1);
+                Some(fault.clone())
+            }
+            _ => None,
+        }
+    };
+    if let Some(fault) = fault {
+        seen.status = 0;
+        state.log.lock().unwrap().push(seen);
+        state.in_flight.fetch_sub(1, Ordering::SeqCst);
+        misbehave(&mut stream, state, &path, fault);
+        return;
+    }
     let auth = state.auth.lock().unwrap().clone();
     let (status, line, headers, body) = answer(state, &path, &seen, auth);
     seen.status = status;
@@ -246,6 +302,77 @@ fn handle(mut stream: TcpStream, state: &State) {
     state.log.lock().unwrap().push(seen);
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
     respond(&mut stream, line, &headers, &body);
+}
+
+fn misbehave(stream: &mut TcpStream, state: &State, path: &str, fault: Fault) {
+    let port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+    match fault {
+        Fault::Answer(line, content_type, body) => {
+            respond(
+                stream,
+                line,
+                &[("Content-Type", content_type.into())],
+                &body,
+            );
+        }
+        Fault::TooMany(secs) => respond(
+            stream,
+            "429 Too Many Requests",
+            &[("Retry-After", secs.to_string())],
+            b"slow down",
+        ),
+        Fault::Reset => {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        Fault::Truncate => {
+            let body = lookup(state, path).unwrap_or_else(|| vec![b'x'; 1000]);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len() * 2
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body[..body.len() / 2]);
+        }
+        Fault::Stall(ms) => {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n");
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        Fault::Redirect(to) => respond(
+            stream,
+            "302 Found",
+            &[("Location", to.replace("{port}", &port.to_string()))],
+            b"",
+        ),
+        Fault::Endless => {
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.pypi.simple.v1+json\r\nConnection: close\r\n\r\n",
+            );
+            let chunk = vec![b' '; 1 << 16];
+            for _ in 0..(1 << 16) {
+                if stream.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        }
+        Fault::GzipBomb(mib) => {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            let zeros = vec![b' '; 1 << 20];
+            for _ in 0..mib {
+                gz.write_all(&zeros).unwrap();
+            }
+            let body = gz.finish().unwrap();
+            respond(
+                stream,
+                "200 OK",
+                &[
+                    ("Content-Type", "application/vnd.pypi.simple.v1+json".into()),
+                    ("Content-Encoding", "gzip".into()),
+                ],
+                &body,
+            );
+        }
+    }
 }
 
 type Answer = (u16, &'static str, Vec<(&'static str, String)>, Vec<u8>);
