@@ -764,10 +764,34 @@ fn pages_are_refreshed_by_age() {
 #[test]
 fn a_project_snapshot_gives_the_live_lock_offline() {
     let server = IndexServer::start();
+    // A project no other knowledge base knows: two releases with PEP 658
+    // metadata files.
+    let file = |v: &str, sha: char| {
+        serde_json::json!({
+            "filename": format!("fresh-{v}-py3-none-any.whl"),
+            "url": format!("../../files/fresh-{v}-py3-none-any.whl"),
+            "hashes": {"sha256": sha.to_string().repeat(64)},
+            "core-metadata": true,
+            "upload-time": "2024-01-01T00:00:00Z",
+            "yanked": false,
+        })
+    };
+    server.add(
+        "/simple/fresh/",
+        serde_json::json!({"meta": {"api-version": "1.1"}, "name": "fresh",
+            "files": [file("1.0", 'a'), file("0.9", 'b')]})
+        .to_string(),
+    );
+    for v in ["1.0", "0.9"] {
+        server.add(
+            &format!("/files/fresh-{v}-py3-none-any.whl.metadata"),
+            format!("Metadata-Version: 2.1\nName: fresh\nVersion: {v}\nRequires-Dist: six\n\n"),
+        );
+    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("requirements.in"),
-        "python-slugify\npyperclip\nsix<1.17\n",
+        "python-slugify\npyperclip\nsix<1.17\nfresh\n",
     )
     .unwrap();
     let kb = dir.path().join("kb.sqlite");
@@ -797,8 +821,18 @@ fn a_project_snapshot_gives_the_live_lock_offline() {
     let stored = &sync["snapshot"];
     // Every release of every project met, the unfetched ones marked so.
     assert_eq!(stored["projects"], 4, "{sync}");
-    assert!(stored["not_fetched"].as_u64().unwrap() >= 1, "{sync}");
-    assert!(stored["with_metadata"].as_u64().unwrap() >= 4, "{sync}");
+    let count = |k: &str| stored[k].as_u64().unwrap();
+    assert_eq!(count("releases"), 8, "{sync}");
+    assert_eq!(
+        count("with_metadata") + count("metadata_unavailable") + count("not_fetched"),
+        8,
+        "{sync}"
+    );
+    assert!(count("with_metadata") >= 5, "{sync}");
+    assert!(
+        count("not_fetched") >= 1,
+        "fresh 0.9 was never needed: {sync}"
+    );
     // The live run and an offline run on the snapshot alone (a new, empty
     // user knowledge base, no index reachable) write the same lock.
     let live = advise_live(dir.path(), &kb, &["--index-url", &index, "-o", "live.txt"]);
@@ -838,7 +872,7 @@ fn a_project_snapshot_gives_the_live_lock_offline() {
     assert!(body("offline.txt").contains("python-slugify==8.0.4"));
     // A release the live run never needed says so offline, instead of
     // being silently absent.
-    std::fs::write(dir.path().join("requirements.in"), "python-slugify<5\n").unwrap();
+    std::fs::write(dir.path().join("requirements.in"), "fresh<1\n").unwrap();
     let out = thoth()
         .env("THOTH_KB", dir.path().join("other-kb.sqlite"))
         .arg("-C")
@@ -849,7 +883,9 @@ fn a_project_snapshot_gives_the_live_lock_offline() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("python-slugify 4.0.1: dependency metadata unavailable: metadata not in the knowledge base"),
+        stderr.contains(
+            "fresh 0.9: dependency metadata unavailable: metadata not in the knowledge base"
+        ),
         "{stderr}"
     );
     assert!(stderr.contains("snapshot sync --project"), "{stderr}");

@@ -309,7 +309,7 @@ pub enum SnapshotCommand {
     )]
     Sync {
         /// Snapshot what resolving this project needs (any file `advise` reads), through the live knowledge base.
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["packages", "roots", "since", "max_projects", "root_extras"])]
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["packages", "roots", "since", "max_projects", "root_extras", "lean"])]
         project: Option<PathBuf>,
         /// With --project: runtime environment from .thoth.yaml to cover (repeatable; default: every one).
         #[arg(
@@ -349,6 +349,9 @@ pub enum SnapshotCommand {
         /// Root extras to follow: all of them, or only those written as name[extra].
         #[arg(long, value_parser = ["all", "listed"], default_value = "listed")]
         root_extras: String,
+        /// List the files of releases without metadata without digest and URL (a smaller snapshot; those releases cannot be locked from it offline anyway).
+        #[arg(long)]
+        lean: bool,
         /// Print the sync report as JSON.
         #[arg(long)]
         json: bool,

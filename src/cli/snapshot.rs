@@ -144,6 +144,7 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
         roots,
         exclude_newer: None,
         max_versions: None,
+        lean: false,
     };
     let report = crate::sync::project::write_project_snapshot(kb, facts, &output)
         .map_err(|e| CliError::Failure(e.to_string()))?;
@@ -194,6 +195,7 @@ struct RootsSync {
     refresh: bool,
     max_projects: u64,
     all_extras: bool,
+    lean: bool,
     json: bool,
 }
 
@@ -343,6 +345,7 @@ fn sync_roots(dir: &Path, r: &RootsSync, printer: &Printer) -> Result<ExitCode, 
         roots: texts,
         exclude_newer: opts.exclude_newer,
         max_versions: (r.max_versions > 0).then_some(r.max_versions as i64),
+        lean: r.lean,
     };
     let outcome = crate::sync::sync_roots(kb, &roots, &opts, facts, &output, &mut |p| {
         progress.tick(p);
@@ -449,6 +452,10 @@ pub fn info(kb: &SqliteKb) -> Result<serde_json::Value, CliError> {
         "advisories": count("SELECT count(*) FROM advisories")?,
         "affected_releases": count("SELECT count(DISTINCT release_id) FROM affected")?,
         "advisories_source": meta.advisories_source,
+        "advisories_newest": kb
+            .with_connection(|c| c.query_row("SELECT max(modified) FROM advisories", [], |r| r.get::<_, Option<String>>(0)))
+            .map_err(|e| CliError::Failure(e.to_string()))?,
+        "releases_with_metadata": count("SELECT count(*) FROM releases WHERE dependency_set_id IS NOT NULL")?,
         "size_bytes": size,
     }))
 }
@@ -477,6 +484,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
                     "projects",
                     "unavailable_projects",
                     "releases",
+                    "releases_with_metadata",
                     "releases_without_metadata",
                     "distributions",
                     "dependency_sets",
@@ -485,6 +493,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
                     "advisories",
                     "affected_releases",
                     "advisories_source",
+                    "advisories_newest",
                     "size_bytes",
                 ] {
                     let value = match &info[key] {
@@ -578,6 +587,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
             refresh,
             max_projects,
             root_extras,
+            lean,
             json: as_json,
             ..
         } => sync_roots(
@@ -595,6 +605,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
                 refresh,
                 max_projects,
                 all_extras: root_extras == "all",
+                lean,
                 json: as_json,
             },
             printer,

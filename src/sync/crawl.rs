@@ -5,7 +5,8 @@
 //! met so far (in parallel, through the same index client as `advise`),
 //! chooses releases for every version range that points at a project (the
 //! newest K releases inside the range; a root's range is the one written in
-//! the roots file, a dependency's the one its parent declares), asks for the
+//! the roots file, a dependency's the one its parent declares, and for a
+//! dependency also its newest releases whatever the ranges), asks for the
 //! metadata of the new choices (in parallel again) and follows their
 //! Requires-Dist: all of them except those gated by an extra nobody asked
 //! for. Markers are not evaluated, so the snapshot serves every platform and
@@ -382,7 +383,18 @@ impl<'a> Crawl<'a> {
                 }
                 changed = true;
             }
-            let state = self.states.entry(name).or_default();
+            let root = self.roots.contains(&name);
+            let state = self.states.entry(name).or_insert_with(|| {
+                // A dependency also gets its newest releases whatever the
+                // ranges pointing at it (what resolvers reach for first);
+                // a root only what its own range allows.
+                let mut s = State::default();
+                if !root {
+                    s.ranges
+                        .insert(String::new(), VersionSpecifiers::from_iter(Vec::new()));
+                }
+                s
+            });
             let key = spec.to_string();
             if let std::collections::btree_map::Entry::Vacant(e) = state.ranges.entry(key) {
                 e.insert(spec);

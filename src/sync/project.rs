@@ -78,6 +78,10 @@ pub struct SnapshotFacts {
     pub exclude_newer: Option<i64>,
     /// The `--max-versions` the releases were chosen with.
     pub max_versions: Option<i64>,
+    /// Files of releases without metadata are listed without digest and
+    /// URL (such a release cannot be locked from the snapshot alone: an
+    /// offline search never takes it, and online the index is asked).
+    pub lean: bool,
 }
 
 /// Leave out files uploaded after `cutoff`, and releases left with none.
@@ -112,6 +116,8 @@ pub fn write_project_snapshot(
         }
     };
     let mut written: Vec<String> = Vec::new();
+    let mut unavailable: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut referenced: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for (name, lookup, origin) in kb.looked_up() {
         match (&lookup, &origin) {
             (_, Origin::UserKb { age_seconds, .. }) => oldest = oldest.min(now - age_seconds),
@@ -128,11 +134,13 @@ pub fn write_project_snapshot(
             Lookup::Found(record) => record,
             Lookup::Unavailable(reason) => {
                 writer.add_unavailable(&name, &reason)?;
+                unavailable.insert(name);
                 report.unavailable += 1;
                 continue;
             }
             Lookup::Missing => {
                 writer.add_unavailable(&name, "not in the knowledge base")?;
+                unavailable.insert(name);
                 report.unavailable += 1;
                 continue;
             }
@@ -165,6 +173,12 @@ pub fn write_project_snapshot(
                     None => {}
                 }
             }
+            if facts.lean && matches!(release.dependencies, Requires::NotFetched) {
+                for d in &mut release.distributions {
+                    d.sha256 = None;
+                    d.url = None;
+                }
+            }
             release.advisories = rules
                 .iter()
                 .filter(|r| r.affects(&release.version))
@@ -177,9 +191,26 @@ pub fn write_project_snapshot(
                 Requires::NotFetched => report.not_fetched += 1,
             }
         }
+        for release in &record.releases {
+            if let Requires::Known(deps) = &release.dependencies {
+                referenced.extend(deps.iter().map(|d| d.name.clone()));
+            }
+        }
         writer.add_project(&record)?;
         written.push(name);
         report.projects += 1;
+    }
+    // Closed: every name a stored release depends on is stored or says why
+    // not (an offline search then explains instead of guessing).
+    let stored: std::collections::BTreeSet<&String> = written.iter().collect();
+    for name in &referenced {
+        if !stored.contains(name) && !unavailable.contains(name) {
+            writer.add_unavailable(
+                name,
+                "not in this snapshot: none of the releases and extras it followed needs it",
+            )?;
+            report.unavailable += 1;
+        }
     }
     if let Some(base) = kb.base() {
         report.advisories = writer.copy_advisories(base.path(), &written)?;
