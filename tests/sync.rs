@@ -33,6 +33,51 @@ fn sync(server: &IndexServer, dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// Run `cmd`, sampling its peak resident memory (`VmHWM`) until it exits.
+fn run_measured(mut cmd: Command) -> (Output, u64) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    // Read the pipes on threads so a chatty child never blocks.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut b).unwrap();
+        b
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut b).unwrap();
+        b
+    });
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+            && let Some(kb) = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        {
+            peak = peak.max(kb * 1024);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let output = Output {
+        status,
+        stdout: out_thread.join().unwrap(),
+        stderr: err_thread.join().unwrap(),
+    };
+    (output, peak)
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -351,10 +396,12 @@ fn a_hostile_index_never_crashes_sync_nor_spoils_the_snapshot_or_the_cache() {
         server.heal();
         server.fault(case.path, case.fault.clone(), case.times);
         let started = Instant::now();
-        let out = sync(&server, dir.path(), &["--roots", "roots.in"])
-            .output()
-            .unwrap();
+        let (out, peak) = run_measured(sync(&server, dir.path(), &["--roots", "roots.in"]));
         let took = started.elapsed();
+        // Bodies are capped (an endless page stops at the 64 MiB page cap,
+        // a gzip bomb at the 16 MiB metadata cap): memory stays bounded,
+        // far below what reading them whole would take (GiBs).
+        assert!(peak < 160 << 20, "{}: peak RSS {peak} bytes", case.what);
         let err = stderr(&out);
         assert!(!err.contains("panicked"), "{}: {err}", case.what);
         assert!(

@@ -117,7 +117,10 @@ pub fn local_data_range(
     }
     let name_len = u16_at(header, 26);
     let extra_len = u16_at(header, 28);
-    Ok((local_offset + 30 + name_len + extra_len, compressed))
+    local_offset
+        .checked_add(30 + name_len + extra_len)
+        .map(|start| (start, compressed))
+        .ok_or_else(|| "corrupt local file header offset".to_string())
 }
 
 /// Largest member inflated (16 MiB).
