@@ -469,17 +469,11 @@ pub fn advise(
         OutputFormat::Pylock => {
             let env = &s.environment;
             let (sys_platform, _, machine, _) = env.platform_parts();
+            let (python, requires_python) = env.python_bounds();
             let marker = format!(
-                "sys_platform == '{sys_platform}' and platform_machine == '{machine}' and python_full_version == '{}'",
-                env.python_full_version
+                "sys_platform == '{sys_platform}' and platform_machine == '{machine}' and {python}"
             );
-            lock::pylock(
-                &resolution,
-                &lock_ctx,
-                &marker,
-                Some(&format!("=={}.*", env.python_version)),
-            )
-            .map_err(kb_err)?
+            lock::pylock(&resolution, &lock_ctx, &marker, Some(&requires_python)).map_err(kb_err)?
         }
     };
     let others = others

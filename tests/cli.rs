@@ -44,7 +44,11 @@ fn config_print_is_read_back_by_advise() {
             .unwrap()
             .starts_with("==3.")
     );
-    assert!(dir.path().join("Pipfile.lock").is_file());
+    // A requirements.in project gets requirements.txt, as pip-compile writes.
+    let written = std::fs::read_to_string(dir.path().join("requirements.txt")).unwrap();
+    assert!(written.contains("flask==3."), "{written}");
+    assert!(written.contains("--hash=sha256:"), "{written}");
+    assert!(!dir.path().join("Pipfile.lock").exists());
 }
 
 #[test]
@@ -215,4 +219,116 @@ fn broken_pipe_is_not_a_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+/// Without `--format` or `-o`, each kind of project gets the lock its own
+/// tool writes, beside the project file; `--format` and `-o` win.
+#[test]
+fn the_default_lock_follows_the_project_kind() {
+    let run = |dir: &Path, args: &[&str]| {
+        let out = bin()
+            .arg("-C")
+            .arg(dir)
+            .args(["advise", "-q"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let files = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // NAME.in → NAME.txt with hashes.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dev.in"), "six\n").unwrap();
+    run(dir.path(), &["--project", "dev.in"]);
+    assert_eq!(files(dir.path()), ["dev.in", "dev.txt"]);
+    let txt = std::fs::read_to_string(dir.path().join("dev.txt")).unwrap();
+    assert!(
+        txt.contains("six==") && txt.contains("--hash=sha256:"),
+        "{txt}"
+    );
+    // --format alone names the file after the format.
+    run(
+        dir.path(),
+        &["--project", "dev.in", "--format", "pipfile-lock"],
+    );
+    assert!(dir.path().join("Pipfile.lock").is_file());
+    // pyproject.toml → pylock.toml.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = \"demo\"\nversion = \"1.0\"\ndependencies = [\"six\"]\n",
+    )
+    .unwrap();
+    run(dir.path(), &[]);
+    assert_eq!(files(dir.path()), ["pylock.toml", "pyproject.toml"]);
+    // requirements.txt as the project → pylock.toml (never over the input).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("requirements.txt"), "six\n").unwrap();
+    run(dir.path(), &[]);
+    assert_eq!(files(dir.path()), ["pylock.toml", "requirements.txt"]);
+    // A Pipfile → Pipfile.lock; -o wins over everything.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Pipfile"), "[packages]\nsix = \"*\"\n").unwrap();
+    run(dir.path(), &[]);
+    assert_eq!(files(dir.path()), ["Pipfile", "Pipfile.lock"]);
+    run(dir.path(), &["-o", "elsewhere.lock"]);
+    assert!(dir.path().join("elsewhere.lock").is_file());
+}
+
+/// pylock.toml admits every interpreter the target stands for: a
+/// `python_version` of X.Y means every patch release of it; a patch
+/// release in `.thoth.yaml` is accepted and named exactly.
+#[test]
+fn pylock_environments_admit_the_target_interpreters() {
+    let pylock = |python: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("requirements.in"), "six\n").unwrap();
+        std::fs::write(
+            dir.path().join(".thoth.yaml"),
+            format!(
+                "runtime_environments:\n  - name: app\n    python_version: \"{python}\"\n    platform: linux-x86_64\n"
+            ),
+        )
+        .unwrap();
+        let out = bin()
+            .arg("-C")
+            .arg(dir.path())
+            .args(["advise", "-q", "--format", "pylock", "-o", "pylock.toml"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(dir.path().join("pylock.toml")).unwrap();
+        let doc: toml::Value = toml::from_str(&text).unwrap();
+        (
+            doc["environments"][0].as_str().unwrap().to_string(),
+            doc["requires-python"].as_str().unwrap().to_string(),
+        )
+    };
+    let (env, requires) = pylock("3.11");
+    assert_eq!(
+        env,
+        "sys_platform == 'linux' and platform_machine == 'x86_64' and python_version == '3.11'"
+    );
+    assert_eq!(requires, "==3.11.*");
+    let (env, requires) = pylock("3.11.7");
+    assert_eq!(
+        env,
+        "sys_platform == 'linux' and platform_machine == 'x86_64' and python_full_version == '3.11.7'"
+    );
+    assert_eq!(requires, "==3.11.7");
 }

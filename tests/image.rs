@@ -495,7 +495,7 @@ fn advise_on(dir: &Path, data: &Path, args: &[&str]) -> (i32, serde_json::Value,
         .env("THOTH_DATA_DIR", data)
         .arg("-C")
         .arg(dir)
-        .args(["advise", "--json", "-o"])
+        .args(["advise", "--json", "--format", "pipfile-lock", "-o"])
         .arg(&lock)
         .args(args)
         .output()

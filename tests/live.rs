@@ -820,7 +820,7 @@ fn a_project_snapshot_gives_the_live_lock_offline() {
     let sync = report(&out);
     let stored = &sync["snapshot"];
     // Every release of every project met, the unfetched ones marked so.
-    assert_eq!(stored["projects"], 4, "{sync}");
+    assert_eq!(stored["projects"], 5, "{sync}");
     let count = |k: &str| stored[k].as_u64().unwrap();
     assert_eq!(count("releases"), 8, "{sync}");
     assert_eq!(

@@ -4,6 +4,7 @@
 //! the chosen runtime environment in `.thoth.yaml`, then the top level of
 //! `.thoth.yaml`, then the built-in default.
 
+use crate::input::ProjectKind;
 use std::path::{Path, PathBuf};
 
 use super::CliError;
@@ -156,20 +157,11 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     }
     let knowledge = super::knowledge::settings(dir, &args.knowledge, Some(&project))?;
 
-    let format = args.format.unwrap_or_default();
-    let default_name = match format {
-        OutputFormat::PipfileLock => "Pipfile.lock",
-        OutputFormat::Requirements => "requirements.txt",
-        OutputFormat::Pylock => "pylock.toml",
-    };
+    let (format, output) = default_output(dir, &project, args.format, args.output.as_deref());
     let project_dir = project
         .path
         .parent()
         .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
-    let output = match &args.output {
-        Some(p) => resolve_path(dir, p),
-        None => project_dir.join(default_name),
-    };
 
     Ok(AdviseSettings {
         project_dir,
@@ -233,4 +225,45 @@ fn base_image(
         tracing::warn!("{warning}");
     }
     Ok(Some(analysis))
+}
+
+/// The lock format and file when the user did not say: what the project's
+/// own tool writes. A Pipfile gets `Pipfile.lock`; `NAME.in` gets `NAME.txt`
+/// with hashes (as pip-compile writes it); `pyproject.toml` and any other
+/// requirements file get `pylock.toml`, the standard lock file. `--format`
+/// and `-o` win; with `--format` alone the file is named after the format,
+/// beside the project file.
+pub fn default_output(
+    dir: &Path,
+    project: &Project,
+    format: Option<OutputFormat>,
+    output: Option<&Path>,
+) -> (OutputFormat, PathBuf) {
+    let project_dir = project
+        .path
+        .parent()
+        .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
+    let file_name = project
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let in_file = project.kind == ProjectKind::Requirements && file_name.ends_with(".in");
+    let format = format.unwrap_or(match project.kind {
+        ProjectKind::Pipfile => OutputFormat::PipfileLock,
+        ProjectKind::Requirements if in_file => OutputFormat::Requirements,
+        ProjectKind::Requirements | ProjectKind::PyProject => OutputFormat::Pylock,
+    });
+    let path = match output {
+        Some(p) => resolve_path(dir, p),
+        None => project_dir.join(match format {
+            OutputFormat::PipfileLock => "Pipfile.lock".to_string(),
+            OutputFormat::Requirements if in_file => {
+                format!("{}.txt", file_name.trim_end_matches(".in"))
+            }
+            OutputFormat::Requirements => "requirements.txt".to_string(),
+            OutputFormat::Pylock => "pylock.toml".to_string(),
+        }),
+    };
+    (format, path)
 }

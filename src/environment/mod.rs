@@ -20,8 +20,13 @@ pub struct TargetEnvironment {
     pub os_version: Option<String>,
     /// `X.Y`.
     pub python_version: String,
-    /// `X.Y.Z`.
+    /// `X.Y.Z` (`X.Y.0` standing for every patch release unless
+    /// [`Self::python_patch_known`]).
     pub python_full_version: String,
+    /// The patch release was given (`python_version: "3.11.7"`, the
+    /// project's `python_full_version`, a base image's interpreter): locks
+    /// then name it; otherwise they admit every patch release of `X.Y`.
+    pub python_patch_known: bool,
     /// sysconfig platform, e.g. `linux-x86_64`.
     pub platform: String,
     /// CPU family.
@@ -56,6 +61,23 @@ pub struct TargetEnvironment {
 pub const DEFAULT_PYTHON: &str = "3.11";
 
 impl TargetEnvironment {
+    /// The marker clause and `requires-python` a lock for this target
+    /// states: the patch release when it is known, else every patch
+    /// release of `X.Y` (a real interpreter is always some `X.Y.Z`).
+    pub fn python_bounds(&self) -> (String, String) {
+        if self.python_patch_known {
+            (
+                format!("python_full_version == '{}'", self.python_full_version),
+                format!("=={}", self.python_full_version),
+            )
+        } else {
+            (
+                format!("python_version == '{}'", self.python_version),
+                format!("=={}.*", self.python_version),
+            )
+        }
+    }
+
     /// Complete a (possibly partial) runtime environment.
     ///
     /// `project_python` is the project's own pin (`[requires] python_version`),
@@ -68,12 +90,22 @@ impl TargetEnvironment {
         let os = env.and_then(|e| e.operating_system.value());
         let hw = env.and_then(|e| e.hardware.value());
         let python = env.and_then(|e| text(&e.python_version));
+        let mut python_patch_known = false;
         let (python_version, python_full_version) = match (python, project_python) {
-            (Some(v), _) => (v.clone(), format!("{v}.0")),
+            (Some(v), _) => {
+                let parts: Vec<&str> = v.split('.').collect();
+                if parts.len() >= 3 {
+                    python_patch_known = true;
+                    (parts[..2].join("."), v.clone())
+                } else {
+                    (v.clone(), format!("{v}.0"))
+                }
+            }
             (None, Some(p)) => {
                 let parts: Vec<&str> = p.split('.').collect();
                 let xy = parts.iter().take(2).copied().collect::<Vec<_>>().join(".");
                 let full = if parts.len() >= 3 {
+                    python_patch_known = true;
                     p.to_string()
                 } else {
                     format!("{xy}.0")
@@ -101,6 +133,7 @@ impl TargetEnvironment {
             os_version: os.and_then(|o| text(&o.version)),
             python_version,
             python_full_version,
+            python_patch_known,
             platform,
             cpu_family: hw.and_then(|h| h.cpu_family.value().copied()),
             cpu_model: hw.and_then(|h| h.cpu_model.value().copied()),

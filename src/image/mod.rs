@@ -250,6 +250,7 @@ impl ImageAnalysis {
             (Some(i), defaulted, _) => {
                 if let Some(full) = &i.full_version {
                     env.python_full_version.clone_from(full);
+                    env.python_patch_known = true;
                 }
                 if let Some(at) = defaulted {
                     env.defaulted[at] = format!(

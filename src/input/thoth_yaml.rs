@@ -306,7 +306,7 @@ impl ThothConfig {
                 ));
             }
             if let Some(v) = env.python_version.value() {
-                let ok = v.0.split('.').count() == 2
+                let ok = matches!(v.0.split('.').count(), 2 | 3)
                     && v.0
                         .split('.')
                         .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
@@ -314,7 +314,7 @@ impl ThothConfig {
                     return Err(err(
                         "python_version",
                         format!(
-                            "invalid python_version `{}`: expected MAJOR.MINOR such as \"3.11\"",
+                            "invalid python_version `{}`: expected MAJOR.MINOR such as \"3.11\" (or a patch release such as \"3.11.7\")",
                             v.0
                         ),
                     ));

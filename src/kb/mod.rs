@@ -533,7 +533,10 @@ pub fn normalise_time(text: &str) -> Option<String> {
     if t.len() < 19 || t.as_bytes().get(10) != Some(&b'T') && t.as_bytes().get(10) != Some(&b' ') {
         return None;
     }
-    let (date, time) = (&t[..10], &t[11..19]);
+    // `get`: a multi-byte character there is simply not a time.
+    let (Some(date), Some(time)) = (t.get(..10), t.get(11..19)) else {
+        return None;
+    };
     if !date.bytes().enumerate().all(|(i, b)| {
         if i == 4 || i == 7 {
             b == b'-'
@@ -587,6 +590,8 @@ mod tests {
 
     #[test]
     fn times_normalise() {
+        assert_eq!(normalise_time("2024-01-0é:00:00:00Z"), None);
+        assert_eq!(normalise_time("2024-01-01T00:0é:00Z"), None);
         assert_eq!(
             normalise_time("2023-05-22T15:12:44.123456Z").as_deref(),
             Some("2023-05-22T15:12:44Z")

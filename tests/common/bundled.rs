@@ -22,15 +22,22 @@ pub fn bundled_kb(report: &serde_json::Value) -> SqliteKb {
     SqliteKb::open(Path::new(report["snapshot"]["path"].as_str().unwrap())).unwrap()
 }
 
-/// Run `advise --json` on `dir` with `args`, the lock going to a temp file.
+/// Run `advise --json` on `dir` with `args`, the lock going to a temp file
+/// (a Pipfile.lock unless `args` name another format).
 pub fn advise(dir: &Path, args: &[&str]) -> (serde_json::Value, String, tempfile::TempDir) {
     let out_dir = tempfile::tempdir().unwrap();
     let lock = out_dir.path().join("lock");
+    let format: &[&str] = if args.contains(&"--format") {
+        &[]
+    } else {
+        &["--format", "pipfile-lock"]
+    };
     let out = thoth()
         .arg("-C")
         .arg(dir)
         .arg("advise")
         .arg("--json")
+        .args(format)
         .args(args)
         .arg("-o")
         .arg(&lock)
