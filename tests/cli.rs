@@ -332,3 +332,63 @@ fn pylock_environments_admit_the_target_interpreters() {
     );
     assert_eq!(requires, "==3.11.7");
 }
+
+/// `[dev-packages]` is checked even when the run leaves it out, but then
+/// its errors only warn; with `--dev` they stop the run. An end-of-life
+/// target Python is named with where it came from and how to pick another.
+#[test]
+fn unused_sections_warn_and_old_pythons_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Pipfile"),
+        "[packages]\nsix = \"*\"\n\n[dev-packages]\nmypy = \"latest\"\n\n[requires]\npython_version = \"3.6\"\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["advise", "-o", "out.lock"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("dev-packages") && stderr.contains("mypy") && stderr.contains("ignored"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the target is Python 3.6 (from the project's [requires]), which reached its end of life in 2021-12"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("python_version` in .thoth.yaml"),
+        "{stderr}"
+    );
+    let out = bin()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["advise", "--dev", "-o", "out.lock"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("Pipfile") && stderr.contains("mypy"),
+        "{stderr}"
+    );
+    // A supported target says nothing of the kind.
+    std::fs::write(
+        dir.path().join("Pipfile"),
+        "[packages]\nsix = \"*\"\n\n[requires]\npython_version = \"3.12\"\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["advise", "-o", "out.lock"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("end of life"), "{stderr}");
+}

@@ -455,9 +455,48 @@ fn offline_names_what_is_missing_and_how_to_get_it() {
         stderr.contains("the knowledge base lacks 2 project(s): onetimepass, psycopg-c"),
         "{stderr}"
     );
-    assert!(stderr.contains("Run once without --offline"), "{stderr}");
+    assert!(stderr.contains("run once without --offline"), "{stderr}");
     // Offline means no request at all.
     assert!(server.paths().is_empty());
+    // The next step it suggests works as written (the index given as the
+    // user would give it): build the snapshot, then resolve offline on it
+    // with a new, empty user knowledge base.
+    let suggested: Vec<Vec<String>> = stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("thoth-rs "))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    assert_eq!(suggested.len(), 2, "{stderr}");
+    let fresh_kb = dir.path().join("fresh-kb.sqlite");
+    let sync = thoth()
+        .env_remove("THOTH_OFFLINE")
+        .env("THOTH_KB", &fresh_kb)
+        .arg("-C")
+        .arg(dir.path())
+        .args(&suggested[0])
+        .arg("--index-url")
+        .arg(server.url("/simple/"))
+        .output()
+        .unwrap();
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    let offline = thoth()
+        .env("THOTH_KB", dir.path().join("other-kb.sqlite"))
+        .arg("-C")
+        .arg(dir.path())
+        .args(&suggested[1])
+        .args(["-o", "suggested.lock"])
+        .output()
+        .unwrap();
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+    server.clear_log();
     // Once fetched, the same run works offline.
     report(&advise_live(
         dir.path(),

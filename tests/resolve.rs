@@ -166,7 +166,13 @@ fn a_package_missing_from_the_snapshot_is_named() {
         stderr.contains("working offline, the knowledge base lacks 2 project(s): no-such-project-anywhere, nor-this-one"),
         "{stderr}"
     );
-    assert!(stderr.contains("Run once without --offline"), "{stderr}");
+    assert!(stderr.contains("run once without --offline"), "{stderr}");
+    assert!(
+        stderr.contains("thoth-rs snapshot sync --project ")
+            && stderr.contains("thoth-rs advise --offline --project ")
+            && stderr.contains("--snapshot snapshot.sqlite"),
+        "{stderr}"
+    );
 }
 
 #[test]

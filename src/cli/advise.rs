@@ -280,7 +280,7 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         Ok(a) => a,
         Err(e) => {
             let mut message = e.to_string();
-            if let Some(hint) = super::knowledge::missing_hint(kb) {
+            if let Some(hint) = super::knowledge::missing_hint(kb, &s.project.path) {
                 message = format!("{message}\n{hint}");
             }
             if s.json {

@@ -135,7 +135,7 @@ pub fn open_bundled() -> Result<SqliteKb, CliError> {
 }
 
 /// The message for a failure caused by data missing offline, if any.
-pub fn missing_hint(kb: &LayeredKb) -> Option<String> {
+pub fn missing_hint(kb: &LayeredKb, project: &Path) -> Option<String> {
     let projects = kb.missing_projects();
     let metadata = kb.missing_metadata();
     if projects.is_empty() && metadata.is_empty() {
@@ -166,9 +166,13 @@ pub fn missing_hint(kb: &LayeredKb) -> Option<String> {
             list(&metadata)
         ));
     }
-    out.push_str(
-        ".\nRun once without --offline to fetch them into the user knowledge base, \
-         or pass a snapshot that holds them with --snapshot.",
-    );
+    let file = project.display();
+    out.push_str(&format!(
+        ".\nTo get them: run once without --offline (what is fetched is remembered in the user \
+         knowledge base for later offline runs), or on a machine with network build a snapshot \
+         that holds them and use it here:\n  \
+         thoth-rs snapshot sync --project {file} -o snapshot.sqlite\n  \
+         thoth-rs advise --offline --project {file} --snapshot snapshot.sqlite"
+    ));
     Some(out)
 }

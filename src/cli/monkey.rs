@@ -63,7 +63,7 @@ pub fn dependency_monkey(
     let monkey = outcome.map_err(|e| match e {
         crate::advise::AdviseError::Target(m) => CliError::Usage(m),
         other => {
-            let hint = super::knowledge::missing_hint(kb)
+            let hint = super::knowledge::missing_hint(kb, &s.project.path)
                 .map(|h| format!("\n{h}"))
                 .unwrap_or_default();
             CliError::Failure(format!("{other}{hint}"))

@@ -31,7 +31,7 @@ pub fn resolve_path(dir: &Path, path: &Path) -> PathBuf {
 
 /// Build the settings of an `advise` run rooted at `dir`.
 pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, CliError> {
-    let project = match &args.project {
+    let mut project = match &args.project {
         Some(file) => {
             let file = resolve_path(dir, file);
             if !file.is_file() {
@@ -41,6 +41,16 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         }
         None => Project::discover(dir)?,
     };
+    // A section this run does not use is still checked, but its errors
+    // only warn.
+    if let Some(e) = project.dev_error.take() {
+        if args.dev {
+            return Err(e.into());
+        }
+        project.warnings.push(format!(
+            "{e} (ignored: development packages are not part of this run; with --dev this is an error)"
+        ));
+    }
 
     let yaml_path = dir.join(THOTH_YAML);
     let thoth_config = if yaml_path.is_file() {
@@ -65,6 +75,9 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     environment
         .marker_environment()
         .map_err(|e| InputError::file(&yaml_path, e).key("python_version"))?;
+    if let Some(warning) = end_of_life(&environment, crate::kb::store::now()) {
+        project.warnings.push(warning);
+    }
 
     let recommendation_type = if let Some(t) = args.recommendation_type {
         (t, Provenance::CommandLine)
@@ -266,4 +279,55 @@ pub fn default_output(
         }),
     };
     (format, path)
+}
+
+/// When each CPython minor release stopped getting security fixes (end of
+/// October of its fifth year after release, as the release team schedules
+/// it), as (minor, year, month).
+const PYTHON_END_OF_LIFE: &[(u32, i64, u32)] = &[
+    (6, 2021, 12),
+    (7, 2023, 6),
+    (8, 2024, 10),
+    (9, 2025, 10),
+    (10, 2026, 10),
+    (11, 2027, 10),
+    (12, 2028, 10),
+    (13, 2029, 10),
+    (14, 2030, 10),
+];
+
+/// A warning when the target interpreter no longer gets security fixes at
+/// `now` (Unix seconds), saying where the version came from and how to
+/// pick another.
+pub fn end_of_life(env: &TargetEnvironment, now: i64) -> Option<String> {
+    let mut parts = env.python_version.split('.');
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: u32 = parts.next()?.parse().ok()?;
+    let (year, month) = if major < 3 || (major == 3 && minor < 6) {
+        (2020, 1)
+    } else if major == 3 {
+        let &(_, y, m) = PYTHON_END_OF_LIFE.iter().find(|(v, _, _)| *v == minor)?;
+        (y, m)
+    } else {
+        return None;
+    };
+    let ended = crate::kb::parse_time(&format!("{year:04}-{month:02}-28T00:00:00Z"))?;
+    if now < ended {
+        return None;
+    }
+    let from = env
+        .defaulted
+        .iter()
+        .find(|d| d.starts_with("python_version"))
+        .map_or_else(
+            || "from .thoth.yaml".to_string(),
+            |d| {
+                d.split_once('(')
+                    .map_or(d.clone(), |(_, w)| w.trim_end_matches(')').to_string())
+            },
+        );
+    Some(format!(
+        "the target is Python {}.{minor} ({from}), which reached its end of life in {year}-{month:02} and gets no security fixes; pick a supported one with `python_version` in .thoth.yaml (`thoth-rs config` writes the local interpreter's) or in the project's own Python requirement",
+        major
+    ))
 }

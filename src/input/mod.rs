@@ -88,6 +88,9 @@ pub struct Project {
     pub requirements: Vec<DeclaredRequirement>,
     /// Development requirements (Pipfile dev-packages, the `dev` dependency group).
     pub dev_requirements: Vec<DeclaredRequirement>,
+    /// Why the development requirements could not be read: an error for a
+    /// run that includes them (`--dev`), a warning otherwise.
+    pub dev_error: Option<InputError>,
     /// Constraints declared by the project itself (`-c` includes).
     pub constraints: Vec<DeclaredRequirement>,
     /// Indexes in priority order.
@@ -175,6 +178,7 @@ impl Project {
             path: pipfile.path.clone(),
             requirements: pipfile.packages.clone(),
             dev_requirements: pipfile.dev_packages.clone(),
+            dev_error: pipfile.dev_error.clone(),
             constraints: Vec::new(),
             sources: pipfile.sources.clone(),
             no_index: false,
@@ -204,6 +208,7 @@ impl Project {
             requires_python: pyproject.requires_python.clone(),
             python_version: None,
             allow_prereleases: false,
+            dev_error: None,
             warnings: Vec::new(),
             pipfile: None,
             pyproject: Some(pyproject),
@@ -241,6 +246,7 @@ impl Project {
             pipfile: None,
             pyproject: None,
             lock: None,
+            dev_error: None,
             warnings: file.warnings,
         }
     }

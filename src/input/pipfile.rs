@@ -71,6 +71,9 @@ pub struct Pipfile {
     pub packages: Vec<DeclaredRequirement>,
     /// `[dev-packages]`, sorted by name.
     pub dev_packages: Vec<DeclaredRequirement>,
+    /// Why `[dev-packages]` could not be read (empty `dev_packages` then):
+    /// an error only for a run that includes them.
+    pub dev_error: Option<InputError>,
     /// `[requires]`.
     pub requires: Requires,
     /// `[pipenv] allow_prereleases`.
@@ -177,8 +180,11 @@ impl Pipfile {
         }
 
         let packages = cx.entries(&raw.packages, "packages", &sources, &mut warnings)?;
-        let dev_packages =
-            cx.entries(&raw.dev_packages, "dev-packages", &sources, &mut warnings)?;
+        let (dev_packages, dev_error) =
+            match cx.entries(&raw.dev_packages, "dev-packages", &sources, &mut warnings) {
+                Ok(entries) => (entries, None),
+                Err(e) => (Vec::new(), Some(e)),
+            };
 
         let mut requires = Requires::default();
         if let Some(req) = &raw.requires {
@@ -254,6 +260,7 @@ impl Pipfile {
             sources,
             packages,
             dev_packages,
+            dev_error,
             requires,
             allow_prereleases,
             thoth,
