@@ -13,7 +13,9 @@
 //!    [`sync`], which builds snapshots from an index;
 //! 5. [`resolve`] — the complete, unit-driven search, run as a series of
 //!    episodes that [`predict`]'s predictors steer towards better stacks;
-//! 6. [`lock`] — Pipfile.lock, requirements.txt and pylock.toml writers;
+//! 6. [`graph`] — the resolved stack (or an existing lock read back) as a
+//!    graph of requirements, which the report, `tree` and `why` walk;
+//! 7. [`lock`] — Pipfile.lock, requirements.txt and pylock.toml writers;
 //!    [`provenance`] checks an existing lock against the snapshot.
 //!
 //! [`advise`] ties them together for one run from [`settings`] (and
@@ -45,6 +47,7 @@
 pub mod advise;
 pub mod cli;
 pub mod environment;
+pub mod graph;
 pub mod image;
 pub mod index;
 pub mod input;

@@ -383,13 +383,17 @@ fn report_human(
         r.statistics.search.backtracks,
         seconds
     ));
+    let graph = crate::graph::StackGraph::from_resolution(r, "the project");
     for p in &r.packages {
-        let via: Vec<String> = p
-            .via
-            .iter()
-            .map(|v| match &v.from {
-                None => format!("{} (project)", v.requirement),
-                Some((name, version)) => format!("{} (via {name} {version})", v.requirement),
+        let via: Vec<String> = graph
+            .requirements_on(&p.name)
+            .into_iter()
+            .map(|(by, req)| {
+                if by == "the project" {
+                    format!("{} (project)", req.requirement)
+                } else {
+                    format!("{} (via {by})", req.requirement)
+                }
             })
             .collect();
         let scope = match (p.default, p.develop) {

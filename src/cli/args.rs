@@ -97,11 +97,80 @@ pub enum Command {
     /// Analyse container images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Show the stack as a tree: what each package requires, or with
+    /// --invert who requires it.
+    #[command(
+        after_help = "Examples:\n  thoth-rs tree --offline\n  thoth-rs tree --invert --package urllib3\n  thoth-rs tree --lock Pipfile.lock --depth 1 --json"
+    )]
+    Tree(TreeArgs),
+    /// Explain one package: every path from the project to it, and why no
+    /// newer release was taken.
+    #[command(
+        after_help = "Examples:\n  thoth-rs why urllib3\n  thoth-rs why werkzeug==3.1.3 --lock Pipfile.lock --json"
+    )]
+    Why(WhyArgs),
     /// Detect this machine and write .thoth.yaml.
     #[command(
         after_help = "Examples:\n  thoth-rs config --print\n  thoth-rs config --python /usr/bin/python3.11 --force"
     )]
     Config(ConfigArgs),
+}
+
+/// What `tree` and `why` look at: a fresh resolution of the project (as
+/// `advise` would make it, nothing written), or an existing lock.
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    /// Explain this lock (Pipfile.lock, requirements.txt or pylock.toml) instead of resolving afresh.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Project file (default: Pipfile, pyproject.toml, requirements.in, requirements.txt, first found).
+    #[arg(long, value_name = "FILE")]
+    pub project: Option<PathBuf>,
+    /// What the fresh resolution optimises for.
+    #[arg(short = 't', long, value_parser = recommendation_parser(), env = "THOTH_RECOMMENDATION_TYPE")]
+    pub recommendation_type: Option<RecommendationType>,
+    /// Runtime environment from .thoth.yaml (default: the first one).
+    #[arg(
+        short = 'e',
+        long,
+        value_name = "NAME",
+        env = "THOTH_RUNTIME_ENVIRONMENT"
+    )]
+    pub runtime_environment: Option<String>,
+    /// Include development packages.
+    #[arg(long)]
+    pub dev: bool,
+    #[command(flatten)]
+    pub knowledge: KnowledgeArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tree` options.
+#[derive(Debug, Args)]
+pub struct TreeArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Show who requires each package instead of what it requires.
+    #[arg(long)]
+    pub invert: bool,
+    /// Levels to show below the top.
+    #[arg(long, value_name = "N")]
+    pub depth: Option<usize>,
+    /// Start from this package (with --invert: show who needs it).
+    #[arg(long, value_name = "NAME")]
+    pub package: Option<String>,
+}
+
+/// `why` options.
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The package, optionally with the version expected (`NAME==VERSION`).
+    #[arg(value_name = "NAME[==VERSION]")]
+    pub package: String,
+    #[command(flatten)]
+    pub stack: StackArgs,
 }
 
 /// `advise` options.

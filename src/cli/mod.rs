@@ -14,6 +14,7 @@ mod monkey;
 mod prescriptions;
 mod settings;
 pub mod snapshot;
+mod stack;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -170,6 +171,8 @@ fn run(cli: Cli, printer: &Printer) -> Result<ExitCode, CliError> {
             advise::run(&settings, printer)
         }
         Command::Config(args) => config::run(&dir, &args, printer),
+        Command::Tree(args) => stack::tree(&dir, &args, printer),
+        Command::Why(args) => stack::why(&dir, &args, printer),
         Command::DependencyMonkey(args) => monkey::dependency_monkey(&dir, &args, printer),
         Command::ProvenanceCheck(args) => monkey::provenance_check(&dir, &args, printer),
         Command::Prescriptions(PrescriptionsCommand::Check { dirs, json }) => {

@@ -107,6 +107,7 @@ pub fn dependency_monkey(
             "lock": path.map(|p| p.display().to_string()),
             "score": r.score,
             "packages": packages,
+            "requirements": crate::graph::StackGraph::from_resolution(r, "the project").steps(),
             "justification": r.justification,
         }));
     }

@@ -151,3 +151,66 @@ pub fn lock_versions(lock: &serde_json::Value, sections: &[&str]) -> BTreeMap<St
     }
     out
 }
+
+/// The requirement edges of `lock` as the checker derives them on its own:
+/// (requiring package, or `None` for the project; required package), for
+/// every requirement that applies on `target` and points into the lock.
+pub fn edges(
+    kb: &dyn KnowledgeBase,
+    target: &Target,
+    roots: &[Root],
+    lock: &BTreeMap<String, String>,
+) -> BTreeSet<(Option<String>, String)> {
+    let mut out = BTreeSet::new();
+    let mut extras: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut reachable: BTreeSet<String> = BTreeSet::new();
+    for (name, want, _, marker) in roots {
+        if let Some(m) = marker
+            && !thoth_rs::python::parse_marker(m)
+                .unwrap()
+                .tree
+                .evaluate(&target.markers, &[])
+        {
+            continue;
+        }
+        if lock.contains_key(name) {
+            out.insert((None, name.clone()));
+            reachable.insert(name.clone());
+            extras
+                .entry(name.clone())
+                .or_default()
+                .extend(want.iter().cloned());
+        }
+    }
+    let mut done: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    loop {
+        let todo: Vec<(String, BTreeSet<String>)> = reachable
+            .iter()
+            .filter(|n| done.get(*n) != extras.get(*n))
+            .map(|n| (n.clone(), extras.get(n).cloned().unwrap_or_default()))
+            .collect();
+        if todo.is_empty() {
+            break;
+        }
+        for (name, ex) in todo {
+            done.insert(name.clone(), ex.clone());
+            let version = parse_version(&lock[&name]).unwrap();
+            let Some((record, i)) = kb.release(&name, &version).unwrap() else {
+                continue;
+            };
+            let ex_names: Vec<ExtraName> = ex.iter().filter_map(|e| parse_extra(e).ok()).collect();
+            for d in kb::active_dependencies(&record.releases[i], &ex_names, &target.markers) {
+                if !lock.contains_key(&d.name) {
+                    continue;
+                }
+                out.insert((Some(name.clone()), d.name.clone()));
+                reachable.insert(d.name.clone());
+                extras
+                    .entry(d.name.clone())
+                    .or_default()
+                    .extend(d.extras.iter().cloned());
+            }
+        }
+    }
+    out
+}
