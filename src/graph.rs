@@ -363,6 +363,11 @@ impl StackGraph {
                 format!("excluded by {text} (required by {by})")
             } else if v.any_prerelease() {
                 "a pre-release (not taken unless asked for)".to_string()
+            } else if !c.release.advisories.is_empty() {
+                format!(
+                    "allowed by every requirement on it here, but affected by {} (the security and stable recommendations avoid it)",
+                    c.release.advisories.join(", ")
+                )
             } else {
                 "allowed by every requirement on it here; the lock was made without it (older data, a recommendation type or a unit chose otherwise)".to_string()
             };

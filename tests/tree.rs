@@ -440,3 +440,43 @@ fn a_pipfile_lock_written_by_pipenv_is_explained() {
         .collect();
     assert_eq!(counts["paths"], 1, "{text}");
 }
+
+/// For a lock, `why` names what keeps each newer release out: here
+/// nothing in the lock does, but some carry advisories.
+#[test]
+fn why_names_advisories_on_newer_releases_of_a_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("requirements.in"), "requests\n").unwrap();
+    std::fs::write(dir.path().join("old.txt"), "requests==2.29.0\n").unwrap();
+    let why = json_in(
+        dir.path(),
+        &[
+            "why",
+            "requests",
+            "--offline",
+            "--json",
+            "--lock",
+            "old.txt",
+        ],
+    );
+    let newer: BTreeMap<String, String> = why["newer_not_taken"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["version"].as_str().unwrap().to_string(),
+                n["why"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        newer["2.30.0"].starts_with("allowed by every requirement on it here, but affected by "),
+        "{newer:?}"
+    );
+    assert!(
+        newer["2.31.0"].starts_with("allowed by every requirement on it here; "),
+        "{newer:?}"
+    );
+    assert_eq!(why["required_by"][0]["by"], "the project");
+}
