@@ -5,7 +5,32 @@ use std::path::Path;
 
 /// Write `contents` to `path` through a temporary file in the same directory
 /// and a rename, so readers see either the old or the new file.
+///
+/// A symbolic link is written through: its final target is replaced the
+/// same way and the link stays a link. A path that is something else than
+/// a regular file (a device, a FIFO, a directory) is refused
+/// (`InvalidInput`): renaming over it would replace the node itself.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let resolved;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = final_target(path)?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is not a regular file (a device, pipe or directory); give a file path",
+                    path.display()
+                ),
+            ));
+        }
+        _ => {}
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -32,6 +57,28 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Where a chain of symbolic links ends (the last link's target, which
+/// may not exist yet), followed at most 40 times.
+fn final_target(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&at)?;
+                at = match at.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(at),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{}: too many levels of symbolic links", path.display()),
+    ))
 }
 
 #[cfg(test)]
@@ -66,6 +113,60 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         assert!(bytes.len() == 1 << 16 && bytes.iter().all(|b| *b == bytes[0]));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_written_through_and_stays_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.lock");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("Pipfile.lock");
+        std::os::unix::fs::symlink("real.lock", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        // A dangling link gets its target created.
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink("made.lock", &dangling).unwrap();
+        write_atomic(&dangling, b"x").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("made.lock")).unwrap(),
+            "x"
+        );
+        // A loop is an error, not a hang.
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::os::unix::fs::symlink("b", &a).unwrap();
+        std::os::unix::fs::symlink("a", &b).unwrap();
+        assert!(write_atomic(&a, b"x").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_refused_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory, and a FIFO where the system can make one.
+        let err = write_atomic(dir.path(), b"x").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        if made {
+            let err = write_atomic(&fifo, b"x").unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+            assert!(
+                !std::fs::metadata(&fifo).unwrap().is_file(),
+                "the FIFO must still be a FIFO"
+            );
+        }
     }
 
     #[test]

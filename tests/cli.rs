@@ -392,3 +392,57 @@ fn unused_sections_warn_and_old_pythons_are_named() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("end of life"), "{stderr}");
 }
+
+/// Writing a lock respects what the output path is: a symlinked lock
+/// stays a link to its updated target; a directory or a device is refused
+/// with exit 2 and left alone. A byte-order mark at the start of a
+/// requirements or constraints file is accepted, as pip does; an absurd
+/// time budget is a usage error, not a crash.
+#[cfg(unix)]
+#[test]
+fn outputs_and_odd_inputs_are_handled_as_a_user_expects() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("requirements.in"), "\u{feff}six\n").unwrap();
+    std::fs::write(dir.path().join("c.txt"), "\u{feff}six>=1.10\n").unwrap();
+    std::fs::create_dir(dir.path().join("locks")).unwrap();
+    std::fs::write(dir.path().join("locks/real.txt"), "old").unwrap();
+    std::os::unix::fs::symlink("locks/real.txt", dir.path().join("requirements.txt")).unwrap();
+    let run = |args: &[&str]| {
+        bin()
+            .arg("-C")
+            .arg(dir.path())
+            .args(["advise", "-q"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--constraints", "c.txt"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let link = dir.path().join("requirements.txt");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let written = std::fs::read_to_string(dir.path().join("locks/real.txt")).unwrap();
+    assert!(written.contains("six=="), "{written}");
+    // A directory as the output.
+    let out = run(&["-o", "locks"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+    assert!(dir.path().join("locks").is_dir());
+    // --time-budget out of range.
+    for budget in ["2e19", "0", "-1", "inf"] {
+        let out = run(&[&format!("--time-budget={budget}")]);
+        assert_eq!(out.status.code(), Some(2), "{budget}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--time-budget"),
+            "{budget}"
+        );
+    }
+}

@@ -308,8 +308,16 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
     };
     let elapsed = started.elapsed().as_secs_f64();
     report_human(s, &advice, elapsed, printer);
-    crate::write::write_atomic(&s.output, advice.rendered.as_bytes())
-        .map_err(|e| CliError::Failure(format!("cannot write {}: {e}", s.output.display())))?;
+    crate::write::write_atomic(&s.output, advice.rendered.as_bytes()).map_err(|e| {
+        let message = format!("cannot write {}: {e}", s.output.display());
+        // A path that cannot hold a lock (a device, a directory) is a usage
+        // error; anything else a failure of this run.
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            CliError::Usage(message)
+        } else {
+            CliError::Failure(message)
+        }
+    })?;
     printer.info(format!("wrote {}", s.output.display()));
     if s.json {
         let r = &advice.resolution;

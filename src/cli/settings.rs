@@ -29,6 +29,9 @@ pub fn resolve_path(dir: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// The longest `--time-budget` accepted, in seconds (a year).
+const MAX_TIME_BUDGET: f64 = 31_536_000.0;
+
 /// Build the settings of an `advise` run rooted at `dir`.
 pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, CliError> {
     let mut project = match &args.project {
@@ -144,10 +147,10 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         return Err(CliError::Usage("--beam-width must be at least 1".into()));
     }
     if let Some(budget) = args.time_budget
-        && !(budget.is_finite() && budget > 0.0)
+        && !(budget.is_finite() && budget > 0.0 && budget <= MAX_TIME_BUDGET)
     {
         return Err(CliError::Usage(format!(
-            "--time-budget {budget}: expected a positive number of seconds"
+            "--time-budget {budget}: expected a positive number of seconds, at most {MAX_TIME_BUDGET} (a year)"
         )));
     }
     let exclude_newer = args

@@ -105,7 +105,12 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 
 /// Read a file into a string with a path-bearing error.
 pub fn read_to_string(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|e| InputError::io(path, &e))
+    let mut text = std::fs::read_to_string(path).map_err(|e| InputError::io(path, &e))?;
+    // A UTF-8 byte-order mark, as some editors write: pip accepts it.
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    Ok(text)
 }
 
 /// Turn a `toml` deserialisation error into an [`InputError`].
