@@ -136,6 +136,24 @@ fn a_conflict_is_explained_and_nothing_is_written() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["error"], true);
     assert_eq!(report["explanation"]["culprits"][0]["name"], "werkzeug");
+    // A failed run's report has the sections of a successful one.
+    for key in [
+        "inputs",
+        "knowledge_base",
+        "products",
+        "stack_info",
+        "pipeline",
+        "statistics",
+    ] {
+        assert!(report.get(key).is_some(), "the failure report lacks {key}");
+    }
+    assert_eq!(report["stack_info"][0]["type"], "ERROR");
+    assert!(
+        report["stack_info"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("werkzeug")
+    );
 }
 
 #[test]

@@ -289,6 +289,12 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
                     "snapshot": snapshot,
                     "knowledge_base": knowledge,
                     "products": [],
+                    // The same sections as a success: what went wrong is
+                    // the stack's one piece of information.
+                    "stack_info": [{"type": "ERROR", "message": message}],
+                    "pipeline": {},
+                    "statistics": {"seconds": started.elapsed().as_secs_f64()},
+                    "output": serde_json::Value::Null,
                     "error": true,
                     "error_msg": message,
                     "explanation": match &e {

@@ -158,6 +158,9 @@ pub(crate) struct Layers {
     pub arrived: Condvar,
     pub counters: Counters,
     pub target: Mutex<Option<Arc<Target>>>,
+    /// What the base snapshot knows of each project's release metadata
+    /// (asked once per project; the whole record is not kept).
+    pub base_known: Mutex<HashMap<String, Arc<super::sqlite::KnownMetadata>>>,
 }
 
 fn with_slash(url: &str) -> String {
@@ -217,26 +220,36 @@ impl Layers {
         version: &Version,
         files: &[Distribution],
     ) -> Result<Option<MetadataAnswer>, KbError> {
-        if let Some(base) = &self.base
-            && let Some((base_record, i)) = base.release(name, version)?
-            && let Requires::Known(deps) = &base_record.releases[i].dependencies
-        {
-            let same_index = self.base_index.as_deref() == Some(&*self.index_keys[index]);
-            let same_file = !same_index && {
-                let digests: BTreeSet<&str> =
-                    files.iter().filter_map(|d| d.sha256.as_deref()).collect();
-                base.files(name, version)?
-                    .iter()
-                    .any(|d| d.sha256.as_deref().is_some_and(|h| digests.contains(h)))
+        if let Some(base) = &self.base {
+            let known = {
+                let cached = self
+                    .base_known
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(name)
+                    .cloned();
+                match cached {
+                    Some(k) => k,
+                    None => {
+                        let k = Arc::new(base.known_metadata(name)?);
+                        self.base_known
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(name.to_string(), k.clone());
+                        k
+                    }
+                }
             };
-            if same_index || same_file {
-                self.counters.meta_base.fetch_add(1, Ordering::Relaxed);
-                let b = &base_record.releases[i];
-                return Ok(Some(MetadataAnswer::Known(Arc::new(ReleaseMetadata {
-                    dependencies: deps.clone(),
-                    requires_python: b.requires_python.clone(),
-                    provides_extras: b.provides_extras.clone(),
-                }))));
+            if let Some((meta, digests)) = known.get(version) {
+                let same_index = self.base_index.as_deref() == Some(&*self.index_keys[index]);
+                let same_file = !same_index
+                    && files
+                        .iter()
+                        .any(|d| d.sha256.as_deref().is_some_and(|h| digests.contains(h)));
+                if same_index || same_file {
+                    self.counters.meta_base.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Some(MetadataAnswer::Known(meta.clone())));
+                }
             }
         }
         Ok(
@@ -428,6 +441,7 @@ impl LayeredKb {
                 arrived: Condvar::new(),
                 counters: Counters::default(),
                 target: Mutex::new(None),
+                base_known: Mutex::new(HashMap::new()),
             }),
             store,
             remote: OnceLock::new(),
