@@ -376,9 +376,9 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-#[test]
-fn a_hostile_index_never_crashes_sync_nor_spoils_the_snapshot_or_the_cache() {
-    // The reference: a clean sync.
+/// The reference: the index behaving, a clean sync of `roots_dir()`, and
+/// what its snapshot says.
+fn clean_sync() -> (IndexServer, tempfile::TempDir, String) {
     let server = IndexServer::start();
     add_fresh(&server);
     let clean = roots_dir();
@@ -387,6 +387,12 @@ fn a_hostile_index_never_crashes_sync_nor_spoils_the_snapshot_or_the_cache() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let expected = content(&clean.path().join("snap.sqlite"));
+    (server, clean, expected)
+}
+
+#[test]
+fn a_hostile_index_never_crashes_sync_nor_spoils_the_snapshot_or_the_cache() {
+    let (server, clean, expected) = clean_sync();
     let previous = std::fs::read(clean.path().join("snap.sqlite")).unwrap();
 
     for case in cases() {
@@ -540,14 +546,7 @@ fn a_page_of_a_hundred_thousand_files_is_read_within_bounds() {
 
 #[test]
 fn a_killed_sync_resumes_to_the_same_snapshot() {
-    let server = IndexServer::start();
-    add_fresh(&server);
-    let clean = roots_dir();
-    let out = sync(&server, clean.path(), &["--roots", "roots.in"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let expected = content(&clean.path().join("snap.sqlite"));
+    let (server, _clean, expected) = clean_sync();
 
     let dir = roots_dir();
     let target = dir.path().join("snap.sqlite");

@@ -32,6 +32,27 @@ struct ProjectSync {
     json: bool,
 }
 
+/// The summary line of a written snapshot.
+fn written(
+    output: &Path,
+    s: &crate::sync::project::ProjectSnapshot,
+    started: std::time::Instant,
+) -> String {
+    format!(
+        "wrote {}: {} projects ({} unavailable), {} releases ({} with metadata, {} unavailable, {} not fetched), {} advisories, cutoff {}, in {:.1} s",
+        output.display(),
+        s.projects,
+        s.unavailable,
+        s.releases,
+        s.with_metadata,
+        s.metadata_unavailable,
+        s.not_fetched,
+        s.advisories,
+        s.cutoff,
+        started.elapsed().as_secs_f64()
+    )
+}
+
 /// `snapshot sync --project`: resolve the project online for every
 /// environment and type asked for, then freeze what the searches used.
 fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCode, CliError> {
@@ -150,19 +171,7 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
         .map_err(|e| CliError::Failure(e.to_string()))?;
     let knowledge = kb.report();
     printer.info(super::advise::describe_knowledge(&knowledge));
-    printer.info(format!(
-        "wrote {}: {} projects ({} unavailable), {} releases ({} with metadata, {} unavailable, {} not fetched), {} advisories, cutoff {}, in {:.1} s",
-        output.display(),
-        report.projects,
-        report.unavailable,
-        report.releases,
-        report.with_metadata,
-        report.metadata_unavailable,
-        report.not_fetched,
-        report.advisories,
-        report.cutoff,
-        started.elapsed().as_secs_f64()
-    ));
+    printer.info(written(&output, &report, started));
     if p.json {
         let text = serde_json::to_string_pretty(&json!({
             "output": output.display().to_string(),
@@ -386,19 +395,7 @@ fn sync_roots(dir: &Path, r: &RootsSync, printer: &Printer) -> Result<ExitCode, 
     let knowledge = kb.report();
     printer.info(super::advise::describe_knowledge(&knowledge));
     if let Some(s) = &outcome.snapshot {
-        printer.info(format!(
-            "wrote {}: {} projects ({} unavailable), {} releases ({} with metadata, {} unavailable, {} not fetched), {} advisories, cutoff {}, in {:.1} s",
-            output.display(),
-            s.projects,
-            s.unavailable,
-            s.releases,
-            s.with_metadata,
-            s.metadata_unavailable,
-            s.not_fetched,
-            s.advisories,
-            s.cutoff,
-            started.elapsed().as_secs_f64()
-        ));
+        printer.info(written(&output, s, started));
     }
     if r.json {
         let text = serde_json::to_string_pretty(&json!({

@@ -27,6 +27,29 @@ pub fn check(
     roots: &[Root],
     lock: &BTreeMap<String, String>,
 ) -> Vec<String> {
+    walk(kb, target, roots, lock).0
+}
+
+/// The requirement edges of `lock` as the checker derives them on its own:
+/// (requiring package, or `None` for the project; required package), for
+/// every requirement that applies on `target` and points into the lock.
+pub fn edges(
+    kb: &dyn KnowledgeBase,
+    target: &Target,
+    roots: &[Root],
+    lock: &BTreeMap<String, String>,
+) -> BTreeSet<(Option<String>, String)> {
+    walk(kb, target, roots, lock).1
+}
+
+/// The problems of `lock` and the edges of its graph.
+fn walk(
+    kb: &dyn KnowledgeBase,
+    target: &Target,
+    roots: &[Root],
+    lock: &BTreeMap<String, String>,
+) -> (Vec<String>, BTreeSet<(Option<String>, String)>) {
+    let mut edges: BTreeSet<(Option<String>, String)> = BTreeSet::new();
     let mut problems = Vec::new();
     // Extras requested of each package, and which packages are reachable.
     let mut extras: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -67,6 +90,9 @@ pub fn check(
                 continue;
             }
         }
+        if lock.contains_key(name) {
+            edges.insert((None, name.clone()));
+        }
         need(
             name,
             want_extras,
@@ -99,6 +125,9 @@ pub fn check(
             let release = &record.releases[i];
             let ex_names: Vec<ExtraName> = ex.iter().filter_map(|e| parse_extra(e).ok()).collect();
             for d in kb::active_dependencies(release, &ex_names, &target.markers) {
+                if lock.contains_key(&d.name) {
+                    edges.insert((Some(name.clone()), d.name.clone()));
+                }
                 let d_extras: Vec<String> = d.extras.clone();
                 need(
                     &d.name,
@@ -137,7 +166,7 @@ pub fn check(
             )),
         }
     }
-    problems
+    (problems, edges)
 }
 
 /// Names and versions of a Pipfile.lock section pair.
@@ -147,69 +176,6 @@ pub fn lock_versions(lock: &serde_json::Value, sections: &[&str]) -> BTreeMap<St
         for (name, entry) in lock[*s].as_object().into_iter().flatten() {
             let v = entry["version"].as_str().unwrap().trim_start_matches("==");
             out.insert(name.clone(), v.to_string());
-        }
-    }
-    out
-}
-
-/// The requirement edges of `lock` as the checker derives them on its own:
-/// (requiring package, or `None` for the project; required package), for
-/// every requirement that applies on `target` and points into the lock.
-pub fn edges(
-    kb: &dyn KnowledgeBase,
-    target: &Target,
-    roots: &[Root],
-    lock: &BTreeMap<String, String>,
-) -> BTreeSet<(Option<String>, String)> {
-    let mut out = BTreeSet::new();
-    let mut extras: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut reachable: BTreeSet<String> = BTreeSet::new();
-    for (name, want, _, marker) in roots {
-        if let Some(m) = marker
-            && !thoth_rs::python::parse_marker(m)
-                .unwrap()
-                .tree
-                .evaluate(&target.markers, &[])
-        {
-            continue;
-        }
-        if lock.contains_key(name) {
-            out.insert((None, name.clone()));
-            reachable.insert(name.clone());
-            extras
-                .entry(name.clone())
-                .or_default()
-                .extend(want.iter().cloned());
-        }
-    }
-    let mut done: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    loop {
-        let todo: Vec<(String, BTreeSet<String>)> = reachable
-            .iter()
-            .filter(|n| done.get(*n) != extras.get(*n))
-            .map(|n| (n.clone(), extras.get(n).cloned().unwrap_or_default()))
-            .collect();
-        if todo.is_empty() {
-            break;
-        }
-        for (name, ex) in todo {
-            done.insert(name.clone(), ex.clone());
-            let version = parse_version(&lock[&name]).unwrap();
-            let Some((record, i)) = kb.release(&name, &version).unwrap() else {
-                continue;
-            };
-            let ex_names: Vec<ExtraName> = ex.iter().filter_map(|e| parse_extra(e).ok()).collect();
-            for d in kb::active_dependencies(&record.releases[i], &ex_names, &target.markers) {
-                if !lock.contains_key(&d.name) {
-                    continue;
-                }
-                out.insert((Some(name.clone()), d.name.clone()));
-                reachable.insert(d.name.clone());
-                extras
-                    .entry(d.name.clone())
-                    .or_default()
-                    .extend(d.extras.iter().cloned());
-            }
         }
     }
     out
