@@ -15,6 +15,12 @@ use crate::kb::{self, CandidateQuery, KbError, KnowledgeBase, Lookup, MetadataAn
 use crate::python::{ExtraName, MarkerEnvironment, Version, parse_extra, parse_version};
 use crate::resolve::Resolution;
 
+mod lock;
+mod render;
+
+pub use lock::{Locked, read_lock};
+pub use render::render_tree;
+
 /// A node: a locked package, or the project itself.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Package {
@@ -105,15 +111,6 @@ pub struct Step {
     pub marker: Option<String>,
     /// The required package (`name version`).
     pub to: String,
-}
-
-/// A locked package as a lock file states it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Locked {
-    /// Normalised name.
-    pub name: String,
-    /// Version.
-    pub version: String,
 }
 
 /// A project requirement the lock must satisfy: name, extras, specifier,
@@ -342,11 +339,14 @@ impl StackGraph {
             .edges_directed(node, Direction::Incoming)
             .filter_map(|e| {
                 let text = &e.weight().requirement;
-                let spec = text
-                    .split_once(']')
-                    .map_or_else(|| text.trim_start_matches(name), |(_, s)| s);
-                let parsed = crate::python::parse_specifiers(spec).ok()?;
-                Some((self.graph[e.source()].label(), text.clone(), parsed))
+                // A note such as "(in the lock; nothing requires it)" is not
+                // a requirement and excludes nothing.
+                let parsed = crate::python::parse_requirement(text).ok()?;
+                Some((
+                    self.graph[e.source()].label(),
+                    text.clone(),
+                    parsed.specifiers,
+                ))
             })
             .collect();
         let mut out = Vec::new();
@@ -604,133 +604,4 @@ fn without_extra(marker: &str) -> Option<String> {
         .filter(|c| !c.trim_start_matches('(').starts_with("extra"))
         .collect();
     (!kept.is_empty()).then(|| kept.join(" and "))
-}
-
-/// Draw `tree` as text, one package per line.
-pub fn render_tree(tree: &TreeNode, invert: bool) -> String {
-    let mut out = String::new();
-    let head = match &tree.version {
-        Some(v) => format!("{} {v}", tree.name),
-        None => tree.name.clone(),
-    };
-    out.push_str(&head);
-    out.push('\n');
-    let last = tree.children.len().saturating_sub(1);
-    for (i, child) in tree.children.iter().enumerate() {
-        render_node(child, "", i == last, invert, &mut out);
-    }
-    out
-}
-
-fn render_node(node: &TreeNode, prefix: &str, last: bool, invert: bool, out: &mut String) {
-    let branch = if last { "└── " } else { "├── " };
-    let mut line = format!("{prefix}{branch}{}", node.name);
-    if let Some(v) = &node.version {
-        line.push(' ');
-        line.push_str(v);
-    }
-    if let Some(r) = &node.requirement {
-        line.push_str(if invert { " (requires " } else { " (" });
-        line.push_str(r);
-        if let Some(m) = &node.marker {
-            line.push_str("; ");
-            line.push_str(m);
-        }
-        line.push(')');
-    }
-    if let Some(note) = node.note {
-        line.push_str(match note {
-            "cycle" => " [cycle]",
-            _ => " [shown above]",
-        });
-    }
-    out.push_str(&line);
-    out.push('\n');
-    let child_prefix = format!("{prefix}{}", if last { "    " } else { "│   " });
-    let n = node.children.len().saturating_sub(1);
-    for (i, child) in node.children.iter().enumerate() {
-        render_node(child, &child_prefix, i == n, invert, out);
-    }
-}
-
-/// The packages a lock file pins: a Pipfile.lock (`default`, and `develop`
-/// with `dev`), a requirements.txt of `name==version` lines (hashes and
-/// includes allowed), or a pylock.toml (`[[packages]]`). The kind is told
-/// by the content: a JSON object, a TOML document with `lock-version`,
-/// else requirements.
-pub fn read_lock(
-    path: &std::path::Path,
-    dev: bool,
-) -> Result<Vec<Locked>, crate::input::InputError> {
-    use crate::input::InputError;
-    let text = crate::input::error::read_to_string(path)?;
-    let start = text.trim_start_matches('\u{feff}').trim_start();
-    let is_json = start.starts_with('{');
-    let is_toml = !is_json
-        && text
-            .lines()
-            .any(|l| l.trim_start().starts_with("lock-version") || l.trim() == "[[packages]]");
-    let mut out: Vec<Locked> = Vec::new();
-    if is_toml {
-        let doc: toml::Table = toml::from_str(&text)
-            .map_err(|e| crate::input::error::from_toml_error(path, &text, &e))?;
-        let packages = doc
-            .get("packages")
-            .and_then(toml::Value::as_array)
-            .ok_or_else(|| {
-                InputError::file(path, "no [[packages]]: not a pylock.toml").key("packages")
-            })?;
-        for (i, p) in packages.iter().enumerate() {
-            let field = |k: &str| p.get(k).and_then(toml::Value::as_str);
-            let (Some(name), Some(version)) = (field("name"), field("version")) else {
-                return Err(InputError::file(path, "a package without name or version")
-                    .key(format!("packages[{i}]")));
-            };
-            let name = crate::python::parse_name(name).map_err(|e| {
-                InputError::file(path, e.message).key(format!("packages[{i}].name"))
-            })?;
-            out.push(Locked {
-                name: name.to_string(),
-                version: version.to_string(),
-            });
-        }
-    } else if is_json {
-        let lock = crate::input::pipfile_lock::PipfileLock::from_path(path)?;
-        let sections = if dev {
-            vec![&lock.default, &lock.develop]
-        } else {
-            vec![&lock.default]
-        };
-        for section in sections {
-            for p in section.values() {
-                if !out.iter().any(|l| l.name == p.name) {
-                    out.push(Locked {
-                        name: p.name.clone(),
-                        version: p.version.to_string(),
-                    });
-                }
-            }
-        }
-    } else {
-        let file = crate::input::requirements::RequirementsFile::from_path(path)?;
-        for d in &file.requirements {
-            let r = &d.requirement;
-            let pinned = r.specifiers.iter().find(|s| {
-                matches!(
-                    s.operator(),
-                    crate::python::Operator::Equal | crate::python::Operator::ExactEqual
-                ) && !s.to_string().contains('*')
-            });
-            let Some(pin) = pinned else {
-                return Err(InputError::file(path, format!("{r}: not pinned with =="))
-                    .at_line(d.origin.line));
-            };
-            out.push(Locked {
-                name: r.name.to_string(),
-                version: pin.version().to_string(),
-            });
-        }
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
 }
