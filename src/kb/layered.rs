@@ -18,17 +18,17 @@
 //! search's hints start it early, and a question the search waits on jumps
 //! the queue.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
 use super::remote::Remote;
 use super::sqlite::{AdvisoryRule, SqliteKb};
-use super::store::{Store, StoredMetadata, StoredPage};
+use super::store::Store;
 use super::{
     Advisory, Distribution, KbError, KnowledgeBase, Lookup, MetadataAnswer, ProjectRecord,
-    ReleaseMetadata, Requires, SnapshotMeta, Target, Wanted,
+    Requires, SnapshotMeta, Target, Wanted,
 };
 use crate::index::IndexConfig;
 use crate::index::http::Waited;
@@ -77,31 +77,14 @@ impl Default for LiveOptions {
     }
 }
 
-/// What the background work is asked about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum Key {
-    /// The page of a project on index `.0`.
-    Page(usize, String),
-    /// The metadata of a release on index `.0`.
-    Meta(usize, String, Version),
-}
+mod layers;
+mod prefetch;
+mod report;
 
-/// A page as an index answered it.
-#[derive(Debug, Clone)]
-pub(crate) enum PageAnswer {
-    /// The project, and the age of the data in seconds.
-    Found(Arc<ProjectRecord>, i64),
-    /// The index says it has no such project.
-    NotFound,
-}
-
-/// An answer delivered by the background work.
-#[derive(Debug, Clone)]
-pub(crate) enum Delivery {
-    Page(PageAnswer),
-    Meta(MetadataAnswer),
-    Failed(String),
-}
+pub use layers::only_for;
+use layers::with_slash;
+pub(crate) use layers::{Counters, Delivery, Key, Layers, PageAnswer};
+pub use report::LiveReport;
 
 /// Where the data about a project came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -128,228 +111,6 @@ pub enum Origin {
     Nowhere,
 }
 
-/// Counters of one run (shared with the background work).
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub pages_fetched: AtomicU64,
-    pub pages_revalidated: AtomicU64,
-    pub pages_not_found: AtomicU64,
-    pub meta_base: AtomicU64,
-    pub meta_stored: AtomicU64,
-    pub meta_pep658: AtomicU64,
-    pub meta_range: AtomicU64,
-    pub meta_sdist: AtomicU64,
-    pub meta_unavailable: AtomicU64,
-}
-
-/// What the resolver and the background work share.
-pub(crate) struct Layers {
-    pub base: Option<Arc<SqliteKb>>,
-    /// The base snapshot was chosen explicitly (`--snapshot`): its release
-    /// lists answer first.
-    pub base_primary: bool,
-    /// The index the base snapshot was built from, ending in `/`.
-    pub base_index: Option<String>,
-    pub indexes: IndexConfig,
-    /// Index URLs (without credentials), in `indexes` order.
-    pub index_keys: Vec<Arc<str>>,
-    pub options: LiveOptions,
-    pub ready: Mutex<HashMap<Key, Delivery>>,
-    pub arrived: Condvar,
-    pub counters: Counters,
-    pub target: Mutex<Option<Arc<Target>>>,
-    /// What the base snapshot knows of each project's release metadata
-    /// (asked once per project; the whole record is not kept).
-    pub base_known: Mutex<HashMap<String, Arc<super::sqlite::KnownMetadata>>>,
-}
-
-fn with_slash(url: &str) -> String {
-    if url.ends_with('/') {
-        url.to_string()
-    } else {
-        format!("{url}/")
-    }
-}
-
-impl Layers {
-    /// May the stored page of `name` answer without asking the index?
-    pub fn usable(&self, page: &StoredPage, name: &str) -> bool {
-        if self.options.offline {
-            return true;
-        }
-        let refreshed = match &self.options.refresh {
-            Refresh::None => false,
-            Refresh::All => true,
-            Refresh::Packages(names) => names.contains(name),
-        };
-        // A page that listed no files is always asked again.
-        if refreshed || page.found && page.files == 0 {
-            return false;
-        }
-        let max_age = page
-            .max_age
-            .unwrap_or(i64::try_from(self.options.max_age).unwrap_or(i64::MAX));
-        page.age(super::store::now()) < max_age
-    }
-
-    pub fn deliver(&self, key: Key, delivery: Delivery) {
-        let mut ready = self
-            .ready
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ready.entry(key).or_insert(delivery);
-        drop(ready);
-        self.arrived.notify_all();
-    }
-
-    pub fn delivered(&self, key: &Key) -> Option<Delivery> {
-        self.ready
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(key)
-            .cloned()
-    }
-
-    /// The metadata of `name` `version` (whose files on index `index` are
-    /// `files`) if a base snapshot or the user knowledge base holds it.
-    pub fn stored_metadata(
-        &self,
-        store: &Store,
-        index: usize,
-        name: &str,
-        version: &Version,
-        files: &[Distribution],
-    ) -> Result<Option<MetadataAnswer>, KbError> {
-        if let Some(base) = &self.base {
-            let known = {
-                let cached = self
-                    .base_known
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .get(name)
-                    .cloned();
-                match cached {
-                    Some(k) => k,
-                    None => {
-                        let k = Arc::new(base.known_metadata(name)?);
-                        self.base_known
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .insert(name.to_string(), k.clone());
-                        k
-                    }
-                }
-            };
-            if let Some((meta, digests)) = known.get(version) {
-                let same_index = self.base_index.as_deref() == Some(&*self.index_keys[index]);
-                let same_file = !same_index
-                    && files
-                        .iter()
-                        .any(|d| d.sha256.as_deref().is_some_and(|h| digests.contains(h)));
-                if same_index || same_file {
-                    self.counters.meta_base.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Some(MetadataAnswer::Known(meta.clone())));
-                }
-            }
-        }
-        Ok(
-            match store.metadata(&self.index_keys[index], name, version)? {
-                Some(StoredMetadata::Known {
-                    dependencies,
-                    requires_python,
-                    provides_extras,
-                    ..
-                }) => {
-                    self.counters.meta_stored.fetch_add(1, Ordering::Relaxed);
-                    Some(MetadataAnswer::Known(Arc::new(ReleaseMetadata {
-                        dependencies: Arc::new(dependencies),
-                        requires_python,
-                        provides_extras,
-                    })))
-                }
-                Some(StoredMetadata::Unavailable(reason)) => {
-                    self.counters.meta_stored.fetch_add(1, Ordering::Relaxed);
-                    Some(MetadataAnswer::Unavailable(Arc::from(reason)))
-                }
-                None => None,
-            },
-        )
-    }
-
-    /// The record as this run keeps it in memory: with a target known,
-    /// only the files that could be installed on it (source archives and
-    /// fitting wheels), without digests and sizes. The user knowledge base
-    /// keeps every file whole; locks read them from there
-    /// ([`KnowledgeBase::files`]).
-    pub fn for_run(&self, record: &ProjectRecord) -> ProjectRecord {
-        let target = self
-            .target
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        match target {
-            Some(t) => only_for(record, &t.query.target),
-            None => record.clone(),
-        }
-    }
-
-    /// The target's wheel tags, once known.
-    pub fn wheel_target(&self) -> Option<super::tags::WheelTarget> {
-        self.target
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .map(|t| t.query.target.clone())
-    }
-
-    /// Position of the index a record was read from.
-    pub fn index_of(&self, record: &ProjectRecord) -> Option<usize> {
-        let index = record.index.as_deref()?;
-        self.index_keys.iter().position(|k| &**k == index)
-    }
-}
-
-/// `record` without the wheels `target` cannot install.
-pub fn only_for(record: &ProjectRecord, target: &super::tags::WheelTarget) -> ProjectRecord {
-    ProjectRecord {
-        name: record.name.clone(),
-        display_name: record.display_name.clone(),
-        index: record.index.clone(),
-        releases: record
-            .releases
-            .iter()
-            .map(|r| super::Release {
-                version: r.version.clone(),
-                upload_time: r.upload_time.clone(),
-                yanked: r.yanked,
-                yanked_reason: r.yanked_reason.clone(),
-                requires_python: r.requires_python.clone(),
-                distributions: {
-                    let keep = |d: &&Distribution| {
-                        super::tags::is_sdist(&d.filename) || target.accepts_filename(&d.filename)
-                    };
-                    let mut kept = Vec::with_capacity(r.distributions.iter().filter(keep).count());
-                    // Digests and sizes are read from the store when a lock
-                    // needs them.
-                    kept.extend(r.distributions.iter().filter(keep).map(|d| Distribution {
-                        filename: d.filename.clone(),
-                        sha256: None,
-                        size: None,
-                        upload_time: d.upload_time.clone(),
-                        requires_python: d.requires_python.clone(),
-                        yanked: d.yanked,
-                        url: d.url.clone(),
-                    }));
-                    kept
-                },
-                dependencies: r.dependencies.clone(),
-                provides_extras: r.provides_extras.clone(),
-                advisories: r.advisories.clone(),
-            })
-            .collect(),
-    }
-}
-
 /// The layered knowledge base of one run.
 pub struct LayeredKb {
     layers: Arc<Layers>,
@@ -370,37 +131,6 @@ impl std::fmt::Debug for LayeredKb {
             .field("indexes", &self.layers.indexes)
             .finish_non_exhaustive()
     }
-}
-
-/// What a run's knowledge base did, for the report.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LiveReport {
-    /// `online` or `offline`.
-    pub mode: &'static str,
-    /// Indexes in order (without credentials), and where they came from.
-    pub indexes: Vec<String>,
-    /// Where the index list came from.
-    pub indexes_from: String,
-    /// The user knowledge base file.
-    pub user_kb: String,
-    /// The base snapshot file, its cutoff and index.
-    pub base_snapshot: Option<serde_json::Value>,
-    /// Project pages: fetched, revalidated (304), from the user knowledge
-    /// base, from the base snapshot, not found.
-    pub pages: BTreeMap<&'static str, u64>,
-    /// Release metadata by where it came from.
-    pub metadata: BTreeMap<&'static str, u64>,
-    /// Age in seconds of the oldest project data the run used (`None` when
-    /// all of it was fetched now).
-    pub oldest_data_seconds: Option<i64>,
-    /// Where each project the run looked at came from.
-    pub projects: BTreeMap<String, Origin>,
-    /// Network use.
-    pub network: BTreeMap<&'static str, f64>,
-    /// Projects no layer could supply (offline).
-    pub missing_projects: Vec<String>,
-    /// Releases whose metadata no layer could supply (offline).
-    pub missing_metadata: Vec<String>,
 }
 
 impl LayeredKb {
@@ -793,106 +523,6 @@ impl LayeredKb {
         self.layers
             .stored_metadata(&self.store, i, &record.name, &r.version, &r.distributions)
     }
-
-    /// Requests sent and bytes received so far.
-    pub fn network_counts(&self) -> (u64, u64) {
-        match self.remote.get() {
-            Some(Ok(remote)) => {
-                let s = &remote.client().stats;
-                (
-                    s.requests.load(Ordering::Relaxed),
-                    s.bytes.load(Ordering::Relaxed),
-                )
-            }
-            _ => (0, 0),
-        }
-    }
-
-    /// What this run's knowledge base did.
-    pub fn report(&self) -> LiveReport {
-        let c = &self.layers.counters;
-        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let memo = self
-            .memo
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let projects: BTreeMap<String, Origin> = memo
-            .iter()
-            .map(|(name, (_, origin))| (name.clone(), origin.clone()))
-            .collect();
-        drop(memo);
-        let from_base = projects
-            .values()
-            .filter(|o| matches!(o, Origin::Snapshot { .. }))
-            .count() as u64;
-        let from_store = projects
-            .values()
-            .filter(|o| matches!(o, Origin::UserKb { .. }))
-            .count() as u64;
-        let oldest = projects
-            .values()
-            .filter_map(|o| match o {
-                Origin::UserKb { age_seconds, .. } => Some(*age_seconds),
-                _ => None,
-            })
-            .max();
-        let mut network = BTreeMap::new();
-        if let Some(Ok(remote)) = self.remote.get() {
-            let s = &remote.client().stats;
-            network.insert("requests", n(&s.requests) as f64);
-            network.insert("bytes", n(&s.bytes) as f64);
-            network.insert("retries", n(&s.retries) as f64);
-            network.insert("not_modified", n(&s.not_modified) as f64);
-        } else {
-            network.insert("requests", 0.0);
-            network.insert("bytes", 0.0);
-        }
-        network.insert("seconds_waiting", self.waited.seconds());
-        LiveReport {
-            mode: if self.layers.options.offline {
-                "offline"
-            } else {
-                "online"
-            },
-            indexes: self
-                .layers
-                .index_keys
-                .iter()
-                .map(|k| k.to_string())
-                .collect(),
-            indexes_from: self.layers.indexes.origin.clone(),
-            user_kb: self.store.path().display().to_string(),
-            base_snapshot: self.layers.base.as_ref().map(|b| {
-                serde_json::json!({
-                    "path": b.path().display().to_string(),
-                    "created_at": b.meta().created_at,
-                    "cutoff": b.meta().cutoff,
-                    "index_url": b.meta().index_url,
-                    "role": if self.layers.base_primary { "primary" } else { "fallback" },
-                })
-            }),
-            pages: BTreeMap::from([
-                ("fetched", n(&c.pages_fetched)),
-                ("revalidated", n(&c.pages_revalidated)),
-                ("from_user_kb", from_store),
-                ("from_base_snapshot", from_base),
-                ("not_found", n(&c.pages_not_found)),
-            ]),
-            metadata: BTreeMap::from([
-                ("from_base_snapshot", n(&c.meta_base)),
-                ("from_user_kb", n(&c.meta_stored)),
-                ("fetched_pep658", n(&c.meta_pep658)),
-                ("fetched_wheel_range", n(&c.meta_range)),
-                ("fetched_sdist", n(&c.meta_sdist)),
-                ("unavailable", n(&c.meta_unavailable)),
-            ]),
-            oldest_data_seconds: oldest,
-            projects,
-            network,
-            missing_projects: self.missing_projects(),
-            missing_metadata: self.missing_metadata(),
-        }
-    }
 }
 
 impl KnowledgeBase for LayeredKb {
@@ -976,126 +606,15 @@ impl KnowledgeBase for LayeredKb {
     }
 
     fn prefetch(&self, target: &Arc<Target>, wanted: &[Wanted]) {
-        {
-            let mut t = self
-                .layers
-                .target
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if t.is_none() {
-                *t = Some(target.clone());
-            }
-        }
-        if self.layers.options.offline {
-            return;
-        }
-        let new: Vec<Wanted> = {
-            let memo = self
-                .memo
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            wanted
-                .iter()
-                .filter(|w| !memo.contains_key(&w.name))
-                .cloned()
-                .collect()
-        };
-        // A project whose page is fresh in the user knowledge base is
-        // loaded now; only the others are fetched (and crawled from). One
-        // already fetched in this run needs neither.
-        let mut fetch = Vec::new();
-        for w in new {
-            if (0..self.layers.index_keys.len()).any(|i| {
-                self.layers
-                    .delivered(&Key::Page(i, w.name.clone()))
-                    .is_some()
-            }) {
-                continue;
-            }
-            match self.stored_project(&w.name) {
-                Ok(Some(done)) => {
-                    self.memo
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .entry(w.name.clone())
-                        .or_insert(done);
-                }
-                _ => fetch.push(w),
-            }
-        }
-        let new = fetch;
-        if new.is_empty() {
-            return;
-        }
-        if let Ok(remote) = self.remote() {
-            remote.crawl(target.clone(), new);
-        }
+        self.hint_wanted(target, wanted);
     }
 
     fn prefetch_projects(&self, names: &[String]) {
-        if self.layers.options.offline {
-            return;
-        }
-        let Ok(remote) = self.remote() else {
-            return;
-        };
-        for name in names {
-            let known = self
-                .memo
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .contains_key(name);
-            if known {
-                continue;
-            }
-            let first = self
-                .layers
-                .indexes
-                .indexes
-                .iter()
-                .position(|ix| self.layers.indexes.for_project(name).contains(&ix));
-            if let Ok(Some(done)) = self.stored_project(name) {
-                self.memo
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .entry(name.clone())
-                    .or_insert(done);
-                continue;
-            }
-            if let Some(i) = first {
-                remote.ask(
-                    Key::Page(i, name.clone()),
-                    crate::index::http::Priority::HINT,
-                );
-            }
-        }
+        self.hint_projects(names);
     }
 
     fn prefetch_metadata(&self, record: &Arc<ProjectRecord>, releases: &[usize]) {
-        if self.layers.options.offline {
-            return;
-        }
-        let Some(i) = self.layers.index_of(record) else {
-            return;
-        };
-        let Ok(remote) = self.remote() else {
-            return;
-        };
-        for &r in releases {
-            let release = &record.releases[r];
-            if !matches!(release.dependencies, Requires::NotFetched) {
-                continue;
-            }
-            let key = Key::Meta(i, record.name.clone(), release.version.clone());
-            if self.layers.delivered(&key).is_some() {
-                continue;
-            }
-            remote.ask_metadata(
-                key,
-                &release.distributions,
-                crate::index::http::Priority::HINT,
-            );
-        }
+        self.hint_metadata(record, releases);
     }
 
     fn files(&self, name: &str, version: &Version) -> Result<Vec<Distribution>, KbError> {
