@@ -284,6 +284,12 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
                 message = format!("{message}\n{hint}");
             }
             if s.json {
+                let explanation = match &e {
+                    crate::advise::AdviseError::Resolve(
+                        crate::resolve::ResolveError::NoSolution(x),
+                    ) => Some(x),
+                    _ => None,
+                };
                 let report = json!({
                     "inputs": inputs_json(s),
                     "snapshot": snapshot,
@@ -291,16 +297,15 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
                     "products": [],
                     // The same sections as a success: what went wrong is
                     // the stack's one piece of information.
-                    "stack_info": [{"type": "ERROR", "message": message}],
-                    "pipeline": {},
+                    "stack_info": std::iter::once(json!({"type": "ERROR", "message": message}))
+                        .chain(explanation.iter().flat_map(|x| x.stack_info.iter().map(|m| json!(m))))
+                        .collect::<Vec<_>>(),
+                    "pipeline": explanation.map(|x| pipeline_json(&x.pipeline)).unwrap_or_default(),
                     "statistics": {"seconds": started.elapsed().as_secs_f64()},
                     "output": serde_json::Value::Null,
                     "error": true,
                     "error_msg": message,
-                    "explanation": match &e {
-                        crate::advise::AdviseError::Resolve(crate::resolve::ResolveError::NoSolution(x)) => json!(x),
-                        _ => serde_json::Value::Null,
-                    },
+                    "explanation": explanation.map(|x| json!(x)).unwrap_or_default(),
                 });
                 let text = serde_json::to_string_pretty(&report)
                     .map_err(|e| CliError::Failure(e.to_string()))?;
@@ -327,11 +332,7 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
     printer.info(format!("wrote {}", s.output.display()));
     if s.json {
         let r = &advice.resolution;
-        let pipeline: serde_json::Map<String, serde_json::Value> = r
-            .pipeline
-            .iter()
-            .map(|(name, (kind, n))| (name.clone(), json!({"kind": kind, "runs": n})))
-            .collect();
+        let pipeline = pipeline_json(&r.pipeline);
         let product = |r: &crate::resolve::Resolution, lock: &serde_json::Value, kept: bool| {
             json!({
                 "lock": lock,
@@ -463,4 +464,14 @@ fn report_human(
             _ => printer.warn(line),
         }
     }
+}
+
+/// The report's `pipeline`: unit name → its kind and how often it acted.
+fn pipeline_json(
+    ran: &std::collections::BTreeMap<String, (crate::prescription::schema::UnitKind, usize)>,
+) -> serde_json::Value {
+    ran.iter()
+        .map(|(name, (kind, n))| (name.clone(), json!({"kind": kind, "runs": n})))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }

@@ -386,6 +386,7 @@ pub fn packages_json(resolution: &Resolution) -> BTreeMap<String, Value> {
                     "develop": p.develop,
                     "via": p.via,
                     "newer_rejected": p.newer_rejected.iter().map(|(v, why)| json!({"version": v, "reason": why})).collect::<Vec<_>>(),
+                    "held_back": p.held_back.as_ref().map(|(v, why)| json!({"version": v, "reason": why})),
                     "score": p.score,
                 }),
             )

@@ -15,6 +15,7 @@ use super::{
     Edge, NewestFirst, Phase, Predictor, Refusal, Request, Resolution, ResolveError, Statistics,
     Universe, collect, explain,
 };
+use crate::prescription::schema::{Message, MessageType};
 use crate::resolve::pipeline::Pinned;
 
 /// How much exploring a run may do.
@@ -234,7 +235,11 @@ pub fn explore(
         products.push(resolution);
     }
     for r in &mut products {
-        r.stack_info = pipeline.stack_info.clone();
+        r.stack_info = pipeline.stack_info_for(
+            r.packages.iter().map(|p| (p.name.as_str(), &p.version)),
+            r.skipped.keys().map(String::as_str),
+        );
+        r.stack_info.extend(held_back_warnings(&r.packages));
         r.pipeline = pipeline.ran.clone();
         r.statistics = Statistics {
             predictor: predictor.name().to_string(),
@@ -249,4 +254,26 @@ pub fn explore(
         };
     }
     Ok(Exploration { products })
+}
+
+/// A warning for each direct dependency locked below the newest final
+/// release its requirement admits, with the reason that release was not
+/// taken.
+fn held_back_warnings(packages: &[super::ResolvedPackage]) -> Vec<Message> {
+    packages
+        .iter()
+        .filter_map(|p| {
+            let (newer, why) = p.held_back.as_ref()?;
+            Some(Message {
+                kind: MessageType::Warning,
+                message: format!(
+                    "{} is locked at {}, not at {newer}, the newest release its requirement admits; {newer}: {why}",
+                    p.name, p.version
+                ),
+                link: Vec::new(),
+                package_name: Some(p.name.clone()),
+                extra: std::collections::BTreeMap::new(),
+            })
+        })
+        .collect()
 }

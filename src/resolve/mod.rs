@@ -85,6 +85,9 @@ pub struct ResolvedPackage {
     pub markers: Option<String>,
     /// Newer releases and why each was not taken.
     pub newer_rejected: Vec<(String, String)>,
+    /// For a direct dependency not locked at the newest final release its
+    /// project requirement admits: that release and why it was not taken.
+    pub held_back: Option<(String, String)>,
     /// Score of choosing it.
     pub score: f64,
     /// Unit justifications about it.
@@ -153,6 +156,13 @@ pub struct Culprit {
 pub struct Explanation {
     /// The packages at the heart of the conflict, most contested first.
     pub culprits: Vec<Culprit>,
+    /// What the units said while the search looked (reported beside the
+    /// explanation, as a success reports its stack's).
+    #[serde(skip)]
+    pub stack_info: Vec<Message>,
+    /// Units that acted: name → (kind, times).
+    #[serde(skip)]
+    pub pipeline: BTreeMap<String, (UnitKind, usize)>,
 }
 
 impl std::fmt::Display for Explanation {
@@ -246,6 +256,35 @@ fn explain(solver: &Solver) -> Explanation {
                 }
             })
             .collect(),
+        stack_info: solver.pipeline.stack_info.clone(),
+        pipeline: solver.pipeline.ran.clone(),
+    }
+}
+
+/// Why release `r` of node `i`, newer than the one decided (`d`), is not
+/// in the stack: an exclusion that holds in the final stack, else what
+/// happened when the search tried it, else that the search's order never
+/// reached it.
+fn passed_over(solver: &Solver, i: usize, d: &solver::Decision, r: usize) -> String {
+    if let Some(ex) = solver.exclusion(i, r) {
+        return ex.to_string();
+    }
+    if let Some((_, why)) = d.passed_over.iter().find(|(x, _)| *x == r) {
+        return format!("tried: {why}");
+    }
+    let view = solver.nodes[i]
+        .view
+        .as_ref()
+        .expect("decided nodes have views");
+    if view.releases[r].prerelease && !d.options.contains(&r) {
+        return solver::Exclusion::Prerelease.to_string();
+    }
+    match d.release {
+        Some(chosen) if d.order.contains(&r) => format!(
+            "not tried: the predictor ordered {} before it and that led to a stack",
+            view.version(chosen)
+        ),
+        _ => "not a candidate when the package was decided".to_string(),
     }
 }
 
@@ -345,20 +384,27 @@ fn collect(solver: &Solver, develop_of_root: &[bool]) -> Resolution {
             }
         };
         let newer_rejected = (0..rel)
-            .map(|r| {
-                let why = match solver.exclusion(i, r) {
-                    Some(ex) => ex.to_string(),
-                    None if view.releases[r].prerelease => {
-                        solver::Exclusion::Prerelease.to_string()
-                    }
-                    None => {
-                        "tried first; it led to a conflict with other requirements or a unit's veto"
-                            .to_string()
-                    }
-                };
-                (view.version(r).to_string(), why)
-            })
+            .map(|r| (view.version(r).to_string(), passed_over(solver, i, d, r)))
             .collect();
+        let held_back = if node.reqs.iter().any(|q| q.from.is_none()) {
+            (0..rel)
+                .find(|&r| {
+                    let info = &view.releases[r];
+                    !info.prerelease
+                        && !matches!(
+                            info.rejection,
+                            Some(crate::kb::Rejection::Yanked(_) | crate::kb::Rejection::TooNew(_))
+                        )
+                        && node
+                            .reqs
+                            .iter()
+                            .filter(|q| q.from.is_none())
+                            .all(|q| q.edge().admits(view, r))
+                })
+                .map(|r| (view.version(r).to_string(), passed_over(solver, i, d, r)))
+        } else {
+            None
+        };
         score += d.score;
         justification.extend(d.justification.iter().cloned());
         packages.push(ResolvedPackage {
@@ -370,6 +416,7 @@ fn collect(solver: &Solver, develop_of_root: &[bool]) -> Resolution {
             via,
             markers,
             newer_rejected,
+            held_back,
             score: d.score,
             justification: d.justification.clone(),
         });

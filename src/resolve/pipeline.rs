@@ -75,6 +75,41 @@ impl Pinned {
     }
 }
 
+/// What a stack_info entry was raised about, so a report keeps only the
+/// entries that concern the stack it reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct InfoOrigin {
+    /// Releases the unit fired on: all must be in the stack.
+    pins: Vec<(String, Version)>,
+    /// Packages the unit acted on whatever their version (sieves, skips,
+    /// pseudonyms): each must be in the stack or left out of it.
+    names: Vec<String>,
+    /// A release the unit refused: it concerns a stack holding an older
+    /// release of the package (the refusal is why it is not newer).
+    refused: Option<(String, Version)>,
+}
+
+impl InfoOrigin {
+    fn about_name(name: &str) -> Self {
+        Self {
+            names: vec![name.to_string()],
+            ..Self::default()
+        }
+    }
+
+    fn concerns(&self, stack: &BTreeMap<&str, Option<&Version>>) -> bool {
+        self.pins
+            .iter()
+            .all(|(n, v)| stack.get(n.as_str()) == Some(&Some(v)))
+            && self.names.iter().all(|n| stack.contains_key(n.as_str()))
+            && self.refused.as_ref().is_none_or(|(n, refused)| {
+                stack
+                    .get(n.as_str())
+                    .is_some_and(|v| v.is_some_and(|v| v < refused))
+            })
+    }
+}
+
 /// An alternative package a pseudonym offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alternative {
@@ -106,8 +141,10 @@ pub struct Pipeline<'p> {
     routes: HashMap<String, [Vec<usize>; LISTS]>,
     /// Included units about no particular package, per unit list.
     generic: [Vec<usize>; LISTS],
-    /// stack_info entries, each once, in the order raised.
+    /// stack_info entries, each once per origin, in the order raised
+    /// (every stack tried contributes; see [`Self::stack_info_for`]).
     pub stack_info: Vec<Message>,
+    info_origin: Vec<InfoOrigin>,
     seen_info: BTreeSet<String>,
     /// How often each unit acted (report `pipeline`).
     pub ran: BTreeMap<String, (UnitKind, usize)>,
@@ -185,6 +222,7 @@ impl<'p> Pipeline<'p> {
             routes,
             generic,
             stack_info: Vec::new(),
+            info_origin: Vec::new(),
             seen_info: BTreeSet::new(),
             ran: BTreeMap::new(),
             eager_stop: None,
@@ -227,8 +265,34 @@ impl<'p> Pipeline<'p> {
             .map(move |i| &p.units[i])
     }
 
-    /// Record that `unit` acted: its stack_info (once per run) and log.
-    fn acted(&mut self, unit: &Unit, package: Option<&str>) {
+    /// The stack_info entries that concern a stack: those raised about
+    /// its own releases, about packages it holds or leaves out (`skipped`),
+    /// or about no package at all. Entries raised only while trying
+    /// releases the stack does not hold are dropped.
+    pub fn stack_info_for<'a>(
+        &self,
+        pinned: impl IntoIterator<Item = (&'a str, &'a Version)>,
+        skipped: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Message> {
+        let mut stack: BTreeMap<&str, Option<&Version>> = BTreeMap::new();
+        for (n, v) in pinned {
+            stack.insert(n, Some(v));
+        }
+        for n in skipped {
+            stack.entry(n).or_insert(None);
+        }
+        let mut out: Vec<Message> = Vec::new();
+        for (m, origin) in self.stack_info.iter().zip(&self.info_origin) {
+            if origin.concerns(&stack) && !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+
+    /// Record that `unit` acted on what `origin` names: its stack_info
+    /// (once per run and origin) and log.
+    fn acted(&mut self, unit: &Unit, package: Option<&str>, origin: InfoOrigin) {
         let entry = self.ran.entry(unit.name.clone()).or_insert((unit.kind, 0));
         entry.1 += 1;
         for m in &unit.run().stack_info {
@@ -236,9 +300,10 @@ impl<'p> Pipeline<'p> {
             if m.package_name.is_none() {
                 m.package_name = package.map(str::to_string);
             }
-            let key = format!("{}|{:?}|{}", unit.name, m.kind, m.message);
+            let key = format!("{}|{:?}|{}|{:?}", unit.name, m.kind, m.message, origin);
             if self.seen_info.insert(key) {
                 self.stack_info.push(m);
+                self.info_origin.push(origin.clone());
             }
         }
         if let Some(log) = &unit.run().log {
@@ -290,7 +355,7 @@ impl<'p> Pipeline<'p> {
                     .collect()
             };
             for pkg in fires_for {
-                self.acted(unit, pkg);
+                self.acted(unit, pkg, InfoOrigin::default());
                 if let Some(msg) = &unit.run().not_acceptable {
                     return Err(Refusal {
                         unit: unit.name.clone(),
@@ -316,7 +381,7 @@ impl<'p> Pipeline<'p> {
                     .iter()
                     .any(|m| m.package_name.as_deref() == Some(name))
             })?;
-        self.acted(unit, Some(name));
+        self.acted(unit, Some(name), InfoOrigin::about_name(name));
         Some(unit.name.clone())
     }
 
@@ -351,7 +416,7 @@ impl<'p> Pipeline<'p> {
                 }
             }
             if removed_any {
-                self.acted(unit, Some(name));
+                self.acted(unit, Some(name), InfoOrigin::about_name(name));
             }
         }
         out
@@ -389,7 +454,7 @@ impl<'p> Pipeline<'p> {
             if !match_fires(unit, Some(&pr), &[]) || y.name == name {
                 continue;
             }
-            self.acted(unit, Some(name));
+            self.acted(unit, Some(name), InfoOrigin::about_name(name));
             out.push(Alternative {
                 unit: unit.name.clone(),
                 name: y.name.clone(),
@@ -455,7 +520,25 @@ impl<'p> Pipeline<'p> {
         let mut add = Vec::new();
         for (unit, about) in fired {
             let subject = about.clone().unwrap_or_else(|| package.name.clone());
-            self.acted(unit, Some(&subject));
+            let other = about
+                .as_deref()
+                .and_then(|a| refs.iter().find(|r| r.name == a))
+                .map(|r| (r.name.to_string(), r.version.clone()));
+            let this = (package.name.clone(), package.version.clone());
+            let origin = if unit.run().not_acceptable.is_some() {
+                // A refusal concerns stacks that hold an older release of
+                // the package it is about.
+                InfoOrigin {
+                    refused: Some(other.unwrap_or(this)),
+                    ..InfoOrigin::default()
+                }
+            } else {
+                InfoOrigin {
+                    pins: std::iter::once(this).chain(other).collect(),
+                    ..InfoOrigin::default()
+                }
+            };
+            self.acted(unit, Some(&subject), origin);
             if let Some(msg) = &unit.run().not_acceptable {
                 let mut culprits = referenced_names(unit);
                 culprits.retain(|n| n != &package.name && resolved.iter().any(|r| &r.name == n));
@@ -500,7 +583,22 @@ impl<'p> Pipeline<'p> {
         let units = self.candidate_units(resolved, UnitKind::Stride);
         for unit in units {
             if match_fires(unit, None, &refs) {
-                self.acted(unit, None);
+                let pins = unit
+                    .matches()
+                    .iter()
+                    .filter_map(|m| m.state.as_ref())
+                    .flat_map(|s| &s.resolved_dependencies)
+                    .flat_map(|want| refs.iter().filter(|r| matcher_admits(want, r)))
+                    .map(|r| (r.name.to_string(), r.version.clone()))
+                    .collect();
+                self.acted(
+                    unit,
+                    None,
+                    InfoOrigin {
+                        pins,
+                        ..InfoOrigin::default()
+                    },
+                );
                 if let Some(msg) = &unit.run().not_acceptable {
                     let mut culprits: Vec<String> = unit
                         .matches()
@@ -539,7 +637,19 @@ impl<'p> Pipeline<'p> {
                     .flat_map(|s| &s.resolved_dependencies)
                     .find_map(|want| refs.iter().find(|r| matcher_admits(want, r)))
                     .map(|r| r.name.to_string());
-                self.acted(unit, about.as_deref());
+                let pins = about
+                    .iter()
+                    .filter_map(|a| refs.iter().find(|r| r.name == a))
+                    .map(|r| (r.name.to_string(), r.version.clone()))
+                    .collect();
+                self.acted(
+                    unit,
+                    about.as_deref(),
+                    InfoOrigin {
+                        pins,
+                        ..InfoOrigin::default()
+                    },
+                );
                 for m in &unit.run().justification {
                     let mut m = m.clone();
                     if m.package_name.is_none() {

@@ -6,6 +6,7 @@ use std::process::Command;
 
 pub mod bundled;
 pub mod index;
+pub mod wheel;
 
 /// The binary under test, with logging and colour settings cleared,
 /// working offline on the bundled snapshot with an empty user knowledge

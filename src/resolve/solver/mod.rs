@@ -78,6 +78,12 @@ pub struct Decision {
     pub replaced_by: Option<(String, String)>,
     /// The candidates the package had when decided, newest first.
     pub options: Rc<[usize]>,
+    /// The order the policy tried them in.
+    pub order: Rc<[usize]>,
+    /// Releases tried before this decision at this level, with why each
+    /// failed (true of the final stack: the decisions before this one
+    /// stay as they were when it was taken).
+    pub passed_over: Rc<[(usize, String)]>,
 }
 
 /// One package name in the search.
@@ -167,6 +173,9 @@ pub struct Solver<'u, 'k, 'p> {
     /// A level to decide again, a boosted package first (set while the
     /// search unwinds to it).
     reorder: Option<usize>,
+    /// The first failure below the decision being tried, in words (the
+    /// reason a release that led to it was passed over).
+    exhausted: Option<String>,
 }
 
 /// How an episode ended.
@@ -198,6 +207,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             stopped: false,
             options: Rc::from(Vec::new()),
             reorder: None,
+            exhausted: None,
         }
     }
 
@@ -568,6 +578,8 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             skipped_by,
             replaced_by: None,
             options: self.options.clone(),
+            order: Rc::from(Vec::new()),
+            passed_over: Rc::from(Vec::new()),
         });
         self.trail.push(Undo::Decision(i));
         self.counters.decisions += 1;
@@ -769,7 +781,13 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                     add,
                 } => {
                     self.options = options.clone();
-                    self.decide(p, Some(rel), level, (score, justification, add), None)?
+                    let decided =
+                        self.decide(p, Some(rel), level, (score, justification, add), None)?;
+                    if let Some(d) = self.nodes[p].decision.as_mut() {
+                        d.order = Rc::from(cands.as_slice());
+                        d.passed_over = Rc::from(rejected.as_slice());
+                    }
+                    decided
                 }
             };
             if let Err(c) = decided {
@@ -805,7 +823,11 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             if let Some(done) = self.descend(p, mark, level, policy, &mut conflict)? {
                 return Ok(done);
             }
-            rejected.push((rel, "every choice for its dependencies failed".to_string()));
+            let why = self
+                .exhausted
+                .clone()
+                .unwrap_or_else(|| "every choice for its dependencies failed".to_string());
+            rejected.push((rel, why));
         }
         for (unit, edge) in alternatives {
             let mark = self.trail.len();
@@ -831,6 +853,22 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                 return Ok(done);
             }
         }
+        if self.exhausted.is_none() {
+            let on: Vec<String> = self.nodes[p]
+                .reqs
+                .iter()
+                .map(|q| format!("{} ({})", q.edge().requirement_text(), self.requirer(q)))
+                .collect();
+            let mut text = format!(
+                "no release of {} could be used with {}",
+                self.nodes[p].name,
+                on.join(" and ")
+            );
+            if let Some((r, why)) = rejected.first() {
+                text.push_str(&format!("; {} {why}", view.version(*r)));
+            }
+            self.exhausted = Some(text);
+        }
         self.record_failure(p, &rejected);
         conflict.remove(p);
         Ok(Err(conflict))
@@ -848,6 +886,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         policy: &mut dyn Policy,
         conflict: &mut Bits,
     ) -> Result<Option<Result<(), Bits>>, KbError> {
+        self.exhausted = None;
         let Err(mut cs) = self.search(level + 1, policy)? else {
             return Ok(Some(Ok(())));
         };
@@ -914,6 +953,12 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         if let Some(refusal) = self.pipeline.stride(&resolved) {
             self.counters.discarded += 1;
             tracing::debug!(unit = %refusal.unit, "stack discarded: {}", refusal.message);
+            if self.exhausted.is_none() {
+                self.exhausted = Some(format!(
+                    "unit {} refused the complete stack: {}",
+                    refusal.unit, refusal.message
+                ));
+            }
             // The stack is refused for the packages the unit matched: only
             // their versions, or whatever brought them in, can change that.
             let culprits: Vec<usize> = refusal

@@ -1,0 +1,203 @@
+//! What a report says about the stack it reports, on the bundled snapshot
+//! with our own prescriptions: why newer releases were not taken (reasons
+//! true of that stack), a warning for each direct dependency held below
+//! the newest release its requirement admits, and stack_info limited to
+//! what concerns the reported stack.
+
+mod common;
+
+use std::path::Path;
+
+use common::bundled::advise;
+
+fn project(reqs: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("requirements.in"), reqs).unwrap();
+    dir
+}
+
+fn package<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    &report["products"][0]["packages"][name]
+}
+
+fn reasons(report: &serde_json::Value, name: &str) -> Vec<(String, String)> {
+    package(report, name)["newer_rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["version"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn messages(report: &serde_json::Value) -> Vec<String> {
+    report["stack_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn run(dir: &Path, kind: &str) -> serde_json::Value {
+    advise(
+        dir,
+        &["-t", kind, "--seed", "1", "--format", "requirements"],
+    )
+    .0
+}
+
+#[test]
+fn a_held_back_direct_dependency_is_a_warning_with_the_true_reason() {
+    let dir = project("flask\nwerkzeug<3\n");
+    let report = run(dir.path(), "latest");
+    let flask = package(&report, "flask");
+    assert!(
+        flask["version"].as_str().unwrap().starts_with("2."),
+        "{flask}"
+    );
+    // Every newer flask was tried, and failed on werkzeug: the reason names
+    // both requirements that clash.
+    let flask_reasons = reasons(&report, "flask");
+    assert!(!flask_reasons.is_empty());
+    for (version, why) in &flask_reasons {
+        assert!(
+            why.starts_with("tried: no release of werkzeug could be used with werkzeug<3 (the project) and werkzeug>=")
+                && why.ends_with(&format!("(flask {version})")),
+            "{version}: {why}"
+        );
+    }
+    // werkzeug's newer releases are excluded by the project's own pin.
+    for (version, why) in reasons(&report, "werkzeug") {
+        assert_eq!(
+            why, "excluded by werkzeug<3 (required by the project)",
+            "{version}"
+        );
+    }
+    let newest = &flask_reasons[0].0;
+    let warning = format!(
+        "flask is locked at {}, not at {newest}, the newest release its requirement admits; {newest}: {}",
+        flask["version"].as_str().unwrap(),
+        flask_reasons[0].1
+    );
+    assert!(
+        messages(&report).contains(&warning),
+        "{:?}",
+        messages(&report)
+    );
+    // werkzeug is where its requirement puts it: no warning about it.
+    assert!(
+        !messages(&report)
+            .iter()
+            .any(|m| m.starts_with("werkzeug is locked")),
+        "{:?}",
+        messages(&report)
+    );
+}
+
+#[test]
+fn releases_an_exploration_never_reached_are_said_to_be_untried() {
+    let dir = project("flask<2\n");
+    let report = run(dir.path(), "stable");
+    let chosen = package(&report, "flask")["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flask_reasons = reasons(&report, "flask");
+    // Whatever the predictor chose, every newer release has a reason that
+    // is one of the true kinds, never a guess.
+    for (version, why) in &flask_reasons {
+        assert!(
+            why.starts_with("tried: ")
+                || why
+                    == &format!(
+                        "not tried: the predictor ordered {chosen} before it and that led to a stack"
+                    )
+                || why.starts_with("excluded by")
+                || why.starts_with("requires Python"),
+            "{version}: {why}"
+        );
+    }
+}
+
+#[test]
+fn stack_info_keeps_only_what_concerns_the_reported_stack() {
+    // The exploration tries Flask 1.x with Jinja2 3.1 and our unit refuses
+    // it, but the stack reported holds Flask 3: the refusal's warning does
+    // not belong to it.
+    let dir = project("flask\njinja2\nitsdangerous\n");
+    let report = run(dir.path(), "stable");
+    assert!(
+        report["pipeline"]["thoth-rs.Flask1Jinja231Step"]["runs"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{}",
+        report["pipeline"]
+    );
+    assert!(
+        package(&report, "flask")["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("3."),
+        "{}",
+        report["products"][0]["packages"]
+    );
+    let all = messages(&report);
+    assert!(
+        !all.iter().any(|m| m.contains("Flask before 2.0")),
+        "{all:?}"
+    );
+
+    // With Flask 1.0 locked (it admits any Jinja2 from 2.10), Jinja2 is
+    // held below 3.1 by that unit: there the warning explains the stack and
+    // is kept, and Jinja2's newer releases name the refusal.
+    let dir = project("flask==1.0.2\njinja2\n");
+    let report = run(dir.path(), "latest");
+    let jinja2 = package(&report, "jinja2")["version"].as_str().unwrap();
+    assert!(jinja2.starts_with("3.0."), "{jinja2}");
+    let all = messages(&report);
+    assert!(
+        all.iter().any(|m| m.contains("Flask before 2.0")),
+        "{all:?}"
+    );
+    let (newest, why) = &reasons(&report, "jinja2")[0];
+    assert!(
+        why.starts_with("tried: not acceptable to unit thoth-rs.Flask1Jinja231Step"),
+        "{newest}: {why}"
+    );
+    assert!(
+        all.iter()
+            .any(|m| m.starts_with(&format!("jinja2 is locked at {jinja2}, not at {newest}"))),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn a_failed_run_reports_what_the_units_said_while_looking() {
+    let dir = project("flask==1.0.2\njinja2>=3.1\n");
+    let out = common::thoth()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["advise", "--json", "-t", "latest"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["stack_info"][0]["type"], "ERROR");
+    assert!(
+        messages(&report)
+            .iter()
+            .any(|m| m.contains("Flask before 2.0")),
+        "{:?}",
+        messages(&report)
+    );
+    assert_eq!(
+        report["pipeline"]["thoth-rs.Flask1Jinja231Step"]["kind"],
+        "step.Group"
+    );
+}
