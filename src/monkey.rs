@@ -43,8 +43,10 @@ pub fn dependency_monkey(
     let mut search_rules = rules(s, kb, &markers);
     // Scores do not pick stacks here; advisories are not looked at.
     search_rules.security = Default::default();
-    let facts = s.image.as_ref().map(crate::image::ImageAnalysis::facts);
+    let facts = s.image.as_ref().map(|a| a.facts(&s.image_installed()));
+    let installed = crate::advise::image::installed_releases(s);
     let run = Run {
+        installed: &installed,
         workflow: Workflow::DependencyMonkey,
         decision_type: decision,
         image: facts.as_ref(),

@@ -93,6 +93,32 @@ pub struct AdviseSettings {
     pub image: Option<crate::image::ImageAnalysis>,
 }
 
+impl AdviseSettings {
+    /// The base image's interpreter the stack goes to, and how (the
+    /// environment's `base_image_mode`, else the default for that
+    /// interpreter). `None` without an analysed image or a matching
+    /// interpreter.
+    pub fn image_target(&self) -> Option<(&crate::image::Interpreter, crate::image::ImageMode)> {
+        let image = self.image.as_ref()?;
+        let interpreter = image.interpreter_for(&self.environment.python_version)?;
+        let mode = self
+            .environment
+            .base_image_mode
+            .unwrap_or_else(|| crate::image::ImageMode::default_for(interpreter));
+        Some((interpreter, mode))
+    }
+
+    /// The base image's Python packages already where the stack goes.
+    pub fn image_installed(&self) -> Vec<&crate::image::PythonPackage> {
+        match (self.image.as_ref(), self.image_target()) {
+            (Some(image), Some((_, mode))) => {
+                image.installed(&self.environment.python_version, mode)
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// Where a run's knowledge comes from.
 #[derive(Debug, Clone)]
 pub struct KnowledgeSettings {

@@ -47,6 +47,9 @@ pub fn inputs_json(s: &AdviseSettings) -> serde_json::Value {
             "glibc": a.glibc,
             "python_interpreters": a.python_interpreters,
             "python_packages": a.python_packages.len(),
+            "interpreter": s.image_target().map(|(i, _)| i.path.clone()),
+            "mode": s.image_target().map(|(_, m)| m.name()),
+            "installed": s.image_installed().len(),
             "rpm_packages": a.rpm.packages.len(),
             "deb_packages": a.deb_packages.len(),
         })),
@@ -213,6 +216,16 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
             a.glibc.as_deref().unwrap_or("unknown"),
             a.python_packages.len()
         ));
+        if let Some((i, mode)) = s.image_target() {
+            printer.info(format!(
+                "             Python {} at {} ({}): mode {}, {} installed package(s) kept in view",
+                i.version,
+                i.path,
+                i.describe(),
+                mode.name(),
+                s.image_installed().len()
+            ));
+        }
     }
     printer.info(format!(
         "recommend    {} (from {})",

@@ -240,6 +240,9 @@ pub struct AdviseArgs {
     /// Resolve for what this base image holds: an image path (OCI layout, docker save or OCI archive, root filesystem) or a name saved with `image inspect --save` (default: .thoth.yaml's base_image).
     #[arg(long, value_name = "NAME|PATH", env = "THOTH_BASE_IMAGE")]
     pub base_image: Option<String>,
+    /// How the project goes onto the base image: new-venv (the image's Python packages are not installed; the default for an externally managed interpreter), system-site-packages (they are, and may be upgraded), into-image (they are pinned; the default otherwise). Default: .thoth.yaml's base_image_mode.
+    #[arg(long, value_name = "MODE", value_parser = PossibleValuesParser::new(["new-venv", "system-site-packages", "into-image"]))]
+    pub base_image_mode: Option<String>,
 }
 
 /// `dependency-monkey` options.

@@ -39,6 +39,7 @@ pub fn dependency_monkey(
         keep_lock: false,
         output: None,
         base_image: args.base_image.clone(),
+        base_image_mode: None,
     };
     let s = super::settings::advise_settings(dir, &advise_args)?;
     let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;

@@ -74,6 +74,9 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     };
     let mut environment =
         TargetEnvironment::from_runtime(runtime.as_ref(), project.python_version.as_deref());
+    if let Some(mode) = args.base_image_mode.as_deref() {
+        environment.base_image_mode = crate::image::ImageMode::parse(mode);
+    }
     let image = base_image(dir, args.base_image.as_deref(), &mut environment)?;
     environment
         .marker_environment()

@@ -87,6 +87,7 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
                 std::env::temp_dir().join(format!("thoth-rs-sync-{}.lock", std::process::id())),
             ),
             base_image: None,
+            base_image_mode: None,
         }
     };
     let first = super::settings::advise_settings(

@@ -39,6 +39,7 @@ fn build(
         keep_lock: false,
         output: None,
         base_image: None,
+        base_image_mode: None,
     };
     let s = super::settings::advise_settings(dir, &advise_args)?;
     for w in &s.project.warnings {

@@ -286,6 +286,7 @@ impl Probe {
             openblas_version: Field::Null,
             openmpi_version: Field::Null,
             base_image: Field::Null,
+            base_image_mode: Field::Absent,
             platform: Field::Value(platform),
             recommendation_type: Field::Absent,
             labels: Field::Absent,

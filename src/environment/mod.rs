@@ -49,6 +49,10 @@ pub struct TargetEnvironment {
     pub openmpi_version: Option<String>,
     /// Base container image.
     pub base_image: Option<String>,
+    /// How the project goes onto the base image (`None`: the default for
+    /// its interpreter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_image_mode: Option<crate::image::ImageMode>,
     /// glibc of the base image (`X.Y`), when analysed; otherwise the OS's
     /// is assumed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +151,9 @@ impl TargetEnvironment {
             openblas_version: env.and_then(|e| text(&e.openblas_version)),
             openmpi_version: env.and_then(|e| text(&e.openmpi_version)),
             base_image: env.and_then(|e| e.base_image.value().cloned()),
+            base_image_mode: env
+                .and_then(|e| e.base_image_mode.value())
+                .and_then(|m| crate::image::ImageMode::parse(m)),
             glibc: None,
             defaulted,
         }

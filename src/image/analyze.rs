@@ -1,12 +1,12 @@
-//! What an image's root filesystem holds: OS, system packages, Python
-//! interpreters and packages, ABI symbols, CUDA and cuDNN.
+//! What an image's root filesystem holds: OS, system packages, ABI
+//! symbols, CUDA and cuDNN (Python is read by [`super::python`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::elf;
 use super::rpmdb;
 use super::tree::Root;
-use super::{DebPackage, Interpreter, OsRelease, PythonPackage, RpmReport};
+use super::{DebPackage, OsRelease, RpmReport};
 use crate::environment::detect::{
     parse_cuda_version_json, parse_cuda_version_text, parse_cudnn_header,
 };
@@ -115,154 +115,6 @@ pub fn rpm_packages(root: &dyn Root) -> RpmReport {
     }
 }
 
-/// Directories that hold `bin/` and `lib/` of a Python installation or
-/// virtual environment.
-fn prefixes(root: &dyn Root) -> Vec<String> {
-    let mut out = vec!["usr".to_string(), "usr/local".to_string(), String::new()];
-    for name in root.list("opt") {
-        let base = format!("opt/{name}");
-        out.push(base.clone());
-        for sub in root.list(&base) {
-            out.push(format!("{base}/{sub}"));
-        }
-    }
-    for home in root.list("home") {
-        out.push(format!("home/{home}/.local"));
-    }
-    out.push("root/.local".into());
-    out
-}
-
-/// `pythonX.Y` → `X.Y`.
-fn python_xy(name: &str) -> Option<&str> {
-    let v = name.strip_prefix("python")?;
-    let (major, minor) = v.split_once('.')?;
-    (!major.is_empty()
-        && !minor.is_empty()
-        && major.chars().all(|c| c.is_ascii_digit())
-        && minor.chars().all(|c| c.is_ascii_digit()))
-    .then_some(v)
-}
-
-/// Python interpreters (`…/bin/pythonX.Y`).
-pub fn interpreters(root: &dyn Root, env: &BTreeMap<String, String>) -> Vec<Interpreter> {
-    let mut out = Vec::new();
-    let mut seen = BTreeSet::new();
-    for prefix in prefixes(root) {
-        let bin = if prefix.is_empty() {
-            "bin".to_string()
-        } else {
-            format!("{prefix}/bin")
-        };
-        for name in root.list(&bin) {
-            if let Some(xy) = python_xy(&name) {
-                let path = format!("/{bin}/{name}");
-                if !seen.insert(path.clone()) {
-                    continue;
-                }
-                let full = env
-                    .get("PYTHON_VERSION")
-                    .filter(|v| v.strip_prefix(xy).is_some_and(|r| r.starts_with('.')))
-                    .cloned();
-                out.push(Interpreter {
-                    path,
-                    version: xy.to_string(),
-                    full_version: full,
-                });
-            }
-        }
-    }
-    out
-}
-
-/// PEP 503 normalised name.
-pub fn normalise(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
-/// `Name` and `Version` from core metadata headers.
-fn name_version(data: &[u8]) -> Option<(String, String)> {
-    let text = String::from_utf8_lossy(data);
-    let mut name = None;
-    let mut version = None;
-    for line in text.lines() {
-        if line.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "name" => name = Some(v.trim().to_string()),
-                "version" => version = Some(v.trim().to_string()),
-                _ => {}
-            }
-        }
-    }
-    Some((name?, version?))
-}
-
-/// Python packages of every site-packages / dist-packages directory.
-pub fn python_packages(root: &dyn Root) -> Vec<PythonPackage> {
-    let mut sites = Vec::new();
-    for prefix in prefixes(root) {
-        for lib in ["lib", "lib64"] {
-            let dir = if prefix.is_empty() {
-                lib.to_string()
-            } else {
-                format!("{prefix}/{lib}")
-            };
-            for name in root.list(&dir) {
-                if python_xy(&name).is_some() || name == "python3" {
-                    for site in ["site-packages", "dist-packages"] {
-                        sites.push(format!("{dir}/{name}/{site}"));
-                    }
-                }
-            }
-        }
-    }
-    sites.sort();
-    sites.dedup();
-    let mut out = Vec::new();
-    for site in sites {
-        for entry in root.list(&site) {
-            let (data, kind) = if entry.ends_with(".dist-info") {
-                (root.read(&format!("{site}/{entry}/METADATA")), "dist-info")
-            } else if entry.ends_with(".egg-info") {
-                (
-                    root.read(&format!("{site}/{entry}/PKG-INFO"))
-                        .or_else(|| root.read(&format!("{site}/{entry}"))),
-                    "egg-info",
-                )
-            } else {
-                continue;
-            };
-            if let Some((name, version)) = data.as_deref().and_then(name_version) {
-                out.push(PythonPackage {
-                    name: normalise(&name),
-                    version,
-                    location: format!("/{site}"),
-                    metadata: kind.to_string(),
-                });
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
 /// Version definitions of the C and C++ runtime libraries.
 pub fn abi_symbols(root: &dyn Root) -> Vec<String> {
     let mut dirs: Vec<String> = ["lib", "lib64", "usr/lib", "usr/lib64"]
@@ -338,22 +190,4 @@ pub fn cudnn_version(root: &dyn Root, env: &BTreeMap<String, String>) -> Option<
                 .or_else(|| env.get("CUDNN_VERSION"))
                 .map(|v| v.split(['-', '+']).next().unwrap_or(v).to_string())
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_normalise_and_pythons_parse() {
-        assert_eq!(normalise("Typing_Extensions"), "typing-extensions");
-        assert_eq!(normalise("zope.interface"), "zope-interface");
-        assert_eq!(python_xy("python3.11"), Some("3.11"));
-        assert_eq!(python_xy("python3.11-config"), None);
-        assert_eq!(python_xy("python3"), None);
-        assert_eq!(
-            name_version(b"Metadata-Version: 2.1\nName: NumPy\nVersion: 1.26.4\n\nName: body"),
-            Some(("NumPy".into(), "1.26.4".into()))
-        );
-    }
 }

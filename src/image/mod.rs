@@ -10,6 +10,7 @@
 
 pub mod analyze;
 pub mod elf;
+pub mod python;
 pub mod rpmdb;
 pub mod source;
 pub mod tree;
@@ -21,11 +22,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::environment::TargetEnvironment;
 use crate::prescription::eval::ImageFacts;
+pub use python::{Interpreter, InterpreterKind, PythonPackage};
 pub use rpmdb::RpmPackage;
 pub use source::ImageError;
 
 /// Version of the saved analysis format.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `/etc/os-release`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -68,38 +70,72 @@ pub struct DebPackage {
     pub architecture: Option<String>,
 }
 
-/// A Python interpreter found in the image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Interpreter {
-    /// Absolute path in the image.
-    pub path: String,
-    /// `X.Y`.
-    pub version: String,
-    /// `X.Y.Z` when the image says (its `PYTHON_VERSION` variable).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub full_version: Option<String>,
+/// How a project is installed on top of a base image, which decides what
+/// of the image's Python the stack must live with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageMode {
+    /// A new virtual environment from the image's interpreter: the image's
+    /// Python packages are not in it. The interpreter, glibc, CUDA and the
+    /// system packages still count. The default for an externally managed
+    /// (PEP 668) interpreter.
+    NewVenv,
+    /// A new virtual environment with `--system-site-packages`: the image's
+    /// packages are installed already; the stack may upgrade one over the
+    /// image's copy, and the report says which it keeps and which it
+    /// replaces.
+    SystemSitePackages,
+    /// Into the interpreter's own environment (a virtual environment the
+    /// image made, or a plain install): its packages are pinned, with
+    /// their requirements as installed. The default for those.
+    IntoImage,
 }
 
-/// A Python package installed in the image.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct PythonPackage {
-    /// Normalised name.
-    pub name: String,
-    /// Version as recorded.
-    pub version: String,
-    /// The site-packages directory holding it.
-    pub location: String,
-    /// `dist-info` or `egg-info`.
-    pub metadata: String,
-}
+impl ImageMode {
+    /// All modes with their names (`.thoth.yaml`'s `base_image_mode`,
+    /// `--base-image-mode`).
+    pub const NAMES: [(&'static str, ImageMode); 3] = [
+        ("new-venv", ImageMode::NewVenv),
+        ("system-site-packages", ImageMode::SystemSitePackages),
+        ("into-image", ImageMode::IntoImage),
+    ];
 
-impl PythonPackage {
-    /// Is this package importable by Python `X.Y`? (Its site directory is
-    /// that version's, or Debian's version-independent `python3`.)
-    pub fn serves(&self, python_xy: &str) -> bool {
-        self.location
-            .split('/')
-            .any(|c| c == format!("python{python_xy}") || c == "python3")
+    /// The mode named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| *m)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("", |(n, _)| n)
+    }
+
+    /// The mode that fits `interpreter` when none is chosen.
+    pub fn default_for(interpreter: &Interpreter) -> Self {
+        if interpreter.kind == InterpreterKind::System && interpreter.externally_managed {
+            Self::NewVenv
+        } else {
+            Self::IntoImage
+        }
+    }
+
+    /// In words, for the run's output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NewVenv => {
+                "a new virtual environment (the image's Python packages are not in it)"
+            }
+            Self::SystemSitePackages => {
+                "a new virtual environment with the system site packages (the image's packages are kept unless the stack replaces them)"
+            }
+            Self::IntoImage => "into the image's environment (its packages are pinned)",
+        }
     }
 }
 
@@ -136,6 +172,10 @@ pub struct ImageAnalysis {
     pub cuda_version: Option<String>,
     /// cuDNN.
     pub cudnn_version: Option<String>,
+    /// The image's `PATH` (its configuration's, else the usual default):
+    /// which interpreter `python3` starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_path: Option<String>,
 }
 
 /// Analyse the image at `path`.
@@ -143,6 +183,12 @@ pub fn inspect(path: &Path) -> Result<ImageAnalysis, ImageError> {
     let loaded = source::load(path)?;
     let root = loaded.root.as_ref();
     let abi = analyze::abi_symbols(root);
+    let rpm = analyze::rpm_packages(root);
+    let deb_packages = analyze::deb_packages(root);
+    let mut python_interpreters =
+        python::interpreters(root, &loaded.env, &deb_packages, &rpm.packages);
+    let python_packages = python::python_packages(root);
+    python::attribute_sites(&mut python_interpreters, &python_packages);
     Ok(ImageAnalysis {
         format_version: FORMAT_VERSION,
         reference: loaded.reference.clone(),
@@ -151,14 +197,15 @@ pub fn inspect(path: &Path) -> Result<ImageAnalysis, ImageError> {
         architecture: loaded.architecture.clone(),
         layers: loaded.layers,
         os: analyze::os_release(root),
-        rpm: analyze::rpm_packages(root),
-        deb_packages: analyze::deb_packages(root),
-        python_interpreters: analyze::interpreters(root, &loaded.env),
-        python_packages: analyze::python_packages(root),
+        rpm,
+        deb_packages,
+        python_interpreters,
+        python_packages,
         glibc: elf::highest_glibc(&abi),
         abi,
         cuda_version: analyze::cuda_version(root, &loaded.env),
         cudnn_version: analyze::cudnn_version(root, &loaded.env),
+        env_path: loaded.env.get("PATH").cloned(),
     })
 }
 
@@ -166,7 +213,11 @@ impl ImageAnalysis {
     /// What prescriptions' `runtime_environments` conditions look at.
     /// System packages are RPMs and, on Debian-family images, deb packages
     /// (`package_name`, `package_version`, `arch`).
-    pub fn facts(&self) -> ImageFacts {
+    ///
+    /// `python` is what prescriptions' `python_packages` conditions see:
+    /// the packages already where the stack goes (none in a new virtual
+    /// environment).
+    pub fn facts(&self, python: &[&PythonPackage]) -> ImageFacts {
         let mut rpm_packages: Vec<BTreeMap<String, String>> = Vec::new();
         for p in &self.rpm.packages {
             let mut m = BTreeMap::new();
@@ -193,8 +244,7 @@ impl ImageAnalysis {
         ImageFacts {
             rpm_packages,
             system_packages_unknown: !self.rpm.readable,
-            python_packages: self
-                .python_packages
+            python_packages: python
                 .iter()
                 .map(|p| (p.name.clone(), p.version.clone(), p.location.clone()))
                 .collect(),
@@ -202,24 +252,103 @@ impl ImageAnalysis {
         }
     }
 
+    /// Where an interpreter's `bin` directory (or an alias's) comes in
+    /// the image's `PATH`: lower is found first.
+    fn path_rank(&self, i: &Interpreter) -> usize {
+        let path = self
+            .env_path
+            .as_deref()
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        let dirs: Vec<&str> = path.split(':').map(|d| d.trim_end_matches('/')).collect();
+        std::iter::once(&i.path)
+            .chain(&i.aliases)
+            .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d))
+            .filter_map(|d| dirs.iter().position(|x| *x == d))
+            .min()
+            .unwrap_or(usize::MAX)
+    }
+
+    /// The interpreter a stack for Python `X.Y` goes to: the one of that
+    /// version the image's `PATH` finds first (a virtual environment
+    /// the image put first, say), else a virtual environment, a plain
+    /// install, then an externally managed one.
+    pub fn interpreter_for(&self, python_xy: &str) -> Option<&Interpreter> {
+        self.python_interpreters
+            .iter()
+            .filter(|i| i.version == python_xy)
+            .min_by_key(|i| {
+                (
+                    self.path_rank(i),
+                    i.kind != InterpreterKind::VirtualEnvironment,
+                    i.externally_managed,
+                    i.path.clone(),
+                )
+            })
+    }
+
     /// The interpreter a stack is resolved for when the environment does
-    /// not name a Python version: the one with the most packages, newest
-    /// on ties.
+    /// not name a Python version: the one the image's `PATH` finds first,
+    /// newest on ties.
     fn main_interpreter(&self) -> Option<&Interpreter> {
-        let key = |i: &Interpreter| {
-            let count = self
-                .python_packages
-                .iter()
-                .filter(|p| p.serves(&i.version))
-                .count();
+        self.python_interpreters.iter().min_by_key(|i| {
             let version: Vec<u32> = i
                 .version
                 .split('.')
                 .filter_map(|p| p.parse().ok())
                 .collect();
-            (count, version)
+            (self.path_rank(i), std::cmp::Reverse(version))
+        })
+    }
+
+    /// The packages `interpreter` sees: its own site directories, and the
+    /// base interpreter's when it is a virtual environment with system
+    /// site packages (or when `with_system_site` asks for them).
+    pub fn visible_packages(
+        &self,
+        interpreter: &Interpreter,
+        with_system_site: bool,
+    ) -> Vec<&PythonPackage> {
+        let mut dirs: Vec<&str> = interpreter.site_dirs.iter().map(String::as_str).collect();
+        if interpreter.kind == InterpreterKind::VirtualEnvironment
+            && (with_system_site || interpreter.system_site_packages == Some(true))
+            && let Some(base) = self.python_interpreters.iter().find(|b| {
+                b.kind == InterpreterKind::System
+                    && b.version == interpreter.version
+                    && interpreter.home.as_deref().is_some_and(|h| {
+                        let h = h.trim_end_matches('/');
+                        b.path.rsplit_once('/').is_some_and(|(d, _)| d == h)
+                            || b.aliases
+                                .iter()
+                                .any(|a| a.rsplit_once('/').is_some_and(|(d, _)| d == h))
+                    })
+            })
+        {
+            dirs.extend(base.site_dirs.iter().map(String::as_str));
+        }
+        // The first directory on the path wins for a name.
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for d in dirs {
+            for p in self.python_packages.iter().filter(|p| p.location == d) {
+                if seen.insert(p.name.as_str()) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// The packages already installed where a stack for Python `X.Y` goes
+    /// in `mode`.
+    pub fn installed(&self, python_xy: &str, mode: ImageMode) -> Vec<&PythonPackage> {
+        let Some(i) = self.interpreter_for(python_xy) else {
+            return Vec::new();
         };
-        self.python_interpreters.iter().max_by_key(|i| key(i))
+        match mode {
+            ImageMode::NewVenv => Vec::new(),
+            ImageMode::SystemSitePackages => self.visible_packages(i, true),
+            ImageMode::IntoImage => self.visible_packages(i, false),
+        }
     }
 
     /// Complete `env` with what the image tells: its name, OS, Python
@@ -242,10 +371,7 @@ impl ImageAnalysis {
             .defaulted
             .iter()
             .position(|d| d.starts_with("python_version:"));
-        let has_target = self
-            .python_interpreters
-            .iter()
-            .find(|i| i.version == env.python_version);
+        let has_target = self.interpreter_for(&env.python_version);
         match (has_target, python_defaulted, self.main_interpreter()) {
             (Some(i), defaulted, _) => {
                 if let Some(full) = &i.full_version {
@@ -344,14 +470,20 @@ impl ImageAnalysis {
                 self.python_interpreters
                     .iter()
                     .map(|i| {
+                        let aliases = if i.aliases.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; also {}", i.aliases.join(", "))
+                        };
                         format!(
-                            "{} ({})",
+                            "{} ({}; {}{aliases})",
                             i.path,
-                            i.full_version.as_ref().unwrap_or(&i.version)
+                            i.full_version.as_ref().unwrap_or(&i.version),
+                            i.describe()
                         )
                     })
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join("\n                   ")
             },
         );
         let mut by_site: BTreeMap<&str, usize> = BTreeMap::new();

@@ -24,6 +24,11 @@ pub trait Root {
     fn list(&self, dir: &str) -> Vec<String>;
     /// Does the path exist (as anything)?
     fn exists(&self, path: &str) -> bool;
+    /// The path with every symbolic link in it resolved inside the image
+    /// (relative to the root, no leading `/`); `None` for a loop or, on
+    /// disk, a missing path. Two paths name the same file when their
+    /// canonical forms are equal.
+    fn canonical(&self, path: &str) -> Option<String>;
 }
 
 /// Does the analysis need this file's contents? Decided on the path alone,
@@ -32,8 +37,17 @@ pub fn wanted(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     matches!(
         name,
-        "os-release" | "status" | "rpmdb.sqlite" | "METADATA" | "PKG-INFO" | "cudnn.h"
+        "os-release"
+            | "status"
+            | "rpmdb.sqlite"
+            | "METADATA"
+            | "PKG-INFO"
+            | "cudnn.h"
+            | "EXTERNALLY-MANAGED"
+            | "pyvenv.cfg"
     ) || name.starts_with("cudnn_version")
+        || (name == "requires.txt" && path.contains(".egg-info/"))
+        || (path.contains("var/lib/dpkg/info/") && name.ends_with(".list"))
         || (path.contains("cuda") && matches!(name, "version.json" | "version.txt"))
         || name.starts_with("libc.so")
         || (name.starts_with("libc-") && name.ends_with(".so"))
@@ -222,6 +236,10 @@ impl Root for Tree {
         out
     }
 
+    fn canonical(&self, path: &str) -> Option<String> {
+        self.resolve(path)
+    }
+
     fn exists(&self, path: &str) -> bool {
         let Some(path) = self.resolve(path) else {
             return false;
@@ -249,6 +267,11 @@ impl DirRoot {
     /// Resolve `path` inside the root, following symbolic links the way
     /// the image would see them.
     fn resolve(&self, path: &str) -> Option<PathBuf> {
+        Some(self.root.join(self.resolve_relative(path)?))
+    }
+
+    /// [`Self::resolve`], relative to the root.
+    fn resolve_relative(&self, path: &str) -> Option<String> {
         let mut pending: Vec<String> = clean(path).split('/').map(str::to_string).collect();
         pending.reverse();
         let mut done: Vec<String> = Vec::new();
@@ -273,7 +296,7 @@ impl DirRoot {
                 Err(_) => return None,
             }
         }
-        Some(self.root.join(done.join("/")))
+        Some(done.join("/"))
     }
 }
 
@@ -304,6 +327,10 @@ impl Root for DirRoot {
 
     fn exists(&self, path: &str) -> bool {
         self.resolve(path).is_some()
+    }
+
+    fn canonical(&self, path: &str) -> Option<String> {
+        self.resolve_relative(path)
     }
 }
 

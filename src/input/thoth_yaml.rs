@@ -147,6 +147,10 @@ pub struct RuntimeEnvironment {
     /// Container base image, `image:tag`.
     #[serde(default, skip_serializing_if = "Field::is_absent")]
     pub base_image: Field<String>,
+    /// How the project is installed on the base image: `new-venv`,
+    /// `system-site-packages` or `into-image`.
+    #[serde(default, skip_serializing_if = "Field::is_absent")]
+    pub base_image_mode: Field<String>,
     /// sysconfig platform, e.g. `linux-x86_64`.
     #[serde(default, skip_serializing_if = "Field::is_absent")]
     pub platform: Field<String>,
@@ -219,6 +223,7 @@ const ENV_KEYS: &[&str] = &[
     "openblas_version",
     "openmpi_version",
     "base_image",
+    "base_image_mode",
     "platform",
     "recommendation_type",
     "labels",
@@ -345,6 +350,21 @@ impl ThothConfig {
                 return Err(err(
                     "base_image",
                     format!("invalid base_image `{image}`: expected image:tag"),
+                ));
+            }
+            if let Some(mode) = env.base_image_mode.value()
+                && crate::image::ImageMode::parse(mode).is_none()
+            {
+                return Err(err(
+                    "base_image_mode",
+                    format!(
+                        "invalid base_image_mode `{mode}`: expected one of {}",
+                        crate::image::ImageMode::NAMES
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ));
             }
         }

@@ -226,6 +226,9 @@ pub struct Universe<'k> {
     target: std::sync::Arc<Target>,
     views: HashMap<String, Rc<ProjectView>>,
     advisories: HashMap<String, Option<Rc<Advisory>>>,
+    /// Releases already installed where the stack goes (a base image's),
+    /// with their requirements as installed: name → (version, edges).
+    installed: HashMap<String, (Version, Rc<[Edge]>)>,
     /// Knowledge-base lookups made (statistics).
     pub lookups: usize,
 }
@@ -242,8 +245,19 @@ impl<'k> Universe<'k> {
             target: std::sync::Arc::new(Target { query, markers }),
             views: HashMap::new(),
             advisories: HashMap::new(),
+            installed: HashMap::new(),
             lookups: 0,
         }
+    }
+
+    /// Releases already installed where the stack goes: for each, the
+    /// requirements recorded in the installed copy replace the index's
+    /// (distributions patch them; the installed copy is what runs).
+    pub fn set_installed(&mut self, installed: &[(String, Version, Vec<crate::kb::Dependency>)]) {
+        self.installed = installed
+            .iter()
+            .map(|(name, version, deps)| (name.clone(), (version.clone(), parse_edges(deps))))
+            .collect();
     }
 
     /// The knowledge base behind the view.
@@ -334,6 +348,13 @@ impl<'k> Universe<'k> {
         let Some(record) = view.record() else {
             return Ok(ReleaseDeps::Edges(Rc::from(Vec::new())));
         };
+        if let Some((version, edges)) = self.installed.get(&view.name)
+            && version == view.version(index)
+        {
+            let answer = ReleaseDeps::Edges(edges.clone());
+            let _ = view.edges[index].set(answer.clone());
+            return Ok(answer);
+        }
         let answer = match self.kb.metadata(record, index)? {
             MetadataAnswer::Unavailable(why) => ReleaseDeps::Unusable(Rejection::NoMetadata(why)),
             MetadataAnswer::Known(meta) => {

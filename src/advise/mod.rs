@@ -3,6 +3,8 @@
 //! become root requirements, the prescriptions become the run's pipeline,
 //! and the resolution becomes a lock in the requested format.
 
+pub mod image;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::environment::TargetEnvironment;
@@ -167,85 +169,8 @@ pub fn rules(
         index_url: index_url.trim_end_matches('/').to_string(),
         security: resolve::security::Security::for_run(s.recommendation_type.0, &s.labels),
     };
-    pin_image_packages(s, kb, &mut rules);
+    image::pin_image_packages(s, kb, &mut rules);
     rules
-}
-
-/// Python packages the base image already has, for the target's Python:
-/// normalised name → (version, site directory).
-fn image_packages(s: &AdviseSettings) -> BTreeMap<String, (String, String)> {
-    let mut out = BTreeMap::new();
-    for p in s.image.iter().flat_map(|a| &a.python_packages) {
-        if p.serves(&s.environment.python_version) {
-            out.entry(p.name.clone())
-                .or_insert_with(|| (p.version.clone(), p.location.clone()));
-        }
-    }
-    out
-}
-
-/// Treat the base image's Python packages as installed: each one the
-/// snapshot knows is pinned to the image's version (a constraint, so it
-/// binds only when the stack needs the package, and a requirement that
-/// contradicts it is reported as a conflict with the image).
-fn pin_image_packages(s: &AdviseSettings, kb: &dyn KnowledgeBase, rules: &mut SearchRules) {
-    let image = s
-        .image
-        .as_ref()
-        .and_then(|a| a.reference.as_ref())
-        .map_or_else(
-            || "the base image".to_string(),
-            |r| format!("base image {r}"),
-        );
-    let packages = image_packages(s);
-    // Ask for them all at once (a knowledge base that fetches starts them
-    // together) before looking at each.
-    kb.prefetch_projects(&packages.keys().cloned().collect::<Vec<_>>());
-    for (name, (version, location)) in packages {
-        let Ok(v) = crate::python::parse_version(&version) else {
-            tracing::warn!("{image}: {name} {version} has an invalid version; not pinned");
-            continue;
-        };
-        match kb.project(&name) {
-            Ok(crate::kb::Lookup::Found(record)) => {
-                if !record.releases.iter().any(|r| r.version == v) {
-                    tracing::warn!(
-                        "{image} has {name} {version}, which the snapshot does not hold; \
-                         if the stack needs {name}, another version replaces it"
-                    );
-                    continue;
-                }
-            }
-            _ => continue,
-        }
-        if let Ok(spec) = crate::python::parse_specifiers(&format!("=={version}")) {
-            rules.constraints.entry(name.clone()).or_default().push((
-                spec,
-                format!("{name}=={version} (installed in {image}, {location})"),
-            ));
-        }
-    }
-}
-
-/// Say which packages of the stack the base image already provides.
-fn note_image_packages(s: &AdviseSettings, resolution: &mut Resolution) {
-    let installed = image_packages(s);
-    for p in &resolution.packages {
-        if let Some((version, location)) = installed.get(&p.name)
-            && crate::python::parse_version(version).is_ok_and(|v| v == p.version)
-        {
-            resolution.justification.push(Message {
-                kind: MessageType::Info,
-                message: format!(
-                    "{} {} comes from the base image ({location}); the stack keeps it",
-                    p.name, p.version
-                ),
-                link: Vec::new(),
-                package_name: Some(p.name.clone()),
-                extra: BTreeMap::new(),
-            });
-        }
-    }
 }
 
 /// What a run is resolved for, beyond the requirements.
@@ -264,6 +189,9 @@ pub struct Run<'a> {
     pub decision_type: DecisionType,
     /// What the base image holds (selects prescriptions).
     pub image: Option<&'a ImageFacts>,
+    /// Releases already installed where the stack goes, with their
+    /// requirements as installed (see [`image::installed_releases`]).
+    pub installed: &'a [(String, crate::python::Version, Vec<crate::kb::Dependency>)],
 }
 
 impl<'a> Run<'a> {
@@ -282,6 +210,7 @@ impl<'a> Run<'a> {
             workflow: Workflow::Adviser,
             decision_type: DecisionType::default(),
             image: None,
+            installed: &[],
         }
     }
 }
@@ -323,6 +252,7 @@ pub fn explore_roots(
         .marker_environment()
         .map_err(AdviseError::Target)?;
     let mut universe = Universe::new(kb, query, markers);
+    universe.set_installed(run.installed);
     explore_in(
         &mut universe,
         run,
@@ -396,8 +326,10 @@ pub fn advise(
         .marker_environment()
         .map_err(AdviseError::Target)?;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
-    let facts = s.image.as_ref().map(crate::image::ImageAnalysis::facts);
+    let facts = s.image.as_ref().map(|a| a.facts(&s.image_installed()));
+    let installed = crate::advise::image::installed_releases(s);
     let run = Run {
+        installed: &installed,
         image: facts.as_ref(),
         ..Run::adviser(
             &s.environment,
@@ -438,7 +370,7 @@ pub fn advise(
             (first, products.collect(), false)
         }
     };
-    note_image_packages(s, &mut resolution);
+    image::note_image_packages(s, kb, &mut resolution);
     if kept_lock {
         resolution.justification.insert(
             0,
