@@ -712,3 +712,382 @@ fn wheels_needing_a_newer_glibc_than_the_images_are_not_candidates() {
         wheels(&plain)
     );
 }
+
+/// A Debian 12 base as debootstrap makes it, in miniature but with the
+/// real layout: merged /usr (`/bin`, `/lib`, `/lib64`, `/sbin` are links
+/// into `/usr`), Python 3.11 marked `EXTERNALLY-MANAGED` (PEP 668), and
+/// Debian's own python3-requests, -charset-normalizer, -urllib3, -idna,
+/// -certifi and -yaml with their metadata as Debian installs it (egg-info
+/// with `requires.txt`, dist-info), dpkg's file lists, and git.
+fn debian_merged_usr_layers() -> Vec<Vec<u8>> {
+    let dist = "usr/lib/python3/dist-packages";
+    let glibc: Vec<String> = ["2.2.5", "2.17", "2.28", "2.34", "2.36"]
+        .iter()
+        .map(|v| format!("GLIBC_{v}"))
+        .collect();
+    let glibc: Vec<&str> = glibc.iter().map(String::as_str).collect();
+    let debs = [
+        ("git", "1:2.39.5-0+deb12u3"),
+        ("libc6", "2.36-9+deb12u13"),
+        ("python3.11-minimal", "3.11.2-6+deb12u8"),
+        ("python3-certifi", "2022.9.24-1"),
+        ("python3-charset-normalizer", "3.0.1-2"),
+        ("python3-idna", "3.3-1+deb12u1"),
+        ("python3-requests", "2.28.1+dfsg-1"),
+        ("python3-urllib3", "1.26.12-1+deb12u4"),
+        ("python3-yaml", "6.0-3+b2"),
+    ];
+    let status: String = debs
+        .iter()
+        .map(|(n, v)| {
+            format!(
+                "Package: {n}\nStatus: install ok installed\nVersion: {v}\nArchitecture: amd64\n\n"
+            )
+        })
+        .collect();
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let mut entries = vec![
+        E::Link("bin", "usr/bin"),
+        E::Link("lib", "usr/lib"),
+        E::Link("lib64", "usr/lib64"),
+        E::Link("sbin", "usr/sbin"),
+        text(
+            "etc/os-release",
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+        ),
+        E::File("var/lib/dpkg/status", status.into_bytes()),
+        E::File(
+            "usr/lib/x86_64-linux-gnu/libc.so.6",
+            build_test_object("libc.so.6", &glibc),
+        ),
+        E::File("usr/bin/python3.11", vec![0x7f, b'E', b'L', b'F']),
+        E::Link("usr/bin/python3", "python3.11"),
+        E::File("usr/bin/git", vec![0x7f, b'E', b'L', b'F']),
+        text(
+            "usr/lib/python3.11/EXTERNALLY-MANAGED",
+            "[externally-managed]\nError=To install Python packages system-wide, try apt install\n python3-xyz, where xyz is the package you are trying to\n install.\n",
+        ),
+        text(
+            "usr/lib/python3/dist-packages/requests-2.28.1.egg-info/PKG-INFO",
+            "Metadata-Version: 2.1\nName: requests\nVersion: 2.28.1\nSummary: Python HTTP for Humans.\n",
+        ),
+        text(
+            "usr/lib/python3/dist-packages/requests-2.28.1.egg-info/requires.txt",
+            "\n[security]\n\n[socks]\nPySocks!=1.5.7,>=1.5.6\n\n[use_chardet_on_py3]\nchardet<6,>=3.0.2\n",
+        ),
+        text(
+            "usr/lib/python3/dist-packages/urllib3-1.26.12.egg-info/PKG-INFO",
+            "Metadata-Version: 2.1\nName: urllib3\nVersion: 1.26.12\n",
+        ),
+        text(
+            "usr/lib/python3/dist-packages/idna-3.3.egg-info/PKG-INFO",
+            "Metadata-Version: 2.1\nName: idna\nVersion: 3.3\n",
+        ),
+        text(
+            "usr/lib/python3/dist-packages/certifi-2022.9.24.egg-info/PKG-INFO",
+            "Metadata-Version: 2.1\nName: certifi\nVersion: 2022.9.24\n",
+        ),
+        dist_info(dist, "charset_normalizer", "3.0.1"),
+        dist_info(dist, "PyYAML", "6.0"),
+    ];
+    for (package, dir) in [
+        ("python3-requests", "requests-2.28.1.egg-info"),
+        ("python3-urllib3", "urllib3-1.26.12.egg-info"),
+        ("python3-idna", "idna-3.3.egg-info"),
+        ("python3-certifi", "certifi-2022.9.24.egg-info"),
+        (
+            "python3-charset-normalizer",
+            "charset_normalizer-3.0.1.dist-info",
+        ),
+        ("python3-yaml", "PyYAML-6.0.dist-info"),
+    ] {
+        entries.push(text(
+            leak(format!("var/lib/dpkg/info/{package}.list")),
+            &format!("/.\n/usr\n/usr/lib\n/usr/lib/python3\n/{dist}\n/{dist}/{dir}\n"),
+        ));
+    }
+    vec![layer(&entries)]
+}
+
+/// The same base with two virtual environments made by `python3 -m venv`
+/// (Debian's venv links only `python3` to the base interpreter): one
+/// without and one with the system site packages.
+fn debian_with_venvs_layers() -> Vec<Vec<u8>> {
+    let mut layers = debian_merged_usr_layers();
+    let venv = |name: &'static str, system: bool| {
+        let cfg = format!(
+            "home = /usr/bin\ninclude-system-site-packages = {system}\nversion = 3.11.2\nexecutable = /usr/bin/python3.11\n"
+        );
+        vec![
+            E::File(
+                Box::leak(format!("opt/{name}/pyvenv.cfg").into_boxed_str()),
+                cfg.into_bytes(),
+            ),
+            E::Link(
+                Box::leak(format!("opt/{name}/bin/python3").into_boxed_str()),
+                "/usr/bin/python3",
+            ),
+            E::Link(
+                Box::leak(format!("opt/{name}/bin/python").into_boxed_str()),
+                "python3",
+            ),
+            dist_info(
+                Box::leak(format!("opt/{name}/lib/python3.11/site-packages").into_boxed_str()),
+                "pip",
+                "23.0.1",
+            ),
+        ]
+    };
+    let mut entries = venv("venv-plain", false);
+    entries.extend(venv("venv-system", true));
+    layers.push(layer(&entries));
+    layers
+}
+
+#[test]
+fn a_merged_usr_debian_reports_each_interpreter_and_package_once_in_every_form() {
+    let tmp = tempfile::tempdir().unwrap();
+    let oci = tmp.path().join("oci");
+    oci_layout(
+        &oci,
+        "team/debian12-python:1",
+        &[],
+        &debian_merged_usr_layers(),
+    );
+    let archive = tmp.path().join("debian.tar");
+    docker_archive(
+        &archive,
+        "team/debian12-python:1",
+        &[],
+        &debian_merged_usr_layers(),
+    );
+    let rootfs = tmp.path().join("rootfs");
+    for l in debian_merged_usr_layers() {
+        tar::Archive::new(l.as_slice()).unpack(&rootfs).unwrap();
+    }
+    let analyses = [inspect(&oci), inspect(&archive), inspect(&rootfs)];
+    for a in &analyses {
+        let interpreters = a["python_interpreters"].as_array().unwrap();
+        assert_eq!(interpreters.len(), 1, "{interpreters:?}");
+        let i = &interpreters[0];
+        assert_eq!(i["path"], "/usr/bin/python3.11");
+        assert_eq!(i["aliases"], serde_json::json!(["/bin/python3.11"]));
+        assert_eq!(i["kind"], "system");
+        assert_eq!(i["externally_managed"], true);
+        assert_eq!(i["full_version"], "3.11.2");
+        assert_eq!(
+            i["site_dirs"],
+            serde_json::json!(["/usr/lib/python3/dist-packages"])
+        );
+        // Six packages, once each, under their real directory, with the
+        // Debian package that installed them.
+        let packages = a["python_packages"].as_array().unwrap();
+        assert_eq!(packages.len(), 6, "{packages:?}");
+        for p in packages {
+            assert_eq!(p["location"], "/usr/lib/python3/dist-packages", "{p}");
+            assert!(
+                p["distro_package"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("python3-")),
+                "{p}"
+            );
+        }
+        let requests = packages.iter().find(|p| p["name"] == "requests").unwrap();
+        assert_eq!(requests["distro_package"], "python3-requests");
+        assert_eq!(
+            requests["requires"],
+            serde_json::json!([
+                "PySocks!=1.5.7,>=1.5.6 ; extra == \"socks\"",
+                "chardet<6,>=3.0.2 ; extra == \"use_chardet_on_py3\""
+            ])
+        );
+    }
+    for key in [
+        "python_interpreters",
+        "python_packages",
+        "deb_packages",
+        "glibc",
+    ] {
+        assert_eq!(analyses[0][key], analyses[1][key], "{key}: OCI vs docker");
+        assert_eq!(analyses[0][key], analyses[2][key], "{key}: OCI vs rootfs");
+    }
+}
+
+#[test]
+fn virtual_environments_are_told_apart_from_the_system_python() {
+    let tmp = tempfile::tempdir().unwrap();
+    let oci = tmp.path().join("oci");
+    oci_layout(&oci, "team/venvs:1", &[], &debian_with_venvs_layers());
+    let a = inspect(&oci);
+    let interpreters = a["python_interpreters"].as_array().unwrap();
+    let by_path = |p: &str| {
+        interpreters
+            .iter()
+            .find(|i| i["path"] == p)
+            .unwrap_or_else(|| panic!("{p}: {interpreters:?}"))
+    };
+    assert_eq!(interpreters.len(), 3, "{interpreters:?}");
+    let plain = by_path("/opt/venv-plain/bin/python3");
+    assert_eq!(plain["kind"], "virtual-environment");
+    assert_eq!(plain["system_site_packages"], false);
+    assert_eq!(plain["full_version"], "3.11.2");
+    assert_eq!(plain["version"], "3.11");
+    let system = by_path("/opt/venv-system/bin/python3");
+    assert_eq!(system["system_site_packages"], true);
+    assert_eq!(
+        system["site_dirs"],
+        serde_json::json!(["/opt/venv-system/lib/python3.11/site-packages"])
+    );
+    assert_eq!(by_path("/usr/bin/python3.11")["externally_managed"], true);
+}
+
+/// `advise` on the Debian base for requests, pyyaml, gitpython and flask:
+/// (mode, exit code, report, lock versions).
+fn advise_debian(
+    image: &Path,
+    data: &Path,
+    mode: Option<&str>,
+) -> (
+    i32,
+    serde_json::Value,
+    std::collections::BTreeMap<String, String>,
+) {
+    let project = project_with("requests\npyyaml\ngitpython\nflask\n");
+    let mut args = vec!["--base-image", image.to_str().unwrap()];
+    if let Some(m) = mode {
+        args.extend(["--base-image-mode", m]);
+    }
+    let (code, report, lock) = advise_on(project.path(), data, &args);
+    assert_eq!(code, 0, "{mode:?}: {lock}");
+    let versions = lock_versions_of(&serde_json::from_str(&lock).unwrap());
+    // Every lock is a valid stack for the target.
+    let problems = check(
+        &bundled_kb(&report),
+        &target_of(&report),
+        &roots_of(&report, false),
+        &versions,
+    );
+    if mode != Some("into-image") {
+        assert!(problems.is_empty(), "{mode:?}: {problems:?}");
+    }
+    (code, report, versions)
+}
+
+fn all_messages(report: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for key in [
+        &report["stack_info"],
+        &report["products"][0]["justification"],
+    ] {
+        for m in key.as_array().into_iter().flatten() {
+            out.push(m["message"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_debian_base_resolves_in_every_mode_and_says_which() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("oci");
+    oci_layout(
+        &image,
+        "team/debian12-python:1",
+        &[],
+        &debian_merged_usr_layers(),
+    );
+    let data = tmp.path().join("data");
+
+    // Default for an externally managed interpreter: a new virtual
+    // environment; the image's packages are not constraints.
+    let (_, report, versions) = advise_debian(&image, &data, None);
+    assert_eq!(report["inputs"]["base_image"]["mode"], "new-venv");
+    assert_eq!(
+        report["inputs"]["base_image"]["interpreter"],
+        "/usr/bin/python3.11"
+    );
+    let messages = all_messages(&report);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("mode new-venv (the default for this interpreter")),
+        "{messages:?}"
+    );
+    assert_ne!(versions["requests"], "2.28.1");
+    assert!(versions["charset-normalizer"].starts_with("3."));
+    // git is installed: our GitPython unit has nothing to say.
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m.contains("GitPython calls the git executable")),
+        "{messages:?}"
+    );
+    // The interpreter's patch release is known from Debian's package.
+    assert_eq!(
+        report["inputs"]["environment"]["python_full_version"],
+        "3.11.2"
+    );
+
+    // With the system site packages: the image's copies are upgraded, and
+    // each replacement is named with its Debian package.
+    let (_, report, versions) = advise_debian(&image, &data, Some("system-site-packages"));
+    let messages = all_messages(&report);
+    assert!(
+        messages.iter().any(|m| m.starts_with(&format!(
+            "requests {} replaces the base image's requests 2.28.1 (/usr/lib/python3/dist-packages, from the distribution package python3-requests)",
+            versions["requests"]
+        ))),
+        "{messages:?}"
+    );
+
+    // Into the image: Debian's requests is kept, and its own requirements
+    // (not the index's charset-normalizer<3) are used, so the stack exists.
+    let (_, report, versions) = advise_debian(&image, &data, Some("into-image"));
+    assert_eq!(versions["requests"], "2.28.1");
+    let messages = all_messages(&report);
+    assert!(
+        messages.iter().any(|m| m.starts_with(
+            "requests 2.28.1 comes from the base image (/usr/lib/python3/dist-packages, from the distribution package python3-requests); the stack keeps it; the published requests 2.28.1 requires charset-normalizer"
+        )),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("mode into-image (chosen)")),
+        "{messages:?}"
+    );
+
+    // The mode from .thoth.yaml, and a bad one named with file and key.
+    let project = project_with("requests\n");
+    std::fs::write(
+        project.path().join(".thoth.yaml"),
+        "runtime_environments:\n- name: app\n  base_image_mode: system-site-packages\n",
+    )
+    .unwrap();
+    let (code, report, _) = advise_on(
+        project.path(),
+        &data,
+        &["--base-image", image.to_str().unwrap()],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        report["inputs"]["base_image"]["mode"],
+        "system-site-packages"
+    );
+    std::fs::write(
+        project.path().join(".thoth.yaml"),
+        "runtime_environments:\n- name: app\n  base_image_mode: sideways\n",
+    )
+    .unwrap();
+    let (code, _, err) = advise_on(
+        project.path(),
+        &data,
+        &["--base-image", image.to_str().unwrap()],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(".thoth.yaml") && err.contains("base_image_mode") && err.contains("sideways"),
+        "{err}"
+    );
+}

@@ -206,14 +206,30 @@ pub fn interpreters(
             continue;
         };
         let bin = join(&prefix, "bin");
-        for name in root.list(&bin) {
-            let Some(xy) = python_xy(&name) else {
-                continue;
-            };
+        let cfg = root
+            .read(&join(&real_prefix, "pyvenv.cfg"))
+            .map(|b| pyvenv_cfg(&String::from_utf8_lossy(&b)));
+        let listed = root.list(&bin);
+        let mut found_names: Vec<(String, String)> = listed
+            .iter()
+            .filter_map(|n| python_xy(n).map(|xy| (n.clone(), xy.to_string())))
+            .collect();
+        // A virtual environment may only have `python3` (a link to its
+        // base): its version is in pyvenv.cfg.
+        if found_names.is_empty()
+            && listed.iter().any(|n| n == "python3")
+            && let Some(xy) = cfg.as_ref().and_then(|c| {
+                c.get("version")
+                    .or_else(|| c.get("version_info"))
+                    .map(|v| v.split('.').take(2).collect::<Vec<_>>().join("."))
+            })
+        {
+            found_names.push(("python3".to_string(), xy));
+        }
+        for (name, xy) in found_names {
+            let xy = xy.as_str();
             let found = format!("/{bin}/{name}");
-            let cfg = root
-                .read(&join(&real_prefix, "pyvenv.cfg"))
-                .map(|b| pyvenv_cfg(&String::from_utf8_lossy(&b)));
+            let cfg = cfg.clone();
             let (key, interpreter) = match cfg {
                 Some(cfg) => {
                     let path = format!("/{}", join(&real_prefix, &format!("bin/{name}")));
