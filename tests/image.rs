@@ -380,6 +380,7 @@ fn rhel_image(dir: &Path, name: &str, rpms: &[&str], glibc_max: &str) -> PathBuf
             release: "1.el9".into(),
             arch: Some("x86_64".into()),
             src: None,
+            python_metadata: Vec::new(),
         };
         conn.execute(
             "INSERT INTO Packages (blob) VALUES (?1)",
@@ -1090,4 +1091,57 @@ fn a_debian_base_resolves_in_every_mode_and_says_which() {
         err.contains(".thoth.yaml") && err.contains("base_image_mode") && err.contains("sideways"),
         "{err}"
     );
+}
+
+#[test]
+fn rpm_file_lists_name_the_package_that_installed_a_python_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("rpmdb.sqlite");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);",
+    )
+    .unwrap();
+    let site = "usr/lib/python3.9/site-packages";
+    let p = RpmPackage {
+        name: "python3-requests".into(),
+        epoch: None,
+        version: "2.25.1".into(),
+        release: "8.el9".into(),
+        arch: Some("noarch".into()),
+        src: None,
+        python_metadata: vec![format!("/{site}/requests-2.25.1-py3.9.egg-info")],
+    };
+    conn.execute(
+        "INSERT INTO Packages (blob) VALUES (?1)",
+        [build_header(&p)],
+    )
+    .unwrap();
+    drop(conn);
+    let layers = vec![layer(&[
+        text("etc/os-release", "ID=\"rhel\"\nVERSION_ID=\"9.4\"\n"),
+        E::File("var/lib/rpm/rpmdb.sqlite", std::fs::read(&db).unwrap()),
+        E::Link("lib64", "usr/lib64"),
+        E::Link("lib", "usr/lib"),
+        E::File("usr/bin/python3.9", vec![0x7f, b'E', b'L', b'F']),
+        text(
+            "usr/lib/python3.9/site-packages/requests-2.25.1-py3.9.egg-info/PKG-INFO",
+            "Metadata-Version: 2.1\nName: requests\nVersion: 2.25.1\n",
+        ),
+        dist_info(
+            "usr/lib/python3.9/site-packages",
+            "pip-owned-by-nobody",
+            "1.0",
+        ),
+    ])];
+    let path = tmp.path().join("ubi.tar");
+    docker_archive(&path, "ubi9/python:1", &[], &layers);
+    let a = inspect(&path);
+    let packages = a["python_packages"].as_array().unwrap();
+    assert_eq!(packages.len(), 2, "{packages:?}");
+    let requests = packages.iter().find(|p| p["name"] == "requests").unwrap();
+    assert_eq!(requests["distro_package"], "python3-requests");
+    assert_eq!(requests["location"], format!("/{site}"));
+    let other = packages.iter().find(|p| p["name"] != "requests").unwrap();
+    assert!(other.get("distro_package").is_none(), "{other}");
 }

@@ -187,7 +187,7 @@ pub fn inspect(path: &Path) -> Result<ImageAnalysis, ImageError> {
     let deb_packages = analyze::deb_packages(root);
     let mut python_interpreters =
         python::interpreters(root, &loaded.env, &deb_packages, &rpm.packages);
-    let python_packages = python::python_packages(root);
+    let python_packages = python::python_packages(root, &rpm.packages);
     python::attribute_sites(&mut python_interpreters, &python_packages);
     Ok(ImageAnalysis {
         format_version: FORMAT_VERSION,

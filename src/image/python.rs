@@ -103,7 +103,7 @@ pub struct PythonPackage {
     /// these, not the index's, hold for the installed copy.
     #[serde(default)]
     pub requires: Vec<String>,
-    /// The distribution package that installed it (dpkg), if any.
+    /// The distribution package that installed it (dpkg or RPM), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distro_package: Option<String>,
 }
@@ -378,10 +378,18 @@ pub fn requires_txt(text: &str) -> Vec<String> {
     out
 }
 
-/// dpkg's file lists: real path of each listed Python metadata directory
-/// or file → the package that installed it.
-fn dpkg_owners(root: &dyn Root) -> BTreeMap<String, String> {
+/// dpkg's file lists and the RPM database's: real path of each listed
+/// Python metadata directory or file → the package that installed it.
+fn owners(root: &dyn Root, rpm: &[RpmPackage]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    for p in rpm {
+        for path in &p.python_metadata {
+            let real = root
+                .canonical(path)
+                .unwrap_or_else(|| path.trim_start_matches('/').into());
+            out.insert(real, p.name.clone());
+        }
+    }
     let dir = "var/lib/dpkg/info";
     for file in root.list(dir) {
         let Some(package) = file.strip_suffix(".list") else {
@@ -406,7 +414,7 @@ fn dpkg_owners(root: &dyn Root) -> BTreeMap<String, String> {
 
 /// Python packages of every site-packages / dist-packages directory, each
 /// directory read once under its real path.
-pub fn python_packages(root: &dyn Root) -> Vec<PythonPackage> {
+pub fn python_packages(root: &dyn Root, rpm: &[RpmPackage]) -> Vec<PythonPackage> {
     let mut sites = BTreeSet::new();
     for prefix in prefixes(root) {
         for lib in ["lib", "lib64"] {
@@ -424,7 +432,7 @@ pub fn python_packages(root: &dyn Root) -> Vec<PythonPackage> {
             }
         }
     }
-    let owners = dpkg_owners(root);
+    let owners = owners(root, rpm);
     let mut out = Vec::new();
     for site in sites {
         for entry in root.list(&site) {

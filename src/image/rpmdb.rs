@@ -22,6 +22,10 @@ pub struct RpmPackage {
     /// Source RPM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src: Option<String>,
+    /// The Python metadata directories it installed (`….dist-info`,
+    /// `….egg-info`, absolute paths), from its file list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub python_metadata: Vec<String>,
 }
 
 impl RpmPackage {
@@ -41,8 +45,17 @@ const TAG_RELEASE: u32 = 1002;
 const TAG_EPOCH: u32 = 1003;
 const TAG_ARCH: u32 = 1022;
 const TAG_SOURCERPM: u32 = 1044;
+const TAG_DIRINDEXES: u32 = 1116;
+const TAG_BASENAMES: u32 = 1117;
+const TAG_DIRNAMES: u32 = 1118;
 const TYPE_INT32: u32 = 4;
 const TYPE_STRING: u32 = 6;
+const TYPE_STRING_ARRAY: u32 = 8;
+
+/// Is this file name a Python package's metadata?
+fn is_python_metadata(name: &str) -> bool {
+    name.ends_with(".dist-info") || name.ends_with(".egg-info")
+}
 
 fn be32(data: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
@@ -61,10 +74,24 @@ pub fn parse_header(blob: &[u8]) -> Option<RpmPackage> {
     let mut epoch = None;
     let mut arch = None;
     let mut src = None;
+    let mut basenames: Vec<String> = Vec::new();
+    let mut dirnames: Vec<String> = Vec::new();
+    let mut dirindexes: Vec<u32> = Vec::new();
     for i in 0..il {
         let at = 8 + i * 16;
         let (tag, kind, offset) = (be32(blob, at)?, be32(blob, at + 4)?, be32(blob, at + 8)?);
+        let count = usize::try_from(be32(blob, at + 12)?).ok()?;
         let offset = usize::try_from(offset).ok()?;
+        // A string array: `count` NUL-terminated strings from `offset`
+        // (never more than the data holds).
+        let strings = || -> Vec<String> {
+            data.get(offset..)
+                .unwrap_or_default()
+                .split(|&b| b == 0)
+                .take(count.min(data.len()))
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        };
         let string = || {
             let rest = data.get(offset..)?;
             let end = rest.iter().position(|&b| b == 0)?;
@@ -77,9 +104,25 @@ pub fn parse_header(blob: &[u8]) -> Option<RpmPackage> {
             (TAG_ARCH, TYPE_STRING) => arch = string(),
             (TAG_SOURCERPM, TYPE_STRING) => src = string(),
             (TAG_EPOCH, TYPE_INT32) => epoch = be32(data, offset).map(|e| e.to_string()),
+            (TAG_BASENAMES, TYPE_STRING_ARRAY) => basenames = strings(),
+            (TAG_DIRNAMES, TYPE_STRING_ARRAY) => dirnames = strings(),
+            (TAG_DIRINDEXES, TYPE_INT32) => {
+                dirindexes = (0..count.min(data.len() / 4))
+                    .map_while(|k| be32(data, offset.checked_add(k * 4)?))
+                    .collect();
+            }
             _ => {}
         }
     }
+    let python_metadata = basenames
+        .iter()
+        .zip(&dirindexes)
+        .filter(|(b, _)| is_python_metadata(b))
+        .filter_map(|(b, &d)| {
+            let dir = dirnames.get(usize::try_from(d).ok()?)?;
+            Some(format!("{dir}{b}"))
+        })
+        .collect();
     Some(RpmPackage {
         name: name?,
         epoch,
@@ -87,6 +130,7 @@ pub fn parse_header(blob: &[u8]) -> Option<RpmPackage> {
         release: release?,
         arch,
         src,
+        python_metadata,
     })
 }
 
@@ -102,10 +146,46 @@ pub fn build_header(p: &RpmPackage) -> Vec<u8> {
     }
     let mut index = Vec::new();
     let mut data = Vec::new();
+    let mut arrays = 0;
+    if !p.python_metadata.is_empty() {
+        // File list: directory names (with trailing `/`), base names and
+        // each base name's directory index.
+        let mut dirs: Vec<String> = Vec::new();
+        let mut bases: Vec<String> = Vec::new();
+        let mut indexes: Vec<u32> = Vec::new();
+        for path in &p.python_metadata {
+            let (dir, base) = path.rsplit_once('/').unwrap_or(("", path));
+            let dir = format!("{dir}/");
+            let at = dirs.iter().position(|d| *d == dir).unwrap_or_else(|| {
+                dirs.push(dir);
+                dirs.len() - 1
+            });
+            bases.push(base.to_string());
+            indexes.push(at as u32);
+        }
+        index.extend_from_slice(&TAG_DIRINDEXES.to_be_bytes());
+        index.extend_from_slice(&TYPE_INT32.to_be_bytes());
+        index.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        index.extend_from_slice(&(indexes.len() as u32).to_be_bytes());
+        for i in &indexes {
+            data.extend_from_slice(&i.to_be_bytes());
+        }
+        for (tag, list) in [(TAG_BASENAMES, &bases), (TAG_DIRNAMES, &dirs)] {
+            index.extend_from_slice(&tag.to_be_bytes());
+            index.extend_from_slice(&TYPE_STRING_ARRAY.to_be_bytes());
+            index.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            index.extend_from_slice(&(list.len() as u32).to_be_bytes());
+            for s in list {
+                data.extend_from_slice(s.as_bytes());
+                data.push(0);
+            }
+        }
+        arrays = 3;
+    }
     if let Some(e) = p.epoch.as_ref().and_then(|e| e.parse::<u32>().ok()) {
         index.extend_from_slice(&TAG_EPOCH.to_be_bytes());
         index.extend_from_slice(&TYPE_INT32.to_be_bytes());
-        index.extend_from_slice(&0u32.to_be_bytes());
+        index.extend_from_slice(&(data.len() as u32).to_be_bytes());
         index.extend_from_slice(&1u32.to_be_bytes());
         data.extend_from_slice(&e.to_be_bytes());
     }
@@ -117,7 +197,7 @@ pub fn build_header(p: &RpmPackage) -> Vec<u8> {
         data.extend_from_slice(bytes);
         data.push(0);
     }
-    let count = entries.len() + usize::from(p.epoch.is_some());
+    let count = entries.len() + usize::from(p.epoch.is_some()) + arrays;
     let mut out = Vec::new();
     out.extend_from_slice(&(count as u32).to_be_bytes());
     out.extend_from_slice(&(data.len() as u32).to_be_bytes());
@@ -176,6 +256,11 @@ mod tests {
             release: "1.el9_2".into(),
             arch: Some("x86_64".into()),
             src: None,
+            python_metadata: vec![
+                "/usr/lib/python3.9/site-packages/GitPython-3.1.40.dist-info".into(),
+                "/usr/lib/python3.9/site-packages/gitdb-4.0.11.egg-info".into(),
+                "/usr/lib64/python3.9/site-packages/x-1.dist-info".into(),
+            ],
         };
         assert_eq!(parse_header(&build_header(&p)), Some(p.clone()));
         assert_eq!(p.identifier(), "git-core-2.39.3-1.el9_2.x86_64");
