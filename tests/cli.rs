@@ -436,6 +436,16 @@ fn outputs_and_odd_inputs_are_handled_as_a_user_expects() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
     assert!(dir.path().join("locks").is_dir());
+    // A lock that cannot be written (its directory does not exist): exit
+    // 3, apart from "no stack" (1) and bad input (2), and nothing left.
+    let out = run(&["-o", "no-such-dir/lock.txt"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write") && err.contains("no-such-dir/lock.txt"),
+        "{err}"
+    );
+    assert!(!dir.path().join("no-such-dir").exists());
     // --time-budget out of range.
     for budget in ["2e19", "0", "-1", "inf"] {
         let out = run(&[&format!("--time-budget={budget}")]);

@@ -339,7 +339,7 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         if e.kind() == std::io::ErrorKind::InvalidInput {
             CliError::Usage(message)
         } else {
-            CliError::Failure(message)
+            CliError::Write(message)
         }
     })?;
     printer.info(format!("wrote {}", s.output.display()));

@@ -45,7 +45,7 @@ pub fn run(dir: &Path, args: &ConfigArgs, printer: &Printer) -> Result<ExitCode,
         )));
     }
     crate::write::write_atomic(&path, text.as_bytes())
-        .map_err(|e| CliError::Failure(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| CliError::Write(format!("cannot write {}: {e}", path.display())))?;
     printer.info(format!("wrote {}", path.display()));
     Ok(ExitCode::SUCCESS)
 }

@@ -36,9 +36,14 @@ pub enum CliError {
     /// The command ran but failed: no resolution, failed check (exit 1).
     #[error("{0}")]
     Failure(String),
-    /// Writing output failed.
+    /// Writing output failed (exit 3): disk full, permission denied, a
+    /// stream closed with an error.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A file the run writes could not be written (exit 3); what the user
+    /// had there is left as it was.
+    #[error("{0}")]
+    Write(String),
 }
 
 impl CliError {
@@ -47,7 +52,8 @@ impl CliError {
         match self {
             Self::Failure(_) => 1,
             Self::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
-            _ => 2,
+            Self::Io(_) | Self::Write(_) => 3,
+            Self::Input(_) | Self::Usage(_) => 2,
         }
     }
 }

@@ -89,11 +89,11 @@ pub fn dependency_monkey(
             let text = crate::lock::render_pipfile_lock(lock);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| {
-                    CliError::Failure(format!("cannot create {}: {e}", parent.display()))
+                    CliError::Write(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
             crate::write::write_atomic(path, text.as_bytes())
-                .map_err(|e| CliError::Failure(format!("cannot write {}: {e}", path.display())))?;
+                .map_err(|e| CliError::Write(format!("cannot write {}: {e}", path.display())))?;
         }
         printer.info(format!(
             "stack {n}: {}",
@@ -134,7 +134,7 @@ pub fn dependency_monkey(
     if let (Some(d), false) = (&out_dir, args.dry_run) {
         let path = d.join("summary.json");
         crate::write::write_atomic(&path, format!("{text}\n").as_bytes())
-            .map_err(|e| CliError::Failure(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| CliError::Write(format!("cannot write {}: {e}", path.display())))?;
         printer.info(format!("wrote {found} stack(s) and {}", path.display()));
     }
     if args.json {
