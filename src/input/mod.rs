@@ -11,6 +11,7 @@ pub mod pipfile_lock;
 pub mod pyproject;
 pub mod requirements;
 pub mod thoth_yaml;
+pub mod yaml_budget;
 
 use std::path::{Path, PathBuf};
 

@@ -248,6 +248,8 @@ impl ThothConfig {
 
     /// Parse `.thoth.yaml` text; `path` is used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Self, InputError> {
+        super::yaml_budget::check(text)
+            .map_err(|e| InputError::file(path, format!("invalid .thoth.yaml: {e}")))?;
         let config: ThothYaml = if text.trim().is_empty() {
             ThothYaml::default()
         } else {

@@ -359,7 +359,8 @@ pub fn read_dir(dir: &Path) -> Result<Vec<LoadedAdvisory>, OsvError> {
         let parsed: Result<OsvRecord, String> = if file.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text).map_err(|e| e.to_string())
         } else {
-            serde_yaml::from_str(&text).map_err(|e| e.to_string())
+            crate::input::yaml_budget::check(&text)
+                .and_then(|()| serde_yaml::from_str(&text).map_err(|e| e.to_string()))
         };
         match parsed {
             Ok(record) => out.extend(load_record(&record)),

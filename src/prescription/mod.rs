@@ -153,8 +153,10 @@ fn collect(
     if meta_stat.is_some() {
         match std::fs::read_to_string(&meta)
             .map_err(|e| e.to_string())
-            .and_then(|t| serde_yaml::from_str::<Value>(&t).map_err(|e| e.to_string()))
-        {
+            .and_then(|t| {
+                crate::input::yaml_budget::check(&t)?;
+                serde_yaml::from_str::<Value>(&t).map_err(|e| e.to_string())
+            }) {
             Ok(v) => {
                 let p = &v["prescription"];
                 ns = (
@@ -337,6 +339,9 @@ pub fn parse_file(
         path: String::new(),
         message,
     };
+    if let Err(e) = crate::input::yaml_budget::check(text) {
+        return (Vec::new(), vec![file_error(e)], Vec::new());
+    }
     let mut value: Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(e) => {
