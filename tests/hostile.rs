@@ -75,3 +75,92 @@ fn deep_nesting_is_refused_quickly() {
         assert!(err.contains(".thoth.yaml"), "{err}");
     }
 }
+
+#[test]
+fn includes_are_bounded_and_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 5,000 nested `-r` files: refused at the depth limit, naming the file
+    // and line of the include, without overflowing the stack.
+    for i in 0..5000 {
+        std::fs::write(
+            d.join(format!("n{i}.in")),
+            format!("-r n{}.in\nsix\n", i + 1),
+        )
+        .unwrap();
+    }
+    std::fs::write(d.join("n5000.in"), "six\n").unwrap();
+    std::fs::copy(d.join("n0.in"), d.join("requirements.in")).unwrap();
+    let out = bounded(d, "advise -q --format requirements -o lock.txt");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("includes nested deeper than 64"), "{err}");
+    assert!(err.contains(".in:1"), "{err}");
+
+    // Diamond includes, 40 levels (each file includes the next twice):
+    // each file is read once, so this resolves at once.
+    let diamond = tempfile::tempdir().unwrap();
+    let d = diamond.path();
+    for i in 0..40 {
+        std::fs::write(
+            d.join(format!("d{i}.in")),
+            format!("-r d{next}.in\n-r d{next}.in\n", next = i + 1),
+        )
+        .unwrap();
+    }
+    std::fs::write(d.join("d40.in"), "six\n").unwrap();
+    std::fs::copy(d.join("d0.in"), d.join("requirements.in")).unwrap();
+    let out = bounded(d, "advise -q --format requirements -o lock.txt");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(d.join("lock.txt"))
+            .unwrap()
+            .contains("six==")
+    );
+}
+
+#[test]
+fn special_files_are_not_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A FIFO would block a reader forever; /dev/zero never ends.
+    let fifo = d.join("pipe.txt");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut cases = vec!["-r /dev/zero\n".to_string()];
+    if made {
+        cases.push("-r pipe.txt\n".to_string());
+    }
+    for case in cases {
+        std::fs::write(d.join("requirements.in"), &case).unwrap();
+        let out = bounded(d, "advise -q");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{case}: {err}");
+        assert!(err.contains("not a regular file"), "{case}: {err}");
+        assert!(err.contains("requirements.in:1"), "{case}: {err}");
+    }
+    // A FIFO named like a prescription file is skipped with an error, not
+    // waited on.
+    if made {
+        let units = d.join("units");
+        std::fs::create_dir_all(&units).unwrap();
+        std::process::Command::new("mkfifo")
+            .arg(units.join("x.yaml"))
+            .status()
+            .unwrap();
+        let out = bounded(d, "prescriptions check units");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_ne!(out.status.code(), Some(0), "{text}");
+        assert!(text.contains("x.yaml"), "{text}");
+    }
+}

@@ -103,9 +103,48 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     offset
 }
 
-/// Read a file into a string with a path-bearing error.
+/// Largest input file read (project files, `.thoth.yaml`, locks,
+/// constraints): 32 MiB.
+pub const MAX_INPUT_BYTES: u64 = 32 << 20;
+
+/// Read a regular file of at most [`MAX_INPUT_BYTES`] into a string, with
+/// a path-bearing error.
 pub fn read_to_string(path: &Path) -> Result<String, InputError> {
-    let mut text = std::fs::read_to_string(path).map_err(|e| InputError::io(path, &e))?;
+    use std::io::Read as _;
+    // Only regular files: a FIFO would block and a device never end.
+    let meta = std::fs::metadata(path).map_err(|e| InputError::io(path, &e))?;
+    if !meta.is_file() {
+        return Err(InputError::file(
+            path,
+            "not a regular file (a directory, device, pipe or socket cannot be an input)",
+        ));
+    }
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(InputError::file(
+            path,
+            format!(
+                "{} MiB is more than an input file may be ({} MiB)",
+                meta.len() >> 20,
+                MAX_INPUT_BYTES >> 20
+            ),
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| InputError::io(path, &e))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(InputError::file(
+            path,
+            "grew past the input size limit while read",
+        ));
+    }
+    let mut text = String::from_utf8(bytes).map_err(|e| {
+        InputError::io(
+            path,
+            &std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+        )
+    })?;
     // A UTF-8 byte-order mark, as some editors write: pip accepts it.
     if text.starts_with('\u{feff}') {
         text.drain(..'\u{feff}'.len_utf8());

@@ -33,10 +33,26 @@ pub struct RequirementsFile {
     pub warnings: Vec<String>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Target {
     Requirements,
     Constraints,
+}
+
+/// Deepest include chain accepted (pip has no limit; 5,000 nested files
+/// would overflow the stack).
+pub const MAX_INCLUDE_DEPTH: usize = 64;
+
+/// Most distinct files one project may include.
+pub const MAX_INCLUDES: usize = 1_000;
+
+/// Where an include walk stands: the chain being read (for cycles and
+/// depth) and the files already read (each is read once, so "diamond"
+/// includes cost nothing more).
+#[derive(Default)]
+struct Walk {
+    stack: Vec<PathBuf>,
+    seen: std::collections::HashSet<(PathBuf, Target)>,
 }
 
 impl RequirementsFile {
@@ -46,8 +62,8 @@ impl RequirementsFile {
             path: path.to_path_buf(),
             ..Self::default()
         };
-        let mut stack = Vec::new();
-        out.read(path, Target::Requirements, &mut stack, None)?;
+        let mut walk = Walk::default();
+        out.read(path, Target::Requirements, &mut walk, None)?;
         Ok(out)
     }
 
@@ -58,8 +74,11 @@ impl RequirementsFile {
             path: path.to_path_buf(),
             ..Self::default()
         };
-        let mut stack = vec![canonical(path)];
-        out.parse_text(path, text, Target::Requirements, &mut stack)?;
+        let mut walk = Walk {
+            stack: vec![canonical(path)],
+            ..Walk::default()
+        };
+        out.parse_text(path, text, Target::Requirements, &mut walk)?;
         Ok(out)
     }
 
@@ -67,18 +86,37 @@ impl RequirementsFile {
         &mut self,
         path: &Path,
         target: Target,
-        stack: &mut Vec<PathBuf>,
+        walk: &mut Walk,
         included_from: Option<(&Path, usize)>,
     ) -> Result<(), InputError> {
         let key = canonical(path);
-        if stack.contains(&key) {
-            let mut chain: Vec<String> = stack.iter().map(|p| p.display().to_string()).collect();
+        let (from_file, from_line) = included_from.map_or((path, 1), |(f, l)| (f, l));
+        if walk.stack.contains(&key) {
+            let mut chain: Vec<String> =
+                walk.stack.iter().map(|p| p.display().to_string()).collect();
             chain.push(key.display().to_string());
             let (file, line) = included_from.map_or((path, 1), |(f, l)| (f, l));
             return Err(
                 InputError::file(file, format!("include cycle: {}", chain.join(" -> ")))
                     .at_line(line),
             );
+        }
+        if !walk.seen.insert((key.clone(), target)) {
+            return Ok(());
+        }
+        if walk.stack.len() >= MAX_INCLUDE_DEPTH {
+            return Err(InputError::file(
+                from_file,
+                format!("includes nested deeper than {MAX_INCLUDE_DEPTH} files"),
+            )
+            .at_line(from_line));
+        }
+        if walk.seen.len() > MAX_INCLUDES {
+            return Err(InputError::file(
+                from_file,
+                format!("more than {MAX_INCLUDES} included files"),
+            )
+            .at_line(from_line));
         }
         let text = match read_to_string(path) {
             Ok(text) => text,
@@ -97,9 +135,9 @@ impl RequirementsFile {
                 });
             }
         };
-        stack.push(key);
-        let result = self.parse_text(path, &text, target, stack);
-        stack.pop();
+        walk.stack.push(key);
+        let result = self.parse_text(path, &text, target, walk);
+        walk.stack.pop();
         result
     }
 
@@ -108,7 +146,7 @@ impl RequirementsFile {
         path: &Path,
         text: &str,
         target: Target,
-        stack: &mut Vec<PathBuf>,
+        walk: &mut Walk,
     ) -> Result<(), InputError> {
         for (line_no, line) in logical_lines(text) {
             let err = |message: String| InputError::file(path, message).at_line(line_no);
@@ -130,7 +168,7 @@ impl RequirementsFile {
                         } else {
                             target
                         };
-                        self.read(&included, nested, stack, Some((path, line_no)))?;
+                        self.read(&included, nested, walk, Some((path, line_no)))?;
                     }
                     "-i" | "--index-url" => {
                         let value = value.ok_or_else(|| err(format!("`{option}` needs a URL")))?;

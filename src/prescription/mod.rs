@@ -422,6 +422,11 @@ pub fn parse_file(
 /// possible (open, read until end, close).
 fn read_limited(path: &Path) -> Result<String, String> {
     use std::io::Read;
+    // Opening a FIFO would wait for a writer; a device never ends.
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file (a pipe, device or socket is not read)".to_string());
+    }
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut buf = Vec::with_capacity(16 * 1024);
     file.take(MAX_FILE_BYTES + 1)
