@@ -101,11 +101,13 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     let mut constraints = project.constraints.clone();
     if let Some(file) = &args.constraints {
         let file = resolve_path(dir, file);
+        let mut by_name: std::collections::HashMap<_, usize> = constraints
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.requirement.name.clone(), i))
+            .collect();
         for c in read_constraints(&file)? {
-            if let Some(prev) = constraints
-                .iter()
-                .find(|p| p.requirement.name == c.requirement.name)
-            {
+            if let Some(prev) = by_name.get(&c.requirement.name).map(|&i| &constraints[i]) {
                 return Err(InputError::file(
                     &file,
                     format!(
@@ -118,6 +120,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
                 .at_line(c.origin.line)
                 .into());
             }
+            by_name.insert(c.requirement.name.clone(), constraints.len());
             constraints.push(c);
         }
     }

@@ -20,6 +20,7 @@ pub fn read_constraints(path: &Path) -> Result<Vec<DeclaredRequirement>, InputEr
     }
     let file = RequirementsFile::from_path(path)?;
     let mut out: Vec<DeclaredRequirement> = Vec::new();
+    let mut first_line: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
     for declared in file.requirements.into_iter().chain(file.constraints) {
         let err =
             |m: String| InputError::file(&declared.origin.file, m).at_line(declared.origin.line);
@@ -35,15 +36,13 @@ pub fn read_constraints(path: &Path) -> Result<Vec<DeclaredRequirement>, InputEr
                 declared.requirement.name
             )));
         }
-        if let Some(prev) = out
-            .iter()
-            .find(|c| c.requirement.name == declared.requirement.name)
-        {
+        if let Some(line) = first_line.get(&declared.requirement.name) {
             return Err(err(format!(
-                "duplicate constraint for `{}` (first at line {})",
-                declared.requirement.name, prev.origin.line
+                "duplicate constraint for `{}` (first at line {line})",
+                declared.requirement.name
             )));
         }
+        first_line.insert(declared.requirement.name.clone(), declared.origin.line);
         out.push(declared);
     }
     Ok(out)
@@ -65,6 +64,7 @@ fn parse_json(path: &Path, text: &str) -> Result<Vec<DeclaredRequirement>, Input
             .at(Some((e.line(), e.column())))
     })?;
     let mut out: Vec<DeclaredRequirement> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (i, item) in items.into_iter().enumerate() {
         let err = |k: &str, m: String| InputError::file(path, m).key(format!("[{i}].{k}"));
         let name = python::parse_name(&item.name).map_err(|e| err("name", e.message))?;
@@ -76,7 +76,7 @@ fn parse_json(path: &Path, text: &str) -> Result<Vec<DeclaredRequirement>, Input
             .map(python::parse_marker)
             .transpose()
             .map_err(|e| err("markers", e.message))?;
-        if out.iter().any(|c| c.requirement.name == name) {
+        if !seen.insert(name.clone()) {
             return Err(err("name", format!("duplicate constraint for `{name}`")));
         }
         out.push(DeclaredRequirement {

@@ -125,7 +125,7 @@ impl Pipfile {
                 path.display()
             ));
         }
-        let cx = Cx { path, text };
+        let cx = Cx::new(path, text);
 
         let mut sources: Vec<Source> = Vec::new();
         for (i, source) in raw.source.iter().enumerate() {
@@ -273,11 +273,29 @@ impl Pipfile {
 struct Cx<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Byte offset where each line starts (positions in linear time for
+    /// files with tens of thousands of entries).
+    line_starts: Vec<usize>,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    fn new(path: &'a Path, text: &'a str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            path,
+            text,
+            line_starts,
+        }
+    }
+
     fn pos(&self, offset: usize) -> (usize, usize) {
-        line_col(self.text, offset)
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.line_starts[line - 1];
+        let within = &self.text[start..];
+        let column = line_col(within, offset.saturating_sub(start)).1;
+        (line, column)
     }
 
     fn err(
@@ -333,12 +351,13 @@ impl Cx<'_> {
         warnings: &mut Vec<String>,
     ) -> Result<Vec<DeclaredRequirement>, InputError> {
         let mut out: Vec<DeclaredRequirement> = Vec::new();
+        let mut names = std::collections::HashSet::new();
         for (name, value) in entries {
             let at = self.pos(name.span().start);
             let key = format!("{section}.{}", name.get_ref());
             let parsed_name =
                 python::parse_name(name.get_ref()).map_err(|e| self.err(at, &key, e.message))?;
-            if out.iter().any(|r| r.requirement.name == parsed_name) {
+            if !names.insert(parsed_name.clone()) {
                 return Err(self.err(at, &key, format!("`{parsed_name}` is listed twice (names are compared after PEP 503 normalisation)")));
             }
             let entry = self.entry(value.get_ref(), &key, at, sources, warnings)?;

@@ -53,6 +53,8 @@ pub const MAX_INCLUDES: usize = 1_000;
 struct Walk {
     stack: Vec<PathBuf>,
     seen: std::collections::HashSet<(PathBuf, Target)>,
+    /// Index in `constraints` of each constrained name.
+    constrained: std::collections::HashMap<String, usize>,
 }
 
 impl RequirementsFile {
@@ -219,10 +221,10 @@ impl RequirementsFile {
                         requirement.name
                     )));
                 }
-                if let Some(prev) = self
-                    .constraints
-                    .iter()
-                    .find(|c| c.requirement.name == requirement.name)
+                if let Some(prev) = walk
+                    .constrained
+                    .get(requirement.name.as_ref())
+                    .map(|&i| &self.constraints[i])
                 {
                     return Err(err(format!(
                         "duplicate constraint for `{}` (first at {}:{})",
@@ -243,7 +245,13 @@ impl RequirementsFile {
             };
             match target {
                 Target::Requirements => self.requirements.push(declared),
-                Target::Constraints => self.constraints.push(declared),
+                Target::Constraints => {
+                    walk.constrained.insert(
+                        declared.requirement.name.to_string(),
+                        self.constraints.len(),
+                    );
+                    self.constraints.push(declared);
+                }
             }
         }
         Ok(())
