@@ -11,6 +11,8 @@
 
 use std::rc::Rc;
 
+mod candidates;
+mod decide;
 mod record;
 
 pub use super::conflict::{Bits, Exclusion, Failure};
@@ -122,15 +124,6 @@ pub struct Node {
     pub boosted: bool,
     /// Why it last ran out of versions.
     pub last_failure: Option<Failure>,
-}
-
-/// Why a release is excluded, borrowed (see [`Exclusion`] for the text).
-enum Why<'a> {
-    Target(&'a crate::kb::Rejection),
-    Sieve(&'a str),
-    Advisory(&'a str),
-    Constraint(&'a str),
-    Requirement(&'a Req),
 }
 
 enum Undo {
@@ -274,70 +267,6 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         Some(self.nodes[i].view.as_ref()?.version(r))
     }
 
-    fn add_req(&mut self, t: usize, req: Req) -> Result<Result<(), Bits>, KbError> {
-        if self.nodes[t].reqs.is_empty() {
-            self.nodes[t].seq = self.next_seq;
-            self.next_seq += 1;
-        }
-        let edge_spec_ok;
-        let new_extras;
-        {
-            let node = &self.nodes[t];
-            let Some(d) = &node.decision else {
-                self.nodes[t].reqs.push(req);
-                self.trail.push(Undo::Req(t));
-                return Ok(Ok(()));
-            };
-            let Some(rel) = d.release else {
-                self.nodes[t].reqs.push(req);
-                self.trail.push(Undo::Req(t));
-                return Ok(Ok(()));
-            };
-            let view = node.view.as_ref().expect("decided nodes have views");
-            edge_spec_ok = req.edge().admits(view, rel);
-            new_extras = req
-                .edge()
-                .extras
-                .iter()
-                .filter(|e| !d.extras.contains(e))
-                .cloned()
-                .collect::<Vec<_>>();
-        }
-        self.nodes[t].reqs.push(req);
-        self.trail.push(Undo::Req(t));
-        let mut conflict = Bits::default();
-        conflict.insert(t);
-        if !edge_spec_ok {
-            return Ok(Err(conflict));
-        }
-        if new_extras.is_empty() {
-            return Ok(Ok(()));
-        }
-        // The package is already decided; the new extras pull in more.
-        let d = self.nodes[t].decision.as_ref().expect("checked above");
-        let rel = d.release.expect("checked above");
-        let old: Vec<ExtraName> = d.extras.clone();
-        let mut all = old.clone();
-        all.extend(new_extras);
-        let old_len = old.len();
-        self.nodes[t]
-            .decision
-            .as_mut()
-            .expect("checked above")
-            .extras = all.clone();
-        self.trail.push(Undo::Extras(t, old_len));
-        let level = self.nodes[t].decision.as_ref().map_or(0, |d| d.level);
-        let view = self.view(t)?;
-        let edges = self.universe.edges(&view, rel);
-        let env = self.universe.markers().clone();
-        let newly = |e: &Edge| e.applies(&env, &all) && !e.applies(&env, &old);
-        if let Err(c) = self.require(t, &edges, level, newly)? {
-            conflict.union(&c);
-            return Ok(Err(conflict));
-        }
-        Ok(Ok(()))
-    }
-
     fn undo_to(&mut self, mark: usize) {
         while self.trail.len() > mark {
             match self.trail.pop().expect("length checked") {
@@ -372,164 +301,6 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             .map(|(i, _)| i)
     }
 
-    /// Why release `r` of node `i` is excluded now, if it is, without
-    /// building any text (the search loop asks this for every release).
-    fn why_excluded(&self, i: usize, r: usize) -> Option<Why<'_>> {
-        let node = &self.nodes[i];
-        let view = node.view.as_ref()?;
-        let info = &view.releases[r];
-        let version = view.version(r);
-        if let Some(rej) = view.unusable(r) {
-            return Some(Why::Target(rej));
-        }
-        match &info.rejection {
-            None => {}
-            Some(crate::kb::Rejection::Yanked(_))
-                if node
-                    .reqs
-                    .iter()
-                    .any(|q| q.edge().exact && q.edge().spec.contains(version)) => {}
-            Some(rej) => return Some(Why::Target(rej)),
-        }
-        if let Some(unit) = node.sieved.as_ref().and_then(|s| s[r].as_deref()) {
-            return Some(Why::Sieve(unit));
-        }
-        if let Some(ids) = node.vulnerable.as_ref().and_then(|s| s[r].as_deref()) {
-            return Some(Why::Advisory(ids));
-        }
-        if let Some(Some(text)) = node.constrained.get(r) {
-            return Some(Why::Constraint(text));
-        }
-        node.reqs
-            .iter()
-            .find(|q| !q.edge().admits(view, r))
-            .map(Why::Requirement)
-    }
-
-    /// Why release `r` of node `i` is excluded now, if it is. Pre-release
-    /// policy is applied by [`Self::candidates`].
-    pub fn exclusion(&self, i: usize, r: usize) -> Option<Exclusion> {
-        Some(match self.why_excluded(i, r)? {
-            Why::Target(rej) => Exclusion::Target(rej.to_string()),
-            Why::Sieve(unit) => Exclusion::Sieve(unit.to_string()),
-            Why::Advisory(ids) => Exclusion::Advisory(ids.to_string()),
-            Why::Constraint(text) => Exclusion::Constraint(text.to_string()),
-            Why::Requirement(q) => {
-                Exclusion::Requirement(q.edge().requirement_text(), self.requirer(q))
-            }
-        })
-    }
-
-    fn prereleases_allowed(&self, i: usize) -> bool {
-        let node = &self.nodes[i];
-        self.rules.allow_prereleases
-            || self
-                .rules
-                .prereleases_for
-                .get(&node.name)
-                .copied()
-                .unwrap_or(false)
-            || node.reqs.iter().any(|q| q.edge().mentions_prerelease)
-    }
-
-    /// Releases of node `i` usable now, newest first. Pre-releases only when
-    /// allowed or when nothing else fits (as pip does).
-    pub fn candidates(&mut self, i: usize) -> Result<Vec<usize>, KbError> {
-        let view = self.view(i)?;
-        if self.nodes[i].sieved.is_none() {
-            let versions: Vec<&Version> =
-                (0..view.releases.len()).map(|r| view.version(r)).collect();
-            let verdict = self
-                .pipeline
-                .sieve(&view.name, &versions, &self.rules.index_url);
-            self.nodes[i].sieved = Some(Rc::new(verdict));
-            if let Some(cs) = self.rules.constraints.get(&view.name) {
-                self.nodes[i].constrained = versions
-                    .iter()
-                    .map(|v| {
-                        cs.iter()
-                            .find(|(spec, _)| !spec.contains(v))
-                            .map(|(_, text)| text.clone())
-                    })
-                    .collect();
-            }
-            if self.rules.security.sieve {
-                let mut verdict = Vec::with_capacity(view.releases.len());
-                for r in 0..view.releases.len() {
-                    let advisories = self.universe.advisories(&view, r)?;
-                    verdict.push(self.rules.security.sieve_verdict(&advisories));
-                }
-                self.nodes[i].vulnerable = Some(Rc::new(verdict));
-            }
-        }
-        let usable: Vec<usize> = (0..view.releases.len())
-            .filter(|&r| self.why_excluded(i, r).is_none())
-            .collect();
-        if self.prereleases_allowed(i) {
-            return Ok(usable);
-        }
-        let finals: Vec<usize> = usable
-            .iter()
-            .copied()
-            .filter(|&r| !view.releases[r].prerelease)
-            .collect();
-        Ok(if finals.is_empty() { usable } else { finals })
-    }
-
-    /// The decisions that make node `i` fail before any of its versions
-    /// is tried: one requirer that makes it needed (none when the project
-    /// itself requires it), and the requirers of a small set of
-    /// requirements that together exclude every release not usable now for
-    /// a reason of theirs (found greedily, earlier decisions preferred).
-    /// Blaming every requirer instead makes the search retry all of them
-    /// when two requirements simply disagree.
-    fn base_conflict(&self, i: usize, usable: &[usize]) -> Bits {
-        let node = &self.nodes[i];
-        let mut b = Bits::default();
-        let level_of = |q: &Req| q.level;
-        if !node.reqs.iter().any(|q| q.from.is_none())
-            && let Some(q) = node.reqs.iter().min_by_key(|q| level_of(q))
-            && let Some(f) = q.from
-        {
-            b.insert(f);
-        }
-        let Some(view) = node.view.as_ref() else {
-            return b;
-        };
-        // Releases excluded by requirements (not by the target, a unit, a
-        // constraint or the pre-release rule, which no decision changes).
-        let mut is_usable = vec![false; view.releases.len()];
-        for &r in usable {
-            is_usable[r] = true;
-        }
-        let mut uncovered: Vec<usize> = (0..view.releases.len())
-            .filter(|&r| !is_usable[r])
-            .filter(|&r| matches!(self.why_excluded(i, r), Some(Why::Requirement(_))))
-            .collect();
-        while !uncovered.is_empty() {
-            let best = node
-                .reqs
-                .iter()
-                .map(|q| {
-                    let n = uncovered
-                        .iter()
-                        .filter(|&&r| !q.edge().admits(view, r))
-                        .count();
-                    (n, std::cmp::Reverse(q.level), q)
-                })
-                .filter(|(n, _, _)| *n > 0)
-                .max_by_key(|(n, level, _)| (*n, *level));
-            let Some((_, _, q)) = best else {
-                break;
-            };
-            if let Some(f) = q.from {
-                b.insert(f);
-            }
-            uncovered.retain(|&r| q.edge().admits(view, r));
-        }
-        b
-    }
-
     /// Decided packages as units see them.
     pub fn pinned(&self) -> Vec<Pinned> {
         self.nodes
@@ -544,108 +315,6 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                 })
             })
             .collect()
-    }
-
-    /// Decide node `i` as release `rel` (or skipped when `None`) and add
-    /// what it requires.
-    fn decide(
-        &mut self,
-        i: usize,
-        rel: Option<usize>,
-        level: usize,
-        step: (
-            f64,
-            Vec<Message>,
-            Vec<crate::prescription::schema::AddPackage>,
-        ),
-        skipped_by: Option<String>,
-    ) -> Result<Result<(), Bits>, KbError> {
-        let mut extras: Vec<ExtraName> = Vec::new();
-        for q in &self.nodes[i].reqs {
-            for e in &q.edge().extras {
-                if !extras.contains(e) {
-                    extras.push(e.clone());
-                }
-            }
-        }
-        let (score, justification, adds) = step;
-        self.nodes[i].decision = Some(Decision {
-            release: rel,
-            level,
-            extras: extras.clone(),
-            score,
-            justification,
-            skipped_by,
-            replaced_by: None,
-            options: self.options.clone(),
-            order: Rc::from(Vec::new()),
-            passed_over: Rc::from(Vec::new()),
-        });
-        self.trail.push(Undo::Decision(i));
-        self.counters.decisions += 1;
-        let Some(rel) = rel else {
-            return Ok(Ok(()));
-        };
-        let view = self.view(i)?;
-        let edges = self.universe.edges(&view, rel);
-        let env = self.universe.markers().clone();
-        if let Err(c) = self.require(i, &edges, level, |e| e.applies(&env, &extras))? {
-            return Ok(Err(c));
-        }
-        if !adds.is_empty() {
-            let added: Rc<[Edge]> = adds
-                .iter()
-                .map(|a| {
-                    let spec = crate::python::parse_specifiers(&format!("=={}", a.locked_version))
-                        .unwrap_or_default();
-                    Edge::new(&a.name, Vec::new(), spec, None)
-                })
-                .collect();
-            if let Err(c) = self.require(i, &added, level, |_| true)? {
-                return Ok(Err(c));
-            }
-        }
-        Ok(Ok(()))
-    }
-
-    /// Add the requirements of node `from` (decided at `level`) for the
-    /// edges `wanted` selects; the first conflict stops it.
-    fn require(
-        &mut self,
-        from: usize,
-        edges: &Rc<[Edge]>,
-        level: usize,
-        wanted: impl Fn(&Edge) -> bool,
-    ) -> Result<Result<(), Bits>, KbError> {
-        // Names met for the first time are passed on as a prefetch hint
-        // before any of them is looked at.
-        let met: Vec<crate::kb::Wanted> = edges
-            .iter()
-            .filter(|e| wanted(e))
-            .filter(|e| {
-                self.ids
-                    .get(e.name.as_str())
-                    .is_none_or(|&i| self.nodes[i].view.is_none())
-            })
-            .map(self::wanted)
-            .collect();
-        self.universe.prefetch(&met);
-        for index in 0..edges.len() {
-            if !wanted(&edges[index]) {
-                continue;
-            }
-            let t = self.intern(&edges[index].name);
-            let req = Req {
-                from: Some(from),
-                edges: edges.clone(),
-                index,
-                level,
-            };
-            if let Err(c) = self.add_req(t, req)? {
-                return Ok(Err(c));
-            }
-        }
-        Ok(Ok(()))
     }
 
     /// Run one episode with `policy` ordering candidate versions.

@@ -4,7 +4,11 @@
 //! versions, steps on each action, strides on complete stacks, wraps on the
 //! accepted stack.
 
+mod info;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use info::InfoOrigin;
 
 use crate::prescription::Prescriptions;
 use crate::prescription::eval::{Context, PackageRef, match_fires, matcher_admits, should_include};
@@ -72,41 +76,6 @@ impl Pinned {
             index_url: &self.index_url,
             develop: self.develop,
         }
-    }
-}
-
-/// What a stack_info entry was raised about, so a report keeps only the
-/// entries that concern the stack it reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct InfoOrigin {
-    /// Releases the unit fired on: all must be in the stack.
-    pins: Vec<(String, Version)>,
-    /// Packages the unit acted on whatever their version (sieves, skips,
-    /// pseudonyms): each must be in the stack or left out of it.
-    names: Vec<String>,
-    /// A release the unit refused: it concerns a stack holding an older
-    /// release of the package (the refusal is why it is not newer).
-    refused: Option<(String, Version)>,
-}
-
-impl InfoOrigin {
-    fn about_name(name: &str) -> Self {
-        Self {
-            names: vec![name.to_string()],
-            ..Self::default()
-        }
-    }
-
-    fn concerns(&self, stack: &BTreeMap<&str, Option<&Version>>) -> bool {
-        self.pins
-            .iter()
-            .all(|(n, v)| stack.get(n.as_str()) == Some(&Some(v)))
-            && self.names.iter().all(|n| stack.contains_key(n.as_str()))
-            && self.refused.as_ref().is_none_or(|(n, refused)| {
-                stack
-                    .get(n.as_str())
-                    .is_some_and(|v| v.is_some_and(|v| v < refused))
-            })
     }
 }
 
@@ -263,61 +232,6 @@ impl<'p> Pipeline<'p> {
             .copied()
             .filter(move |&i| kinds.contains(&p.units[i].kind) && p.units[i].usable())
             .map(move |i| &p.units[i])
-    }
-
-    /// The stack_info entries that concern a stack: those raised about
-    /// its own releases, about packages it holds or leaves out (`skipped`),
-    /// or about no package at all. Entries raised only while trying
-    /// releases the stack does not hold are dropped.
-    pub fn stack_info_for<'a>(
-        &self,
-        pinned: impl IntoIterator<Item = (&'a str, &'a Version)>,
-        skipped: impl IntoIterator<Item = &'a str>,
-    ) -> Vec<Message> {
-        let mut stack: BTreeMap<&str, Option<&Version>> = BTreeMap::new();
-        for (n, v) in pinned {
-            stack.insert(n, Some(v));
-        }
-        for n in skipped {
-            stack.entry(n).or_insert(None);
-        }
-        let mut out: Vec<Message> = Vec::new();
-        for (m, origin) in self.stack_info.iter().zip(&self.info_origin) {
-            if origin.concerns(&stack) && !out.contains(m) {
-                out.push(m.clone());
-            }
-        }
-        out
-    }
-
-    /// Record that `unit` acted on what `origin` names: its stack_info
-    /// (once per run and origin) and log.
-    fn acted(&mut self, unit: &Unit, package: Option<&str>, origin: InfoOrigin) {
-        let entry = self.ran.entry(unit.name.clone()).or_insert((unit.kind, 0));
-        entry.1 += 1;
-        for m in &unit.run().stack_info {
-            let mut m = m.clone();
-            if m.package_name.is_none() {
-                m.package_name = package.map(str::to_string);
-            }
-            let key = format!("{}|{:?}|{}|{:?}", unit.name, m.kind, m.message, origin);
-            if self.seen_info.insert(key) {
-                self.stack_info.push(m);
-                self.info_origin.push(origin.clone());
-            }
-        }
-        if let Some(log) = &unit.run().log {
-            tracing::info!(unit = %unit.name, "{}", log.message);
-        }
-        if self.eager_stop.is_none()
-            && let Some(msg) = &unit.run().eager_stop_pipeline
-        {
-            self.eager_stop = Some(Refusal {
-                unit: unit.name.clone(),
-                message: msg.clone(),
-                culprits: Vec::new(),
-            });
-        }
     }
 
     /// Run boots: generic ones once, package ones once per matching direct
