@@ -307,6 +307,65 @@ pub fn package_matches(unit: &Unit, p: &PackageRef) -> bool {
     })
 }
 
+/// Who brought a package into the stack: the resolved releases that
+/// require it, and whether the project itself does.
+#[derive(Debug, Clone, Copy)]
+pub struct Introducers<'a> {
+    /// Resolved packages whose requirements name it.
+    pub by: &'a [PackageRef<'a>],
+    /// Required by the project.
+    pub direct: bool,
+}
+
+/// `state.package_version_from`: the package was brought in by a resolved
+/// release one of the matchers admits; unless
+/// `package_version_from_allow_other`, by nothing else (the project
+/// included). Holds trivially when the list is empty; never when who
+/// brought it in is not known.
+fn introduced_as_wanted(
+    state: &super::schema::StateMatch,
+    introducers: Option<&Introducers>,
+) -> bool {
+    if state.package_version_from.is_empty() {
+        return true;
+    }
+    let Some(i) = introducers else {
+        return false;
+    };
+    let listed = |r: &PackageRef| {
+        state
+            .package_version_from
+            .iter()
+            .any(|m| matcher_admits(m, r))
+    };
+    i.by.iter().any(listed)
+        && (state.package_version_from_allow_other || (!i.direct && i.by.iter().all(listed)))
+}
+
+/// A step's `match`: an alternative whose `package_version` admits the
+/// package added and whose `state` holds (resolved dependencies present;
+/// `package_version_from` checked against `introducers`).
+pub fn step_matches(
+    unit: &Unit,
+    package: Option<&PackageRef>,
+    resolved: &[PackageRef],
+    introducers: Option<&Introducers>,
+) -> bool {
+    package.is_some_and(|p| {
+        unit.matches().iter().any(|m| {
+            m.package_version
+                .as_ref()
+                .is_some_and(|pv| matcher_admits(pv, p))
+                && m.state.as_ref().is_none_or(|s| {
+                    s.resolved_dependencies
+                        .iter()
+                        .all(|want| resolved.iter().any(|r| matcher_admits(want, r)))
+                        && introduced_as_wanted(s, introducers)
+                })
+        })
+    })
+}
+
 /// Does any alternative's `state.resolved_dependencies` hold in `resolved`?
 pub fn state_matches(unit: &Unit, resolved: &[PackageRef]) -> bool {
     unit.matches().iter().any(|m| {
@@ -346,19 +405,9 @@ pub fn match_fires(unit: &Unit, package: Option<&PackageRef>, resolved: &[Packag
                 })
         }
         UnitKind::Pseudonym | UnitKind::Sieve => package.is_some_and(|p| package_matches(unit, p)),
-        UnitKind::Step | UnitKind::StepSkipPackage | UnitKind::StepAddPackage => package
-            .is_some_and(|p| {
-                unit.matches().iter().any(|m| {
-                    m.package_version
-                        .as_ref()
-                        .is_some_and(|pv| matcher_admits(pv, p))
-                        && m.state.as_ref().is_none_or(|s| {
-                            s.resolved_dependencies
-                                .iter()
-                                .all(|want| resolved.iter().any(|r| matcher_admits(want, r)))
-                        })
-                })
-            }),
+        UnitKind::Step | UnitKind::StepSkipPackage | UnitKind::StepAddPackage => {
+            step_matches(unit, package, resolved, None)
+        }
         UnitKind::StepGroup => {
             let all: Vec<&PackageRef> = package.into_iter().chain(resolved.iter()).collect();
             unit.matches().iter().any(|m| {

@@ -140,6 +140,7 @@ pub fn explore(
         .time
         .map(|t| t.mul_f64(crate::predict::EXPLOITATION_FROM));
     let mut kept: Vec<Kept> = Vec::new();
+    let mut invalid: Option<Vec<String>> = None;
     let mut seen: HashSet<u64> = HashSet::new();
     let mut accepted: u64 = 0;
     let mut episodes: u64 = 0;
@@ -184,7 +185,16 @@ pub fn explore(
         accepted += 1;
         let episode = solver.episode();
         let key = stack_key(&episode);
-        if seen.insert(key) {
+        // Every stack is checked against its own releases' requirements
+        // before it can be reported: one that fails is a bug, never a lock.
+        let problems = solver.verify();
+        if !problems.is_empty() {
+            tracing::error!(
+                "a stack failed the final check and is not reported (a bug in thoth-rs): {}",
+                problems.join("; ")
+            );
+            invalid.get_or_insert(problems);
+        } else if seen.insert(key) {
             let worst = kept.last().map(|k| k.score);
             if kept.len() < count || worst.is_some_and(|w| episode.score > w) {
                 let resolution = collect(&solver, &develop_of_root);
@@ -212,6 +222,11 @@ pub fn explore(
     }
     let counters = solver.counters.clone();
     drop(solver);
+    if kept.is_empty()
+        && let Some(problems) = invalid
+    {
+        return Err(ResolveError::Invalid(problems));
+    }
 
     let elapsed = started.elapsed();
     let mut products = Vec::with_capacity(kept.len());

@@ -214,6 +214,12 @@ pub enum ResolveError {
     /// No stack satisfies the requirements.
     #[error("no stack satisfies the requirements\n{0}")]
     NoSolution(Explanation),
+    /// Every stack found failed the final check: a bug, reported as such.
+    #[error(
+        "internal error: every stack found failed the final check against its own requirements; please report this bug:\n  {}",
+        .0.join("\n  ")
+    )]
+    Invalid(Vec<String>),
 }
 
 /// Everything one resolution needs.

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use info::InfoOrigin;
 
 use crate::prescription::Prescriptions;
-use crate::prescription::eval::{Context, PackageRef, match_fires, matcher_admits, should_include};
+use crate::prescription::eval::{
+    Context, Introducers, PackageRef, match_fires, matcher_admits, should_include, step_matches,
+};
 use crate::prescription::schema::{AddPackage, Message, MessageType, Unit, UnitKind};
 use crate::python::{Version, VersionSpecifiers};
 
@@ -399,14 +401,30 @@ impl<'p> Pipeline<'p> {
             })
     }
 
-    /// Run the steps for adding `package` to a stack holding `resolved`.
-    pub fn step(&mut self, package: &Pinned, resolved: &[Pinned]) -> StepOutcome {
+    /// Run the steps for adding `package` to a stack holding `resolved`;
+    /// `introduced_by` are the resolved releases that require it and
+    /// `direct` says whether the project does (`state.package_version_from`).
+    pub fn step(
+        &mut self,
+        package: &Pinned,
+        resolved: &[Pinned],
+        introduced_by: &[Pinned],
+        direct: bool,
+    ) -> StepOutcome {
         let refs: Vec<PackageRef> = resolved.iter().map(Pinned::as_ref).collect();
+        let by: Vec<PackageRef> = introduced_by.iter().map(Pinned::as_ref).collect();
+        let introducers = Introducers { by: &by, direct };
         let pkg = package.as_ref();
         let mut fired: Vec<(&'p Unit, Option<String>)> = self
             .units_for(&package.name, STEPS)
             .map(|(_, u)| u)
-            .filter(|u| match_fires(u, Some(&pkg), &refs))
+            .filter(|u| {
+                if u.kind == UnitKind::StepGroup {
+                    match_fires(u, Some(&pkg), &refs)
+                } else {
+                    u.usable() && step_matches(u, Some(&pkg), &refs, Some(&introducers))
+                }
+            })
             .map(|u| (u, None))
             .collect();
         // Units about an already resolved package whose state condition

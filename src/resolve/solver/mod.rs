@@ -398,7 +398,23 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                 } else {
                     Vec::new()
                 };
-                self.pipeline.step(&pinned, &resolved)
+                // Who brought it in, for `state.package_version_from`.
+                let introduced_by: Vec<Pinned> = self.nodes[p]
+                    .reqs
+                    .iter()
+                    .filter_map(|q| q.from)
+                    .filter_map(|f| {
+                        Some(Pinned {
+                            name: self.nodes[f].name.clone(),
+                            version: self.decided_version(f)?.clone(),
+                            index_url: self.rules.index_url.clone(),
+                            develop: false,
+                        })
+                    })
+                    .collect();
+                let direct = self.nodes[p].reqs.iter().any(|q| q.from.is_none());
+                self.pipeline
+                    .step(&pinned, &resolved, &introduced_by, direct)
             } else {
                 StepOutcome::Accept {
                     score: 0.0,

@@ -127,3 +127,49 @@ impl Solver<'_, '_, '_> {
         });
     }
 }
+
+impl Solver<'_, '_, '_> {
+    /// Check the stack just found against what its own releases require
+    /// (the edges that apply on the target, with the extras asked for):
+    /// every required package decided at an admitted version, or left out
+    /// by a unit. Problems found are a bug in the search, never a lock.
+    pub fn verify(&self) -> Vec<String> {
+        let env = self.universe.markers().clone();
+        let mut problems = Vec::new();
+        for node in &self.nodes {
+            let Some(d) = &node.decision else {
+                continue;
+            };
+            let (Some(rel), Some(view)) = (d.release, node.view.as_ref()) else {
+                continue;
+            };
+            let requirer = format!("{} {}", node.name, view.version(rel));
+            for edge in self.universe.edges(view, rel).iter() {
+                if !edge.applies(&env, &d.extras) {
+                    continue;
+                }
+                let Some(&t) = self.ids.get(edge.name.as_str()) else {
+                    problems.push(format!("missing {} (required by {requirer})", edge.name));
+                    continue;
+                };
+                let target = &self.nodes[t];
+                match (&target.decision, target.view.as_ref()) {
+                    (Some(td), Some(tv)) => {
+                        if let Some(tr) = td.release
+                            && !edge.admits(tv, tr)
+                        {
+                            problems.push(format!(
+                                "{} {} does not meet {} (required by {requirer})",
+                                target.name,
+                                tv.version(tr),
+                                edge.requirement_text()
+                            ));
+                        }
+                    }
+                    _ => problems.push(format!("missing {} (required by {requirer})", edge.name)),
+                }
+            }
+        }
+        problems
+    }
+}
