@@ -188,3 +188,31 @@ fn inputs_with_tens_of_thousands_of_entries_are_read_in_linear_time() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot supply"), "{err}");
 }
+
+#[test]
+fn an_over_long_base_image_is_named_with_its_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("requirements.in"), "six\n").unwrap();
+    let long = "a".repeat(5000);
+    std::fs::write(
+        d.join(".thoth.yaml"),
+        format!("runtime_environments:\n- name: app\n  base_image: {long}:1\n"),
+    )
+    .unwrap();
+    let out = bounded(d, "advise -q");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(".thoth.yaml") && err.contains("base_image") && err.contains("at most 255"),
+        "{err}"
+    );
+    std::fs::remove_file(d.join(".thoth.yaml")).unwrap();
+    let out = bounded(d, &format!("advise -q --base-image {long}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--base-image") && err.contains("at most 255"),
+        "{err}"
+    );
+}

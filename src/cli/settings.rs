@@ -226,6 +226,13 @@ fn base_image(
         (None, Some(b)) => (b.clone(), false),
         (None, None) => return Ok(None),
     };
+    if explicit && spec.len() > crate::image::MAX_REFERENCE_LEN {
+        return Err(CliError::Usage(format!(
+            "--base-image is {} characters long; an image name or path is at most {}",
+            spec.len(),
+            crate::image::MAX_REFERENCE_LEN
+        )));
+    }
     let analysis = crate::image::open_base_image(&spec, dir).map_err(super::image::image_error)?;
     let Some(analysis) = analysis else {
         if explicit {

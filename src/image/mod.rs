@@ -26,6 +26,10 @@ pub use python::{Interpreter, InterpreterKind, PythonPackage};
 pub use rpmdb::RpmPackage;
 pub use source::ImageError;
 
+/// Longest image name or path accepted (`base_image`, `--base-image`):
+/// longer ones cannot be a file name on the systems we run on.
+pub const MAX_REFERENCE_LEN: usize = 255;
+
 /// Version of the saved analysis format.
 pub const FORMAT_VERSION: u32 = 2;
 

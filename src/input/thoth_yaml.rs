@@ -354,6 +354,18 @@ impl ThothConfig {
                     format!("invalid base_image `{image}`: expected image:tag"),
                 ));
             }
+            if let Some(image) = env.base_image.value()
+                && image.len() > crate::image::MAX_REFERENCE_LEN
+            {
+                return Err(err(
+                    "base_image",
+                    format!(
+                        "base_image is {} characters long; an image name or path is at most {}",
+                        image.len(),
+                        crate::image::MAX_REFERENCE_LEN
+                    ),
+                ));
+            }
             if let Some(mode) = env.base_image_mode.value()
                 && crate::image::ImageMode::parse(mode).is_none()
             {
