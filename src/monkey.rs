@@ -43,8 +43,7 @@ pub fn dependency_monkey(
     let mut search_rules = rules(s, kb, &markers);
     // Scores do not pick stacks here; advisories are not looked at.
     search_rules.security = Default::default();
-    let facts = s.image.as_ref().map(|a| a.facts(&s.image_installed()));
-    let installed = crate::advise::image::installed_releases(s);
+    let (facts, installed) = crate::advise::image::run_inputs(s);
     let run = Run {
         installed: &installed,
         workflow: Workflow::DependencyMonkey,

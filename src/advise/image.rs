@@ -8,6 +8,7 @@ use crate::image::{ImageMode, PythonPackage};
 use crate::kb::{Dependency, KnowledgeBase, Lookup, MetadataAnswer};
 use crate::prescription::schema::{Message, MessageType};
 use crate::python::{Version, parse_specifiers, parse_version};
+use crate::resolve::universe::InstalledRelease;
 use crate::resolve::{Resolution, SearchRules};
 use crate::settings::AdviseSettings;
 
@@ -40,9 +41,21 @@ fn origin(p: &PythonPackage) -> String {
     }
 }
 
+/// What a run takes from the base image: the facts prescriptions select
+/// on, and the releases already where the stack goes.
+pub fn run_inputs(
+    s: &AdviseSettings,
+) -> (
+    Option<crate::prescription::eval::ImageFacts>,
+    Vec<InstalledRelease>,
+) {
+    let facts = s.image.as_ref().map(|a| a.facts(&s.image_installed()));
+    (facts, installed_releases(s))
+}
+
 /// The installed releases whose own requirements hold (name, version,
 /// requirements as installed): those already where the stack goes.
-pub fn installed_releases(s: &AdviseSettings) -> Vec<(String, Version, Vec<Dependency>)> {
+fn installed_releases(s: &AdviseSettings) -> Vec<InstalledRelease> {
     s.image_installed()
         .into_iter()
         .filter_map(|p| {

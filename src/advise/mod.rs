@@ -190,8 +190,8 @@ pub struct Run<'a> {
     /// What the base image holds (selects prescriptions).
     pub image: Option<&'a ImageFacts>,
     /// Releases already installed where the stack goes, with their
-    /// requirements as installed (see [`image::installed_releases`]).
-    pub installed: &'a [(String, crate::python::Version, Vec<crate::kb::Dependency>)],
+    /// requirements as installed (see [`image::run_inputs`]).
+    pub installed: &'a [crate::resolve::universe::InstalledRelease],
 }
 
 impl<'a> Run<'a> {
@@ -326,8 +326,7 @@ pub fn advise(
         .marker_environment()
         .map_err(AdviseError::Target)?;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
-    let facts = s.image.as_ref().map(|a| a.facts(&s.image_installed()));
-    let installed = crate::advise::image::installed_releases(s);
+    let (facts, installed) = crate::advise::image::run_inputs(s);
     let run = Run {
         installed: &installed,
         image: facts.as_ref(),

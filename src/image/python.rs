@@ -108,16 +108,6 @@ pub struct PythonPackage {
     pub distro_package: Option<String>,
 }
 
-impl PythonPackage {
-    /// Is this package importable by Python `X.Y`? (Its site directory is
-    /// that version's, or Debian's version-independent `python3`.)
-    pub fn serves(&self, python_xy: &str) -> bool {
-        self.location
-            .split('/')
-            .any(|c| c == format!("python{python_xy}") || c == "python3")
-    }
-}
-
 /// Directories that may hold `bin/` and `lib/` of a Python installation or
 /// virtual environment, as found (not yet canonical).
 fn prefixes(root: &dyn Root) -> Vec<String> {

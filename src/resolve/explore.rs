@@ -185,18 +185,19 @@ pub fn explore(
         accepted += 1;
         let episode = solver.episode();
         let key = stack_key(&episode);
-        // Every stack is checked against its own releases' requirements
-        // before it can be reported: one that fails is a bug, never a lock.
-        let problems = solver.verify();
-        if !problems.is_empty() {
-            tracing::error!(
-                "a stack failed the final check and is not reported (a bug in thoth-rs): {}",
-                problems.join("; ")
-            );
-            invalid.get_or_insert(problems);
-        } else if seen.insert(key) {
+        if seen.insert(key) {
             let worst = kept.last().map(|k| k.score);
-            if kept.len() < count || worst.is_some_and(|w| episode.score > w) {
+            let keep = kept.len() < count || worst.is_some_and(|w| episode.score > w);
+            // A stack about to be kept is checked against its own
+            // releases' requirements: one that fails is a bug, never a lock.
+            let problems = if keep { solver.verify() } else { Vec::new() };
+            if !problems.is_empty() {
+                tracing::error!(
+                    "a stack failed the final check and is not reported (a bug in thoth-rs): {}",
+                    problems.join("; ")
+                );
+                invalid.get_or_insert(problems);
+            } else if keep {
                 let resolution = collect(&solver, &develop_of_root);
                 let at = kept
                     .iter()

@@ -286,7 +286,8 @@ fn passed_over(solver: &Solver, i: usize, d: &solver::Decision, r: usize) -> Str
         return solver::Exclusion::Prerelease.to_string();
     }
     match d.release {
-        Some(chosen) if d.order.contains(&r) => format!(
+        // A candidate not tried: the policy put the decided release first.
+        Some(chosen) if d.options.contains(&r) => format!(
             "not tried: the predictor ordered {} before it and that led to a stack",
             view.version(chosen)
         ),

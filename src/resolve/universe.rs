@@ -17,6 +17,10 @@ use crate::kb::{
 };
 use crate::python::{ExtraName, MarkerEnvironment, MarkerTree, Version, VersionSpecifiers};
 
+/// A release already installed where the stack goes: name, version and
+/// its requirements as installed.
+pub type InstalledRelease = (String, Version, Vec<crate::kb::Dependency>);
+
 /// Whether the snapshot can supply a project.
 #[derive(Debug, Clone)]
 pub enum Availability {
@@ -253,7 +257,7 @@ impl<'k> Universe<'k> {
     /// Releases already installed where the stack goes: for each, the
     /// requirements recorded in the installed copy replace the index's
     /// (distributions patch them; the installed copy is what runs).
-    pub fn set_installed(&mut self, installed: &[(String, Version, Vec<crate::kb::Dependency>)]) {
+    pub fn set_installed(&mut self, installed: &[InstalledRelease]) {
         self.installed = installed
             .iter()
             .map(|(name, version, deps)| (name.clone(), (version.clone(), parse_edges(deps))))

@@ -107,8 +107,7 @@ impl Solver<'_, '_, '_> {
             skipped_by,
             replaced_by: None,
             options: self.options.clone(),
-            order: Rc::from(Vec::new()),
-            passed_over: Rc::from(Vec::new()),
+            passed_over: Vec::new(),
         });
         self.trail.push(Undo::Decision(i));
         self.counters.decisions += 1;

@@ -80,12 +80,11 @@ pub struct Decision {
     pub replaced_by: Option<(String, String)>,
     /// The candidates the package had when decided, newest first.
     pub options: Rc<[usize]>,
-    /// The order the policy tried them in.
-    pub order: Rc<[usize]>,
     /// Releases tried before this decision at this level, with why each
     /// failed (true of the final stack: the decisions before this one
-    /// stay as they were when it was taken).
-    pub passed_over: Rc<[(usize, String)]>,
+    /// stay as they were when it was taken). A candidate newer than the
+    /// release decided and not listed here was ordered after it.
+    pub passed_over: Vec<(usize, String)>,
 }
 
 /// One package name in the search.
@@ -393,25 +392,14 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                     index_url: self.rules.index_url.clone(),
                     develop: false,
                 };
-                let resolved = if needs_stack {
-                    self.pinned()
+                // The stack and who brought the package in (a `state`'s
+                // `resolved_dependencies` and `package_version_from`), only
+                // for steps that look at them.
+                let (resolved, introduced_by) = if needs_stack {
+                    (self.pinned(), self.introducers(p))
                 } else {
-                    Vec::new()
+                    (Vec::new(), Vec::new())
                 };
-                // Who brought it in, for `state.package_version_from`.
-                let introduced_by: Vec<Pinned> = self.nodes[p]
-                    .reqs
-                    .iter()
-                    .filter_map(|q| q.from)
-                    .filter_map(|f| {
-                        Some(Pinned {
-                            name: self.nodes[f].name.clone(),
-                            version: self.decided_version(f)?.clone(),
-                            index_url: self.rules.index_url.clone(),
-                            develop: false,
-                        })
-                    })
-                    .collect();
                 let direct = self.nodes[p].reqs.iter().any(|q| q.from.is_none());
                 self.pipeline
                     .step(&pinned, &resolved, &introduced_by, direct)
@@ -468,9 +456,10 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                     self.options = options.clone();
                     let decided =
                         self.decide(p, Some(rel), level, (score, justification, add), None)?;
-                    if let Some(d) = self.nodes[p].decision.as_mut() {
-                        d.order = Rc::from(cands.as_slice());
-                        d.passed_over = Rc::from(rejected.as_slice());
+                    if !rejected.is_empty()
+                        && let Some(d) = self.nodes[p].decision.as_mut()
+                    {
+                        d.passed_over.clone_from(&rejected);
                     }
                     decided
                 }

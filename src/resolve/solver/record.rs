@@ -16,6 +16,24 @@ impl Solver<'_, '_, '_> {
         }
     }
 
+    /// The decided packages whose requirements name node `i`, as units
+    /// see them.
+    pub(super) fn introducers(&self, i: usize) -> Vec<super::Pinned> {
+        self.nodes[i]
+            .reqs
+            .iter()
+            .filter_map(|q| q.from)
+            .filter_map(|f| {
+                Some(super::Pinned {
+                    name: self.nodes[f].name.clone(),
+                    version: self.decided_version(f)?.clone(),
+                    index_url: self.rules.index_url.clone(),
+                    develop: false,
+                })
+            })
+            .collect()
+    }
+
     /// Where the search stands (trail length, discovery counter), to come
     /// back to with [`Self::restart`].
     pub fn mark(&self) -> (usize, usize) {
