@@ -38,6 +38,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let file_name = path.file_name().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name")
     })?;
+    sweep_stale(dir, Some(&format!(".{}.", file_name.to_string_lossy())));
     // Unique per process and per call, so threads writing the same file
     // (e.g. two first uses of the bundled snapshot) never share a temp file.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -57,6 +58,60 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Remove the temporary files that runs of thoth-rs which no longer exist
+/// (killed, or the machine lost power) left in `dir`: `.NAME.PID.N.tmp`
+/// from [`write_atomic`] and `.NAME.PID.partial` or `NAME.LABEL-PID.partial`
+/// from snapshot writers. Only names starting with `prefix` are looked at
+/// when one is given. A file whose process is still running is left
+/// alone; errors are ignored (this is tidying, never a reason to fail).
+pub fn sweep_stale(dir: &Path, prefix: Option<&str>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if prefix.is_some_and(|p| !name.starts_with(p)) {
+            continue;
+        }
+        if let Some(pid) = writer_pid(name)
+            && !process_alive(pid)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The process id in a temporary file name of ours, if it is one.
+fn writer_pid(name: &str) -> Option<u32> {
+    if let Some(rest) = name.strip_suffix(".tmp") {
+        // .NAME.PID.N.tmp
+        let mut parts = rest.rsplitn(3, '.');
+        let n = parts.next()?;
+        let pid = parts.next()?;
+        let head = parts.next()?;
+        if !head.starts_with('.') || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        return pid.parse().ok();
+    }
+    let rest = name.strip_suffix(".partial")?;
+    // .NAME.PID.partial or NAME.LABEL-PID.partial
+    let tail = rest.rsplit(['.', '-']).next()?;
+    tail.parse().ok()
+}
+
+/// Is process `pid` running? Where that cannot be known, assume it is.
+fn process_alive(pid: u32) -> bool {
+    let proc_root = Path::new("/proc");
+    if !proc_root.join("self").exists() {
+        return true;
+    }
+    pid == std::process::id() || proc_root.join(pid.to_string()).exists()
 }
 
 /// Where a chain of symbolic links ends (the last link's target, which
@@ -93,6 +148,40 @@ mod tests {
         write_atomic(&path, b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn temporary_files_of_dead_runs_are_swept_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // A process id that cannot be running: above the kernel's maximum.
+        let dead = 4_194_305u32;
+        let me = std::process::id();
+        let stale = [
+            format!(".Pipfile.lock.{dead}.0.tmp"),
+            format!(".snapshot.sqlite.{dead}.partial"),
+            format!("snapshot.import-{dead}.partial"),
+        ];
+        let kept = [
+            format!(".Pipfile.lock.{me}.7.tmp"),
+            "Pipfile.lock".to_string(),
+            format!("notes.{dead}.txt"),
+            ".hidden.tmp".to_string(),
+        ];
+        for name in stale.iter().chain(&kept) {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        sweep_stale(dir.path(), Some(".Pipfile.lock."));
+        assert!(!dir.path().join(&stale[0]).exists());
+        assert!(dir.path().join(&stale[1]).exists(), "outside the prefix");
+        sweep_stale(dir.path(), None);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want = kept.to_vec();
+        want.sort();
+        assert_eq!(left, want);
     }
 
     #[test]

@@ -216,3 +216,143 @@ fn an_over_long_base_image_is_named_with_its_file_and_key() {
         "{err}"
     );
 }
+
+/// A copy of the bundled snapshot at `to`, damaged by `damage`.
+fn damaged_copy(to: &Path, damage: impl FnOnce(&Path)) {
+    let info = common::json_ok(common::thoth().args(["snapshot", "info", "--json"]));
+    std::fs::copy(info["path"].as_str().unwrap(), to).unwrap();
+    damage(to);
+}
+
+fn sql(path: &Path, batch: &str) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(batch)
+        .unwrap();
+}
+
+#[test]
+fn damaged_or_hostile_snapshots_are_bad_input_with_one_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("requirements.in"), "flask\n").unwrap();
+    let snap = d.join("snap.sqlite");
+    type Damage = Box<dyn FnOnce(&Path)>;
+    // What the message must say (any one of).
+    let cases: Vec<(&str, Damage, &[&str])> = vec![
+        (
+            "zeroed pages",
+            Box::new(|p: &Path| {
+                use std::io::{Seek, SeekFrom, Write};
+                let mut f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+                let len = f.metadata().unwrap().len();
+                f.seek(SeekFrom::Start(len / 4096 / 3 * 4096)).unwrap();
+                f.write_all(&vec![0; len as usize / 3]).unwrap();
+            }),
+            &["malformed", "damaged"],
+        ),
+        (
+            "truncated",
+            Box::new(|p: &Path| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .unwrap()
+                    .set_len(1 << 20)
+                    .unwrap();
+            }),
+            &["malformed", "damaged"],
+        ),
+        (
+            "a table replaced by an endless view",
+            Box::new(|p: &Path| {
+                sql(
+                    p,
+                    "ALTER TABLE releases RENAME TO kept;
+                     CREATE VIEW releases AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)
+                       SELECT kept.* FROM kept WHERE (SELECT count(*) FROM r) > 0;",
+                )
+            }),
+            &["view releases"],
+        ),
+        (
+            "a trigger",
+            Box::new(|p: &Path| {
+                sql(
+                    p,
+                    "CREATE TABLE t (x); CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END;",
+                )
+            }),
+            &["trigger tr"],
+        ),
+    ];
+    for (what, damage, needle) in cases {
+        damaged_copy(&snap, damage);
+        for args in [
+            "advise -q --snapshot snap.sqlite -o out.lock",
+            "snapshot info --snapshot snap.sqlite",
+        ] {
+            let out = bounded(d, args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what}: {args}: {err}");
+            assert!(
+                err.contains("snap.sqlite") && needle.iter().any(|n| err.contains(n)),
+                "{what}: {args}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{err}");
+        }
+        assert!(!d.join("out.lock").exists(), "{what}");
+    }
+}
+
+#[test]
+fn temporary_files_of_killed_runs_are_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("requirements.in"), "six\n").unwrap();
+    // What a run killed while writing its lock would leave: its process
+    // (an id above the kernel's maximum) no longer exists.
+    let stale = d.join(".requirements.txt.4194305.0.tmp");
+    std::fs::write(&stale, "half a lock").unwrap();
+    let out = bounded(d, "advise -q");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(d.join("requirements.txt").is_file());
+    assert!(!stale.exists());
+}
+
+#[test]
+fn prescriptions_check_and_advise_agree_on_a_name_clash_with_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("requirements.in"), "six\n").unwrap();
+    // A directory holding a copy of one of our own files.
+    let units = d.join("units");
+    std::fs::create_dir_all(&units).unwrap();
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("prescriptions");
+    std::fs::copy(
+        ours.join("packaging/backports.yaml"),
+        units.join("backports.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        ours.join("_prescription_metadata.yaml"),
+        units.join("_prescription_metadata.yaml"),
+    )
+    .unwrap();
+    let out = bounded(d, "prescriptions check units");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("Enum34OnPython3Sieve") && err.contains("advise would refuse"),
+        "{err}"
+    );
+    let out = bounded(d, "advise -q --prescriptions units");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("Enum34OnPython3Sieve"), "{err}");
+}

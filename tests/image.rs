@@ -1145,3 +1145,182 @@ fn rpm_file_lists_name_the_package_that_installed_a_python_package() {
     let other = packages.iter().find(|p| p["name"] != "requests").unwrap();
     assert!(other.get("distro_package").is_none(), "{other}");
 }
+
+/// A gzip stream of `parts` (literal bytes, or MiB of one repeated byte)
+/// built from concatenated gzip members: one compressed MiB is reused, so
+/// a stream that expands to gigabytes costs the test almost nothing.
+enum Gz {
+    Bytes(Vec<u8>),
+    MiB(usize),
+}
+
+fn gz_stream(parts: &[Gz]) -> Vec<u8> {
+    let one_mib = gzip(&vec![b'x'; 1 << 20]);
+    let mut out = Vec::new();
+    for p in parts {
+        match p {
+            Gz::Bytes(b) => out.extend(gzip(b)),
+            Gz::MiB(n) => {
+                for _ in 0..*n {
+                    out.extend_from_slice(&one_mib);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A tar header for a regular file of `size` bytes.
+fn tar_header(path: &str, size: u64) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(path).unwrap();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_size(size);
+    h.set_cksum();
+    h.as_bytes().to_vec()
+}
+
+/// Run `thoth-rs image inspect --json PATH` with at most `mib` MiB of
+/// address space, a 90 s limit, and its own temporary directory `tmp`
+/// plus `env`.
+fn inspect_bounded(
+    path: &Path,
+    mib: u64,
+    tmp: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let bin = env!("CARGO_BIN_EXE_thoth-rs");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -v {}; exec timeout 90 '{bin}' image inspect --json '{}'",
+            mib * 1024,
+            path.display()
+        ))
+        .env("TMPDIR", tmp)
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn huge_metadata_files_in_a_small_layer_are_not_kept() {
+    // 16 METADATA files of 40 MiB each in one gzip layer of about 1 MB:
+    // keeping them all (640 MiB) would break the 512 MiB address-space
+    // limit; a metadata file that large is not one and is skipped.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut parts = Vec::new();
+    for i in 0..16 {
+        parts.push(Gz::Bytes(tar_header(
+            &format!("usr/lib/python3/site-packages/bomb{i}-1.0.dist-info/METADATA"),
+            40 << 20,
+        )));
+        parts.push(Gz::MiB(40));
+    }
+    parts.push(Gz::Bytes(vec![0; 1024]));
+    let layers = vec![
+        layer(&[text("etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n")]),
+        gz_stream(&parts),
+    ];
+    let path = tmp.path().join("bomb.tar");
+    docker_archive(&path, "bomb:1", &[], &layers);
+    let scratch = tempfile::tempdir().unwrap();
+    let out = inspect_bounded(&path, 512, scratch.path(), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(a["os"]["id"], "debian", "{a}");
+    assert!(a["python_packages"].as_array().unwrap().is_empty(), "{a}");
+}
+
+#[test]
+fn a_compressed_archive_is_decompressed_within_a_temporary_space_budget_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A docker archive whose only member expands to 300 MiB, gzip-compressed
+    // as a whole (the outer compression is what needs temporary space).
+    let path = tmp.path().join("big.tar.gz");
+    std::fs::write(
+        &path,
+        gz_stream(&[
+            Gz::Bytes(tar_header("layer0/layer.tar", 300 << 20)),
+            Gz::MiB(300),
+            Gz::Bytes(vec![0; 1024]),
+        ]),
+    )
+    .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = inspect_bounded(
+        &path,
+        1024,
+        scratch.path(),
+        &[("THOTH_IMAGE_TMP_MAX", "104857600")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("big.tar.gz")
+            && err.contains("larger than 100 MiB")
+            && err.contains("THOTH_IMAGE_TMP_MAX"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+
+    // Killed while decompressing: the temporary file has no name, so
+    // nothing is left behind either.
+    let bin = env!("CARGO_BIN_EXE_thoth-rs");
+    let mut child = std::process::Command::new(bin)
+        .args(["image", "inspect", "--json"])
+        .arg(&path)
+        .env("TMPDIR", scratch.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn an_rpm_database_with_views_or_triggers_is_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        (
+            "view",
+            "CREATE TABLE t (hnum INTEGER, blob BLOB);
+             CREATE VIEW Packages AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)
+               SELECT n AS hnum, zeroblob(16) AS blob FROM r;",
+        ),
+        (
+            "trigger",
+            "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB);
+             CREATE TRIGGER tr AFTER INSERT ON Packages BEGIN DELETE FROM Packages; END;",
+        ),
+    ] {
+        let db = tmp.path().join(format!("{name}.sqlite"));
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+        let layers = vec![layer(&[
+            text("etc/os-release", "ID=\"rhel\"\nVERSION_ID=\"9.4\"\n"),
+            E::File("var/lib/rpm/rpmdb.sqlite", std::fs::read(&db).unwrap()),
+        ])];
+        let path = tmp.path().join(format!("{name}.tar"));
+        docker_archive(&path, "rhel:9", &[], &layers);
+        let scratch = tempfile::tempdir().unwrap();
+        let out = inspect_bounded(&path, 1024, scratch.path(), &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(a["rpm"]["readable"], false, "{a}");
+        let note = a["rpm"]["note"].as_str().unwrap();
+        assert!(note.contains(&format!("{name} ")), "{note}");
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+    }
+}

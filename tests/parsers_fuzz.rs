@@ -59,8 +59,16 @@ fn read_zip(bytes: &[u8], claimed_total: u64) {
     let _ = zipmeta::decompress(bytes, 0);
 }
 
+/// Cases per parser: `THOTH_FUZZ_CASES`, 400 by default (what CI runs).
+fn cases() -> u32 {
+    std::env::var("THOTH_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn zip_readers_never_panic_on_a_mutated_wheel(

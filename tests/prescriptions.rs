@@ -119,6 +119,11 @@ fn compiled_cache_follows_every_change_to_the_directory() {
             std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
         }
     }
+    // A namespace of its own: under ours, every unit would clash with the
+    // bundled one of the same name (an error, as advise refuses it).
+    let meta = dir.join("_prescription_metadata.yaml");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    std::fs::write(&meta, text.replace("name: thoth-rs", "name: copy")).unwrap();
     // Just written: too recent to trust timestamps, so never from the cache.
     let first = check_json(&dir, &cache);
     let written: Vec<_> = std::fs::read_dir(cache.join("thoth-rs/prescriptions"))

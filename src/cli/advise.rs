@@ -324,10 +324,7 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
                     .map_err(|e| CliError::Failure(e.to_string()))?;
                 printer.stdout(&text)?;
             }
-            return Err(match e {
-                crate::advise::AdviseError::Target(m) => CliError::Usage(m),
-                _ => CliError::Failure(message),
-            });
+            return Err(CliError::from_advise(&e, message));
         }
     };
     let elapsed = started.elapsed().as_secs_f64();

@@ -102,15 +102,14 @@ pub fn open(k: &KnowledgeSettings, quiet: bool) -> Result<&'static LayeredKb, Cl
     let indexes = crate::index::configure(&index).map_err(CliError::Usage)?;
     let mut live = k.live.clone();
     live.progress &= !quiet;
-    let kb = LayeredKb::open(Some(base), k.snapshot.is_some(), &k.user_kb, indexes, live)
-        .map_err(|e| CliError::Failure(e.to_string()))?;
+    let kb = LayeredKb::open(Some(base), k.snapshot.is_some(), &k.user_kb, indexes, live)?;
     Ok(Box::leak(Box::new(kb)))
 }
 
 /// The bundled snapshot, unpacked and checked once (a damaged copy in the
 /// cache is unpacked again).
 pub fn open_bundled() -> Result<SqliteKb, CliError> {
-    let failure = |e: crate::kb::KbError| CliError::Failure(e.to_string());
+    let failure = CliError::from;
     let path = bundled::materialise(&cache_root()).map_err(failure)?;
     if bundled::verified(&path)
         && let Ok(kb) = SqliteKb::open(&path)

@@ -40,20 +40,67 @@ pub enum CliError {
     /// stream closed with an error.
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    /// A file the run writes could not be written (exit 3); what the user
-    /// had there is left as it was.
+    /// A file the run writes could not be written, or one it reads could
+    /// not be read at the system level (exit 3); what the user had there is
+    /// left as it was.
     #[error("{0}")]
     Write(String),
+    /// A snapshot or knowledge base is damaged or not one (exit 2, like
+    /// any other bad input).
+    #[error("{0}")]
+    Damaged(String),
+}
+
+impl From<crate::kb::KbError> for CliError {
+    fn from(e: crate::kb::KbError) -> Self {
+        let message = e.to_string();
+        Self::from_kb(&e, message)
+    }
 }
 
 impl CliError {
+    /// The error for a knowledge-base failure, with `message` (which may
+    /// add context to `e`'s own text): damaged data is bad input (2), a
+    /// file the system could not read or write is 3, and an index that
+    /// could not be reached means the run failed (1).
+    pub fn from_kb(e: &crate::kb::KbError, message: String) -> Self {
+        use crate::kb::KbError;
+        use rusqlite::ErrorCode;
+        match e {
+            KbError::Schema { .. } => Self::Damaged(message),
+            KbError::Sqlite { source, .. } => match source.sqlite_error_code() {
+                Some(
+                    ErrorCode::SystemIoFailure
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::DiskFull
+                    | ErrorCode::PermissionDenied
+                    | ErrorCode::ReadOnly,
+                ) => Self::Write(message),
+                _ => Self::Damaged(message),
+            },
+            KbError::Io { .. } => Self::Write(message),
+            KbError::Network { .. } => Self::Failure(message),
+        }
+    }
+
+    /// The error for a failed advise-like run, with `message` (the error's
+    /// text plus any hint).
+    pub fn from_advise(e: &crate::advise::AdviseError, message: String) -> Self {
+        use crate::advise::AdviseError;
+        match e {
+            AdviseError::Target(m) => Self::Usage(m.clone()),
+            AdviseError::Resolve(crate::resolve::ResolveError::Kb(k)) => Self::from_kb(k, message),
+            AdviseError::Resolve(_) => Self::Failure(message),
+        }
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Failure(_) => 1,
             Self::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
             Self::Io(_) | Self::Write(_) => 3,
-            Self::Input(_) | Self::Usage(_) => 2,
+            Self::Input(_) | Self::Usage(_) | Self::Damaged(_) => 2,
         }
     }
 }

@@ -61,14 +61,11 @@ pub fn dependency_monkey(
         crate::monkey::dependency_monkey(&s, kb, prescriptions, args.decision_type, args.count);
     kb.finish();
     printer.info(super::advise::describe_knowledge(&kb.report()));
-    let monkey = outcome.map_err(|e| match e {
-        crate::advise::AdviseError::Target(m) => CliError::Usage(m),
-        other => {
-            let hint = super::knowledge::missing_hint(kb, &s.project.path)
-                .map(|h| format!("\n{h}"))
-                .unwrap_or_default();
-            CliError::Failure(format!("{other}{hint}"))
-        }
+    let monkey = outcome.map_err(|e| {
+        let hint = super::knowledge::missing_hint(kb, &s.project.path)
+            .map(|h| format!("\n{h}"))
+            .unwrap_or_default();
+        CliError::from_advise(&e, format!("{e}{hint}"))
     })?;
     let out_dir = args
         .output
@@ -177,7 +174,7 @@ pub fn provenance_check(
     });
     let findings = crate::provenance::check(&lock, kb, expected.as_deref());
     kb.finish();
-    let findings = findings.map_err(|e| CliError::Failure(e.to_string()))?;
+    let findings = findings?;
     let errors = findings
         .iter()
         .filter(|f| f.kind == MessageType::Error)

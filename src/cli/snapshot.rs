@@ -168,8 +168,7 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
         max_versions: None,
         lean: false,
     };
-    let report = crate::sync::project::write_project_snapshot(kb, facts, &output)
-        .map_err(|e| CliError::Failure(e.to_string()))?;
+    let report = crate::sync::project::write_project_snapshot(kb, facts, &output)?;
     let knowledge = kb.report();
     printer.info(super::advise::describe_knowledge(&knowledge));
     printer.info(written(&output, &report, started));
@@ -420,14 +419,18 @@ pub fn open_snapshot(dir: &Path, snapshot: Option<&Path>) -> Result<SqliteKb, Cl
         Some(p) => resolve(dir, p),
         None => return super::knowledge::open_bundled(),
     };
-    SqliteKb::open(&path).map_err(|e| CliError::Usage(e.to_string()))
+    Ok(SqliteKb::open(&path)?)
 }
 
 /// Counts describing a snapshot (the keys of `snapshot info --json`).
+///
+/// The file's structure is checked first (`quick_check`): a damaged
+/// snapshot is an error (exit 2), not a list of counts.
 pub fn info(kb: &SqliteKb) -> Result<serde_json::Value, CliError> {
+    kb.check()?;
     let count = |sql: &str| {
         kb.with_connection(|c| c.query_row(sql, [], |r| r.get::<_, i64>(0)))
-            .map_err(|e| CliError::Failure(e.to_string()))
+            .map_err(CliError::from)
     };
     let meta = kb.meta();
     let size = std::fs::metadata(kb.path()).map(|m| m.len()).unwrap_or(0);
@@ -451,8 +454,7 @@ pub fn info(kb: &SqliteKb) -> Result<serde_json::Value, CliError> {
         "affected_releases": count("SELECT count(DISTINCT release_id) FROM affected")?,
         "advisories_source": meta.advisories_source,
         "advisories_newest": kb
-            .with_connection(|c| c.query_row("SELECT max(modified) FROM advisories", [], |r| r.get::<_, Option<String>>(0)))
-            .map_err(|e| CliError::Failure(e.to_string()))?,
+            .with_connection(|c| c.query_row("SELECT max(modified) FROM advisories", [], |r| r.get::<_, Option<String>>(0)))?,
         "releases_with_metadata": count("SELECT count(*) FROM releases WHERE dependency_set_id IS NOT NULL")?,
         "size_bytes": size,
     }))

@@ -81,7 +81,7 @@ fn build(
         let query = crate::advise::candidate_query(&s.environment, s.exclude_newer.as_deref())
             .map_err(|e| CliError::Usage(e.to_string()))?;
         let graph = StackGraph::from_lock(kb, &label, &roots, &locked, &markers, &query)
-            .map_err(|e| CliError::Failure(e.to_string()));
+            .map_err(CliError::from);
         kb.finish();
         return Ok((graph?, s, path.display().to_string()));
     }
@@ -93,7 +93,7 @@ fn build(
         let hint = super::knowledge::missing_hint(kb, &s.project.path)
             .map(|h| format!("\n{h}"))
             .unwrap_or_default();
-        CliError::Failure(format!("{e}{hint}"))
+        CliError::from_advise(&e, format!("{e}{hint}"))
     })?;
     let graph = StackGraph::from_resolution(&advice.resolution, &label);
     Ok((graph, s, "a fresh resolution (nothing written)".to_string()))

@@ -207,40 +207,36 @@ pub fn build_header(p: &RpmPackage) -> Vec<u8> {
 }
 
 /// Read every package of an `rpmdb.sqlite` file's contents.
+///
+/// The database is opened in memory from the bytes (no temporary file to
+/// leave behind), read-only, and under the step budget of
+/// [`crate::kb::untrusted`]: an image is data of unknown origin.
 pub fn read_sqlite(bytes: &[u8]) -> Result<Vec<RpmPackage>, String> {
-    // SQLite reads files, not buffers: copy to a private temporary file.
-    let tmp = std::env::temp_dir().join(format!(
-        "thoth-rs-rpmdb-{}-{}.sqlite",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
-    let result = (|| {
-        let conn = rusqlite::Connection::open_with_flags(
-            &tmp,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
+    let mut conn = rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?;
+    conn.deserialize_read_exact(rusqlite::MAIN_DB, bytes, bytes.len(), true)
         .map_err(|e| e.to_string())?;
-        let mut stmt = conn
-            .prepare("SELECT blob FROM Packages ORDER BY hnum")
-            .map_err(|e| e.to_string())?;
-        let rows = stmt
-            .query_map([], |row| row.get::<_, Vec<u8>>(0))
-            .map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        for blob in rows {
-            let blob = blob.map_err(|e| e.to_string())?;
-            if let Some(p) = parse_header(&blob) {
-                out.push(p);
-            }
+    let budget = crate::kb::untrusted::guard(&mut conn, "rpmdb.sqlite")?;
+    let stopped = |e: rusqlite::Error| {
+        if budget.exhausted() {
+            crate::kb::untrusted::exhausted_message()
+        } else {
+            e.to_string()
         }
-        out.sort();
-        Ok(out)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
+    };
+    let mut stmt = conn
+        .prepare("SELECT blob FROM Packages ORDER BY hnum")
+        .map_err(stopped)?;
+    let rows = stmt
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))
+        .map_err(stopped)?;
+    let mut out = Vec::new();
+    for blob in rows {
+        if let Some(p) = parse_header(&blob.map_err(stopped)?) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 #[cfg(test)]

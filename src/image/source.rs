@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::tree::{DirRoot, MAX_KEPT_BYTES, Node, Root, Tree, clean, wanted};
+use super::tree::{DirRoot, MAX_TOTAL_KEPT, Node, Root, Tree, clean, kept_limit, wanted};
 
 /// Most entries one image may have (all layers together).
 const MAX_ENTRIES: usize = 5_000_000;
@@ -81,14 +81,16 @@ impl Blobs for DirBlobs {
 /// Members of an uncompressed tar archive, read in place by offset.
 struct TarBlobs {
     path: PathBuf,
+    file: File,
     members: HashMap<String, (u64, u64)>,
 }
 
 impl TarBlobs {
-    fn index(path: &Path) -> Result<Self, ImageError> {
+    /// Index the archive open as `file` (`path` names it in messages).
+    fn index(path: &Path, mut file: File) -> Result<Self, ImageError> {
         let err = |e: std::io::Error| ImageError::new(path.display(), e);
-        let file = File::open(path).map_err(err)?;
-        let mut archive = tar::Archive::new(BufReader::new(file));
+        file.seek(SeekFrom::Start(0)).map_err(err)?;
+        let mut archive = tar::Archive::new(BufReader::new(&file));
         let mut members = HashMap::new();
         let mut links = Vec::new();
         // Seek over member data: indexing reads only the headers.
@@ -120,9 +122,41 @@ impl TarBlobs {
         }
         Ok(Self {
             path: path.to_path_buf(),
+            file,
             members,
         })
     }
+}
+
+/// A slice of a file read by position, so readers of different members
+/// never share a file offset.
+struct Slice<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl Read for Slice<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = usize::try_from(self.end - self.at).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = read_at(self.file, &mut buf[..want], self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, at)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, at)
 }
 
 impl Blobs for TarBlobs {
@@ -134,11 +168,11 @@ impl Blobs for TarBlobs {
                 format!("the archive has no member `{name}`"),
             )
         })?;
-        let mut file =
-            File::open(&self.path).map_err(|e| ImageError::new(self.path.display(), e))?;
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| ImageError::new(self.path.display(), e))?;
-        Ok(Box::new(file.take(size)))
+        Ok(Box::new(Slice {
+            file: &self.file,
+            at: offset,
+            end: offset.saturating_add(size),
+        }))
     }
     fn has(&self, name: &str) -> bool {
         self.members.contains_key(&clean(name))
@@ -281,11 +315,15 @@ fn reference_of(descriptor: &Value) -> Option<String> {
 }
 
 /// Apply one layer on top of `tree`.
+///
+/// `kept` counts the bytes kept from every layer so far; past
+/// [`MAX_TOTAL_KEPT`] the image is refused.
 fn apply_layer(
     tree: &mut Tree,
     index: usize,
     reader: Box<dyn Read + '_>,
     label: &str,
+    kept: &mut u64,
 ) -> Result<(), ImageError> {
     let err = |e: std::io::Error| ImageError::new(label, e);
     let mut archive = tar::Archive::new(decompressed(reader).map_err(err)?);
@@ -323,10 +361,24 @@ fn apply_layer(
                     .unwrap_or_default(),
             ),
             tar::EntryType::Regular | tar::EntryType::Continuous
-                if wanted(&path) && entry.size() <= MAX_KEPT_BYTES =>
+                if wanted(&path) && entry.size() <= kept_limit(&path) =>
             {
-                let mut data = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
-                entry.read_to_end(&mut data).map_err(err)?;
+                *kept += entry.size();
+                if *kept > MAX_TOTAL_KEPT {
+                    return Err(ImageError::new(
+                        label,
+                        format!(
+                            "the files the analysis reads add up to more than {} MiB",
+                            MAX_TOTAL_KEPT >> 20
+                        ),
+                    ));
+                }
+                let size = entry.size();
+                let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                (&mut entry)
+                    .take(size)
+                    .read_to_end(&mut data)
+                    .map_err(err)?;
                 Node::File(Some(data))
             }
             _ => Node::File(None),
@@ -369,9 +421,10 @@ fn load_blobs(
         }
     }
     let mut tree = Tree::default();
+    let mut kept = 0;
     for (i, layer) in plan.layers.iter().enumerate() {
         let label = format!("{}: layer {} ({layer})", blobs.label(), i + 1);
-        apply_layer(&mut tree, i, blobs.open(layer)?, &label)?;
+        apply_layer(&mut tree, i, blobs.open(layer)?, &label, &mut kept)?;
     }
     Ok(Loaded {
         root: Box::new(tree),
@@ -405,33 +458,104 @@ pub fn load(path: &Path) -> Result<Loaded, ImageError> {
             layers: 0,
         });
     }
-    // An archive. A compressed one is decompressed once to a temporary file
-    // so that its members can be read in any order.
+    // An archive. A compressed one is decompressed once to an anonymous
+    // temporary file (it has no name, so no exit path, a kill included,
+    // can leave it behind) so that its members can be read in any order.
+    let err = |e: std::io::Error| ImageError::new(path.display(), e);
     let mut head = [0u8; 4];
     let n = File::open(path)
         .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| ImageError::new(path.display(), e))?;
+        .map_err(err)?;
     let compressed = head[..n].starts_with(&[0x1f, 0x8b]) || head[..n] == [0x28, 0xb5, 0x2f, 0xfd];
-    if compressed {
-        let tmp = std::env::temp_dir().join(format!(
-            "thoth-rs-image-{}-{}.tar",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        let result = (|| {
-            let file = File::open(path).map_err(|e| ImageError::new(path.display(), e))?;
-            let mut reader =
-                decompressed(Box::new(file)).map_err(|e| ImageError::new(path.display(), e))?;
-            let mut out = File::create(&tmp).map_err(|e| ImageError::new(tmp.display(), e))?;
-            std::io::copy(&mut reader, &mut out).map_err(|e| ImageError::new(path.display(), e))?;
-            let blobs = TarBlobs::index(&tmp)?;
-            load_blobs(&blobs, "oci-archive", "docker-archive")
-        })();
-        let _ = std::fs::remove_file(&tmp);
-        return result.map_err(|e| ImageError::new(path.display(), e.message));
+    if !compressed {
+        let blobs = TarBlobs::index(path, File::open(path).map_err(err)?)?;
+        return load_blobs(&blobs, "oci-archive", "docker-archive");
     }
-    let blobs = TarBlobs::index(path)?;
+    let limit = temp_limit();
+    let mut reader = decompressed(Box::new(File::open(path).map_err(err)?)).map_err(err)?;
+    let mut out = tempfile::tempfile().map_err(|e| {
+        ImageError::new(
+            path.display(),
+            format!("cannot create a temporary file to decompress it: {e}"),
+        )
+    })?;
+    let copied = std::io::copy(&mut (&mut reader).take(limit + 1), &mut out).map_err(err)?;
+    if copied > limit {
+        return Err(ImageError::new(
+            path.display(),
+            format!(
+                "decompressed, it is larger than {} MiB of temporary space (THOTH_IMAGE_TMP_MAX, at most half the free space of the temporary directory); decompress it yourself or give the image as an OCI layout",
+                limit >> 20
+            ),
+        ));
+    }
+    let blobs = TarBlobs::index(path, out)?;
     load_blobs(&blobs, "oci-archive", "docker-archive")
+}
+
+/// Temporary space one compressed archive may take when decompressed:
+/// `THOTH_IMAGE_TMP_MAX` bytes (default 16 GiB), and never more than half
+/// of what the temporary directory has free.
+fn temp_limit() -> u64 {
+    let configured = std::env::var("THOTH_IMAGE_TMP_MAX")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(16 << 30);
+    configured.min(free_temp_space() / 2)
+}
+
+#[cfg(unix)]
+fn free_temp_space() -> u64 {
+    rustix::fs::statvfs(std::env::temp_dir())
+        .map_or(u64::MAX, |s| s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_temp_space() -> u64 {
+    u64::MAX
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(files: &[(&str, usize)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, size) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(*size as u64);
+            b.append_data(&mut h, path, vec![b'x'; *size].as_slice())
+                .unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn kept_bytes_are_counted_across_layers_against_one_budget() {
+        let mut tree = Tree::default();
+        let mut kept = MAX_TOTAL_KEPT - (3 << 20);
+        let first = layer(&[("a-1.dist-info/METADATA", 2 << 20), ("big.bin", 8 << 20)]);
+        apply_layer(
+            &mut tree,
+            0,
+            Box::new(first.as_slice()),
+            "layer 1",
+            &mut kept,
+        )
+        .unwrap();
+        // Only the wanted file counted: 1 MiB of the budget left.
+        assert_eq!(kept, MAX_TOTAL_KEPT - (1 << 20));
+        let second = layer(&[("b-1.dist-info/METADATA", 2 << 20)]);
+        let err = apply_layer(
+            &mut tree,
+            1,
+            Box::new(second.as_slice()),
+            "layer 2",
+            &mut kept,
+        )
+        .unwrap_err();
+        assert_eq!(err.path, "layer 2");
+        assert!(err.message.contains("more than 1024 MiB"), "{err}");
+    }
 }

@@ -8,9 +8,25 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Largest file whose contents the analysis keeps (an RPM database, a C++
-/// runtime library).
+/// Largest file whose contents the analysis keeps (an RPM database).
 pub const MAX_KEPT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Most bytes the analysis keeps from one image, all files together.
+pub const MAX_TOTAL_KEPT: u64 = 1024 * 1024 * 1024;
+
+/// Largest copy of `path` worth keeping: package databases and C runtime
+/// libraries may be large, metadata files never are (a bigger one is
+/// treated as unreadable).
+pub fn kept_limit(path: &str) -> u64 {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name == "rpmdb.sqlite" {
+        MAX_KEPT_BYTES
+    } else if name == "status" || name.starts_with("libc") || name.starts_with("libstdc++") {
+        64 * 1024 * 1024
+    } else {
+        4 * 1024 * 1024
+    }
+}
 
 /// How many symbolic links one lookup may follow.
 const MAX_LINKS: usize = 40;
@@ -304,7 +320,7 @@ impl Root for DirRoot {
     fn read(&self, path: &str) -> Option<Vec<u8>> {
         let p = self.resolve(path)?;
         let meta = std::fs::metadata(&p).ok()?;
-        if !meta.is_file() || meta.len() > MAX_KEPT_BYTES {
+        if !meta.is_file() || meta.len() > kept_limit(path) {
             return None;
         }
         std::fs::read(p).ok()

@@ -337,7 +337,9 @@ fn split_option(line: &str) -> (&str, Option<&str>) {
             .trim();
         return (option, (!value.is_empty()).then_some(value));
     }
-    let option = &line[..line.len().min(2)];
+    // `-` and the option letter, whatever character that is.
+    let end = line.char_indices().nth(2).map_or(line.len(), |(i, _)| i);
+    let option = &line[..end];
     let value = line[option.len()..].trim_start_matches('=').trim();
     (option, (!value.is_empty()).then_some(value))
 }
@@ -431,6 +433,8 @@ mod tests {
     fn options_in_all_spellings() {
         assert_eq!(split_option("-r base.txt"), ("-r", Some("base.txt")));
         assert_eq!(split_option("-rbase.txt"), ("-r", Some("base.txt")));
+        // A multi-byte option character (found by tests/inputs_fuzz.rs).
+        assert_eq!(split_option("-\u{fffd}e r"), ("-\u{fffd}", Some("e r")));
         assert_eq!(
             split_option("--requirement=base.txt"),
             ("--requirement", Some("base.txt"))

@@ -23,6 +23,7 @@ pub fn materialise(cache_root: &Path) -> Result<PathBuf, KbError> {
         });
     }
     let path = cache_root.join(format!("snapshot-{BUNDLE_ID}.sqlite"));
+    crate::write::sweep_stale(cache_root, None);
     // A copy of the wrong size (truncated, or overwritten) is unpacked again.
     let expected = zstd::zstd_safe::get_frame_content_size(BUNDLED)
         .ok()

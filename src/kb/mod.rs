@@ -22,6 +22,7 @@ pub(crate) mod remote;
 pub mod sqlite;
 pub mod store;
 pub mod tags;
+pub mod untrusted;
 pub mod writer;
 
 use std::sync::Arc;

@@ -21,9 +21,18 @@ pub(crate) use tables::load_tables;
 pub const UNREADABLE: &str = "its metadata could not be read when the snapshot was built";
 
 pub(super) fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> KbError + '_ {
-    move |source| KbError::Sqlite {
-        path: path.display().to_string(),
-        source,
+    move |source| {
+        // Only a step budget interrupts a query ([`super::untrusted`]).
+        if source.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+            return KbError::Schema {
+                path: path.display().to_string(),
+                message: super::untrusted::exhausted_message(),
+            };
+        }
+        KbError::Sqlite {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }
 
@@ -58,6 +67,8 @@ pub struct SqliteKb {
     advisories: Mutex<Option<HashMap<String, Advisory>>>,
     /// The snapshot has packed project records ([`packed`]).
     packed: bool,
+    /// Steps the current operation may still take ([`super::untrusted`]).
+    budget: super::untrusted::StepBudget,
 }
 
 impl std::fmt::Debug for SqliteKb {
@@ -127,7 +138,7 @@ impl SqliteKb {
         // so the file an open connection reads never changes: `immutable`
         // spares SQLite its per-query locking and journal checks, and reads
         // go through SQLite's page cache.
-        let conn = Connection::open_with_flags(
+        let mut conn = Connection::open_with_flags(
             immutable_uri(path),
             OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -140,6 +151,13 @@ impl SqliteKb {
         // open-webui live: same times either way).
         conn.pragma_update(None, "mmap_size", 0i64)
             .map_err(sql_err(path))?;
+        // A snapshot may come from anywhere (`--snapshot`): tables and
+        // indexes only, and a step budget on every operation.
+        let budget =
+            super::untrusted::guard(&mut conn, "the file").map_err(|message| KbError::Schema {
+                path: path.display().to_string(),
+                message: format!("not a thoth-rs snapshot: {message}"),
+            })?;
         let has_meta: bool = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
@@ -184,7 +202,18 @@ impl SqliteKb {
             files: Mutex::new(HashMap::new()),
             advisories: Mutex::new(None),
             packed,
+            budget,
         })
+    }
+
+    /// The connection, for one operation: its step budget starts full.
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.budget.reset();
+        conn
     }
 
     /// The file.
@@ -195,10 +224,7 @@ impl SqliteKb {
     /// A cheap check that the file is readable throughout its structure
     /// (SQLite's `quick_check` on the tables a resolution reads).
     pub fn check(&self) -> Result<(), KbError> {
-        let conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self.connection();
         let verdict: String = conn
             .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
             .map_err(sql_err(&self.path))?;
@@ -217,10 +243,7 @@ impl SqliteKb {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, KbError> {
-        let conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self.connection();
         f(&conn).map_err(sql_err(&self.path))
     }
 
@@ -229,10 +252,7 @@ impl SqliteKb {
     /// too: each advisory's range intervals, plus the versions the snapshot
     /// itself mapped it onto. Withdrawn advisories are left out.
     pub fn advisory_rules(&self, project: &str) -> Result<Vec<AdvisoryRule>, KbError> {
-        let conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self.connection();
         let e = sql_err(&self.path);
         let mut events: std::collections::BTreeMap<
             String,
@@ -316,10 +336,7 @@ impl SqliteKb {
     }
 
     fn load(&self, name: &str) -> Result<Lookup, KbError> {
-        let conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self.connection();
         let e = sql_err(&self.path);
         type Row = (
             i64,
@@ -376,10 +393,7 @@ impl SqliteKb {
     }
 
     fn load_advisories(&self) -> Result<HashMap<String, Advisory>, KbError> {
-        let conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self.connection();
         let e = sql_err(&self.path);
         let mut fixed: HashMap<String, Vec<Version>> = HashMap::new();
         let mut stmt = conn
@@ -467,10 +481,7 @@ impl SqliteKb {
             .unwrap_or_default();
         let mut digests: HashMap<i64, std::collections::BTreeSet<String>> = HashMap::new();
         {
-            let conn = self
-                .conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let conn = self.connection();
             let e = sql_err(&self.path);
             let mut stmt = conn
                 .prepare_cached(
@@ -557,10 +568,7 @@ impl KnowledgeBase for SqliteKb {
         {
             return Ok(hit.clone());
         }
-        let conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self.connection();
         let e = sql_err(&self.path);
         // Version 1 snapshots have no url column.
         let sql = if self.meta.schema_version >= 2 {

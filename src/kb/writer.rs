@@ -96,6 +96,13 @@ pub fn rewrite<T>(
     label: &str,
     edit: impl FnOnce(&Connection) -> Result<T, KbError>,
 ) -> Result<(T, usize), KbError> {
+    if let Some(stem) = path.file_stem() {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        crate::write::sweep_stale(
+            dir.unwrap_or(Path::new(".")),
+            Some(&format!("{}.", stem.to_string_lossy())),
+        );
+    }
     let tmp = path.with_extension(format!("{label}-{}.partial", std::process::id()));
     let io = |source: std::io::Error| KbError::Io {
         path: path.display().to_string(),
@@ -145,6 +152,7 @@ impl SnapshotWriter {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "snapshot".into());
+        crate::write::sweep_stale(dir, Some(&format!(".{name}.")));
         let tmp = dir.join(format!(".{name}.{}.partial", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
         let conn = Connection::open(&tmp).map_err(sql_err(&tmp))?;

@@ -251,6 +251,36 @@ pub fn load(paths: &[PathBuf]) -> Prescriptions {
     load_with(false, paths, true)
 }
 
+/// [`load`] for `prescriptions check`: the directories alone (their counts),
+/// with an error for every unit whose name clashes with one of the bundled
+/// units, which `advise` always loads beside them and would refuse.
+pub fn check(paths: &[PathBuf]) -> Prescriptions {
+    let mut out = load(paths);
+    let ours = load_with(true, &[], true);
+    let bundled: HashMap<(&str, &'static str), &str> = ours
+        .units
+        .iter()
+        .map(|u| ((u.name.as_str(), u.kind.list()), u.file.as_str()))
+        .collect();
+    let clashes: Vec<Diagnostic> = out
+        .units
+        .iter()
+        .filter_map(|u| {
+            let file = bundled.get(&(u.name.as_str(), u.kind.list()))?;
+            Some(Diagnostic {
+                file: u.file.clone(),
+                unit: u.name.clone(),
+                path: "name".into(),
+                message: format!(
+                    "unit name already defined in {file} (bundled; advise would refuse this directory)"
+                ),
+            })
+        })
+        .collect();
+    out.errors.extend(clashes);
+    out
+}
+
 /// [`load`] without the cache: every file is read and compiled.
 pub fn load_fresh(paths: &[PathBuf]) -> Prescriptions {
     load_with(false, paths, false)

@@ -166,12 +166,42 @@ impl pep508_rs::Reporter for StrictReporter {
     }
 }
 
+/// The first character outside a quoted string that is not ASCII.
+///
+/// PEP 508 has none (names, operators and versions are ASCII; anything
+/// else lives inside quotes), and pep508_rs 0.9 slices by characters where
+/// it means bytes after such a character and panics: refuse it first.
+fn non_ascii_outside_quotes(text: &str) -> Option<(usize, char)> {
+    let mut quote = None;
+    for (i, c) in text.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if !c.is_ascii() => return Some((i, c)),
+            None => {}
+        }
+    }
+    None
+}
+
+fn ascii_syntax(text: &str, what: &str) -> Result<(), SyntaxError> {
+    match non_ascii_outside_quotes(text) {
+        Some((at, c)) => Err(SyntaxError::new(
+            format!("invalid {what} `{text}`: unexpected character `{c}` outside a quoted string"),
+            Some(at),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Parse an environment marker such as `python_version >= "3.8"`.
 pub fn parse_marker(text: &str) -> Result<Marker, SyntaxError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(SyntaxError::new("empty marker", Some(0)));
     }
+    ascii_syntax(trimmed, "marker")?;
     let mut reporter = StrictReporter::default();
     let tree = MarkerTree::parse_reporter(trimmed, &mut reporter).map_err(|e| {
         SyntaxError::new(
@@ -214,6 +244,7 @@ pub fn parse_requirement(text: &str) -> Result<Requirement, SyntaxError> {
         ));
     }
     parse_name(token)?;
+    ascii_syntax(trimmed, "requirement")?;
 
     let mut reporter = StrictReporter::default();
     let parsed = pep508_rs::Requirement::<VerbatimUrl>::parse_reporter(
@@ -273,6 +304,18 @@ mod tests {
         assert!(err.message.contains("invalid package name `1.`"), "{err}");
         let err = parse_requirement("foo_ >= 1").unwrap_err();
         assert!(err.message.contains("invalid package name"), "{err}");
+    }
+
+    #[test]
+    fn non_ascii_outside_quotes_is_an_error_not_a_panic() {
+        // Found by tests/inputs_fuzz.rs: pep508_rs panicked on these.
+        let text = "platform_machine != '\u{e4}rm' a\u{fffd}d sys_platform == 'linux'";
+        let err = parse_marker(text).unwrap_err();
+        assert!(err.message.contains("unexpected character"), "{err}");
+        let err = parse_requirement(&format!("foo ; {text}")).unwrap_err();
+        assert!(err.message.contains("outside a quoted string"), "{err}");
+        // Inside quotes it is a value like any other.
+        assert!(parse_marker("platform_machine != '\u{e4}rm'").is_ok());
     }
 
     #[test]
