@@ -28,8 +28,9 @@ tally() { # exit code, stderr file
 }
 
 echo "== fuzz targets, $cases cases each"
-THOTH_FUZZ_CASES=$cases cargo test --release --quiet --test inputs_fuzz --test parsers_fuzz 2>&1 \
-  | grep -E "^test result" || true
+THOTH_FUZZ_CASES=$cases cargo test --release --quiet --no-fail-fast --test inputs_fuzz --test parsers_fuzz \
+  > "$work/fuzz.log" 2>&1
+grep -E "^test result|^test .* FAILED|minimal failing input" "$work/fuzz.log" || true
 
 echo "== damaged snapshots"
 snapshot=$("$bin" snapshot info --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')

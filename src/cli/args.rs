@@ -47,8 +47,9 @@ pub enum ColorChoice {
     name = "thoth-rs",
     version,
     about = "An offline Python dependency resolver that picks stacks by quality, guided by prescriptions",
-    after_help = "Exit codes: 0 success, 1 no resolution or a failed check, 2 bad input or usage, \
-3 a file could not be written (disk full, permissions).\n\n\
+    after_help = "Exit codes: 0 success, 1 no resolution, a failed check or an unreachable index, \
+2 bad input or usage (a damaged snapshot included), 3 a file could not be written or read by the \
+system (disk full, permissions).\n\n\
 Examples:\n  thoth-rs config --print\n  thoth-rs advise -C examples/flask-app\n  thoth-rs advise --recommendation-type security --json > report.json"
 )]
 pub struct Cli {

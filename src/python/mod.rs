@@ -195,6 +195,32 @@ fn ascii_syntax(text: &str, what: &str) -> Result<(), SyntaxError> {
     }
 }
 
+/// Check the extras right after the name (`name[a, b]`): each must start
+/// and end with a letter or digit. pep508_rs 0.9 accepts `standard.` while
+/// parsing and then panics when it builds the name; refuse it first.
+fn extras_syntax(text: &str, name_end: usize) -> Result<(), SyntaxError> {
+    let rest = &text[name_end..];
+    let Some(inner) = rest.trim_start().strip_prefix('[') else {
+        return Ok(());
+    };
+    let inner = inner.split(']').next().unwrap_or(inner);
+    for extra in inner.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        let body_ok = extra
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if body_ok && !(ends_ok(extra.chars().next()) && ends_ok(extra.chars().last())) {
+            return Err(SyntaxError::new(
+                format!(
+                    "invalid extra `{extra}` in `{text}`: an extra starts and ends with a letter or digit"
+                ),
+                text.find(extra),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parse an environment marker such as `python_version >= "3.8"`.
 pub fn parse_marker(text: &str) -> Result<Marker, SyntaxError> {
     let trimmed = text.trim();
@@ -245,6 +271,7 @@ pub fn parse_requirement(text: &str) -> Result<Requirement, SyntaxError> {
     }
     parse_name(token)?;
     ascii_syntax(trimmed, "requirement")?;
+    extras_syntax(trimmed, token_len)?;
 
     let mut reporter = StrictReporter::default();
     let parsed = pep508_rs::Requirement::<VerbatimUrl>::parse_reporter(
@@ -314,6 +341,10 @@ mod tests {
         assert!(err.message.contains("unexpected character"), "{err}");
         let err = parse_requirement(&format!("foo ; {text}")).unwrap_err();
         assert!(err.message.contains("outside a quoted string"), "{err}");
+        // An extra that pep508_rs accepts, then panics on.
+        let err = parse_requirement("uvicorn[standard...]").unwrap_err();
+        assert!(err.message.contains("invalid extra `standard...`"), "{err}");
+        assert!(parse_requirement("uvicorn[standard, socks]").is_ok());
         // Inside quotes it is a value like any other.
         assert!(parse_marker("platform_machine != '\u{e4}rm'").is_ok());
     }
