@@ -356,3 +356,27 @@ fn prescriptions_check_and_advise_agree_on_a_name_clash_with_ours() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("Enum34OnPython3Sieve"), "{err}");
 }
+
+#[test]
+fn numeric_options_out_of_range_are_usage_errors_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("requirements.in"), "six\n").unwrap();
+    for (args, option) in [
+        ("advise --time-budget 2e19", "--time-budget"),
+        ("advise --concurrency 0", "--concurrency"),
+        ("advise --concurrency 100000", "--concurrency"),
+        ("advise --max-age 99999999999999", "--max-age"),
+        (
+            "snapshot sync --package six --jobs 100000 -o s.sqlite",
+            "--jobs",
+        ),
+        ("dependency-monkey --count 99999999999999999999", "--count"),
+    ] {
+        let out = bounded(d, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args}: {err}");
+        assert!(err.contains(option), "{args}: {err}");
+        assert!(!d.join("s.sqlite").exists());
+    }
+}

@@ -312,10 +312,11 @@ pub struct KnowledgeArgs {
     #[arg(long = "extra-index-url", value_name = "URL")]
     pub extra_index_url: Vec<String>,
     /// Seconds a stored project page stays fresh when the index sets no Cache-Control (default 600).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=315_360_000))]
     pub max_age: Option<u64>,
-    /// Requests in flight at most.
-    #[arg(long = "concurrency", value_name = "N", default_value_t = 16)]
+    /// Requests in flight at most (1 to 64).
+    #[arg(long = "concurrency", value_name = "N", default_value_t = 16,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub concurrency: usize,
     /// Root of thoth-rs's caches, the user knowledge base included.
     #[arg(long, value_name = "DIR", env = "THOTH_CACHE_DIR")]
@@ -432,8 +433,9 @@ pub enum SnapshotCommand {
         /// Index to read (default: pip's configured index).
         #[arg(long, value_name = "URL")]
         index_url: Option<String>,
-        /// Requests in flight at most.
-        #[arg(long, alias = "concurrency", default_value_t = 16)]
+        /// Requests in flight at most (1 to 64).
+        #[arg(long, alias = "concurrency", default_value_t = 16,
+              value_parser = clap::value_parser!(u64).range(1..=64))]
         jobs: u64,
         /// Output file.
         #[arg(short = 'o', long, value_name = "FILE")]
