@@ -201,3 +201,48 @@ fn a_failed_run_reports_what_the_units_said_while_looking() {
         "step.Group"
     );
 }
+
+#[test]
+fn an_accepted_advisory_is_a_warning_naming_it() {
+    // requests 2.30.0 has PYSEC-2023-74 (CVE-2023-32681) in the bundled
+    // snapshot: refused under security unless accepted, and when accepted
+    // locked with a warning that names the advisory and the label.
+    let dir = project("requests==2.30.0\n");
+    let refused = common::thoth()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["advise", "-t", "security", "-o", "out.txt"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("PYSEC-2023-74") && stderr.contains("allow-cve"),
+        "{stderr}"
+    );
+    for kind in ["security", "stable", "latest"] {
+        let (report, stderr, _out) = advise(
+            dir.path(),
+            &["-t", kind, "--labels", "allow-cve=CVE-2023-32681"],
+        );
+        assert_eq!(
+            package(&report, "requests")["version"],
+            "2.30.0",
+            "{kind}: {stderr}"
+        );
+        let warnings: Vec<&serde_json::Value> = report["products"][0]["justification"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["accepted"] == "allow-cve")
+            .collect();
+        assert_eq!(warnings.len(), 1, "{kind}: {warnings:?}");
+        assert_eq!(warnings[0]["type"], "WARNING");
+        assert_eq!(warnings[0]["advisory"], "PYSEC-2023-74");
+        let text = warnings[0]["message"].as_str().unwrap();
+        assert!(
+            text.contains("CVE-2023-32681") && text.contains("accepted with the label allow-cve"),
+            "{text}"
+        );
+    }
+}

@@ -220,7 +220,13 @@ impl WheelTarget {
                 py_version_tag(python, "py")
                     .is_some_and(|(ma, mi)| ma == major && mi.is_none_or(|mi| mi <= minor))
             }
-            _ => abi == own_cp && python == own_cp,
+            // CPython 3.7 and older (built with pymalloc, as every
+            // distribution does) name their ABI `cp3Xm`.
+            _ => {
+                python == own_cp
+                    && (abi == own_cp
+                        || (major == 3 && minor <= 7 && abi.strip_suffix('m') == Some(&own_cp)))
+            }
         }
     }
 
@@ -273,6 +279,8 @@ mod tests {
         ));
         assert!(!t.accepts_filename("numpy-2.3.0-cp311-cp311-manylinux_2_34_x86_64.whl"));
         assert!(!t.accepts_filename("numpy-1.26.4-cp311-cp311-musllinux_1_1_x86_64.whl"));
+        // `cp3Xm` is the ABI of CPython 3.7 and older only.
+        assert!(!t.accepts_filename("numpy-1.26.4-cp311-cp311m-manylinux2014_x86_64.whl"));
         assert!(!t.accepts_filename("numpy-1.26.4-cp311-cp311-manylinux_2_17_aarch64.whl"));
         assert!(t.accepts_filename("cryptography-42.0.5-cp39-abi3-manylinux_2_28_x86_64.whl"));
         assert!(!t.accepts_filename("cryptography-42.0.5-cp312-abi3-manylinux_2_28_x86_64.whl"));
@@ -282,6 +290,25 @@ mod tests {
         assert!(t.accepts_filename("pkg-1.0-1build-py3-none-any.whl"));
         assert!(t.accepts_filename("pkg-1.0.tar.gz"));
         assert!(!t.accepts_filename("pkg-1.0-cp311-cp311-win_amd64.whl"));
+    }
+
+    #[test]
+    fn cpython_37_and_older_use_the_m_abi() {
+        // Real file names of numpy 1.21.6, the last release for 3.7.
+        let t = linux((3, 7));
+        assert!(t.accepts_filename(
+            "numpy-1.21.6-cp37-cp37m-manylinux_2_12_x86_64.manylinux2010_x86_64.whl"
+        ));
+        assert!(!t.accepts_filename(
+            "numpy-1.21.6-cp38-cp38-manylinux_2_12_x86_64.manylinux2010_x86_64.whl"
+        ));
+        assert!(!t.accepts_filename(
+            "numpy-1.21.6-cp36-cp36m-manylinux_2_12_x86_64.manylinux2010_x86_64.whl"
+        ));
+        assert!(linux((3, 6)).accepts_filename("numpy-1.19.5-cp36-cp36m-manylinux2010_x86_64.whl"));
+        assert!(!linux((3, 8)).accepts_filename(
+            "numpy-1.21.6-cp38-cp38m-manylinux_2_12_x86_64.manylinux2010_x86_64.whl"
+        ));
     }
 
     #[test]

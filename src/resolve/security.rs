@@ -75,37 +75,58 @@ impl Security {
         (!ids.is_empty()).then(|| ids.join(", "))
     }
 
-    /// The penalty step for `name` `version` with `advisories`: its score
-    /// and one warning per advisory not allowed.
+    /// Does the step have anything to say (a penalty, or advisories the
+    /// user accepted, which are always reported)?
+    pub fn steps(&self) -> bool {
+        self.penalty.is_some() || !self.allowed.is_empty()
+    }
+
+    /// The advisory step for `name` `version` with `advisories`: its score
+    /// (the penalty per advisory not accepted) and one warning per
+    /// advisory, the accepted ones included: accepting an advisory with
+    /// `allow-cve` keeps the release, never the silence.
     pub fn step(
         &self,
         name: &str,
         version: &str,
         advisories: &[std::rc::Rc<Advisory>],
     ) -> (f64, Vec<Message>) {
-        let Some(per) = self.penalty else {
-            return (0.0, Vec::new());
-        };
-        let counted: Vec<&Advisory> = advisories
+        let (accepted, counted): (Vec<&Advisory>, Vec<&Advisory>) = advisories
             .iter()
             .map(AsRef::as_ref)
-            .filter(|a| !self.is_allowed(a))
-            .collect();
-        let score = (per * counted.len() as f64).max(-1.0);
+            .partition(|a| self.is_allowed(a));
+        let score = self
+            .penalty
+            .map_or(0.0, |per| (per * counted.len() as f64).max(-1.0));
+        let counted = if self.penalty.is_some() {
+            counted
+        } else {
+            Vec::new()
+        };
         let messages = counted
             .into_iter()
-            .map(|a| {
+            .map(|a| (a, false))
+            .chain(accepted.into_iter().map(|a| (a, true)))
+            .map(|(a, accepted)| {
                 let mut extra = BTreeMap::new();
                 extra.insert("advisory".to_string(), a.id.clone());
+                if accepted {
+                    extra.insert("accepted".to_string(), "allow-cve".to_string());
+                }
                 Message {
                     kind: MessageType::Warning,
                     message: format!(
-                        "{name} {version} has a known advisory {}{}{}",
+                        "{name} {version} has a known advisory {}{}{}{}",
                         a.id,
                         if a.aliases.is_empty() {
                             String::new()
                         } else {
                             format!(" ({})", a.aliases.join(", "))
+                        },
+                        if accepted {
+                            ", accepted with the label allow-cve"
+                        } else {
+                            ""
                         },
                         a.summary
                             .as_deref()

@@ -410,7 +410,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                     add: Vec::new(),
                 }
             };
-            if self.rules.security.penalty.is_some()
+            if self.rules.security.steps()
                 && let StepOutcome::Accept {
                     score,
                     justification,
