@@ -74,19 +74,65 @@ pub fn inputs_json(s: &AdviseSettings) -> serde_json::Value {
     })
 }
 
-/// The base snapshot, as the report has always named it.
+/// The base snapshot, as the report has always named it, with where its
+/// advisories come from and how old the newest is.
 fn snapshot_json(kb: &LayeredKb) -> serde_json::Value {
     match kb.base() {
         Some(base) => {
             let meta = base.meta();
+            let (newest, age) = advisory_age(base);
             json!({
                 "path": base.path().display().to_string(),
                 "cutoff": meta.cutoff,
                 "created_at": meta.created_at,
                 "index_url": meta.index_url,
+                "advisories": {
+                    "source": meta.advisories_source,
+                    "newest": newest,
+                    "age_days": age,
+                    "stale": age.is_some_and(|d| d > STALE_ADVISORY_DAYS),
+                },
             })
         }
         None => serde_json::Value::Null,
+    }
+}
+
+/// Advisory data older than this many days is said to be stale.
+pub const STALE_ADVISORY_DAYS: i64 = 30;
+
+/// The newest advisory's time and its age in whole days (today by the
+/// system clock).
+fn advisory_age(base: &crate::kb::sqlite::SqliteKb) -> (Option<String>, Option<i64>) {
+    let newest = base.advisories_newest();
+    let age = newest
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| jiff::Timestamp::now().duration_since(t).as_secs() / 86_400);
+    (newest, age)
+}
+
+/// The report's line on advisories, and a warning when they are stale.
+fn describe_advisories(base: &crate::kb::sqlite::SqliteKb, printer: &Printer) {
+    let (newest, age) = advisory_age(base);
+    let source = base
+        .meta()
+        .advisories_source
+        .as_deref()
+        .unwrap_or("none recorded");
+    match (newest.as_deref(), age) {
+        (Some(newest), Some(age)) => {
+            printer.info(format!(
+                "advisories   {source}; newest {} ({age} days old)",
+                newest.get(..10).unwrap_or(newest)
+            ));
+            if age > STALE_ADVISORY_DAYS {
+                printer.warn(format!(
+                    "the newest advisory in the snapshot is {age} days old, so releases affected by newer advisories are not flagged; import current ones with `thoth-rs snapshot import-advisories SOURCE... --snapshot FILE` (an OSV archive or directory) and pass --snapshot FILE"
+                ));
+            }
+        }
+        _ => printer.info(format!("advisories   {source}; none dated")),
     }
 }
 
@@ -255,6 +301,7 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
                 ""
             }
         ));
+        describe_advisories(base, printer);
     }
     printer.info(format!(
         "indexes      {} (from {}){}",

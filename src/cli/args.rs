@@ -456,12 +456,14 @@ pub enum SnapshotCommand {
     /// Import OSV advisories into a snapshot.
     #[command(
         name = "import-advisories",
-        after_help = "Examples:\n  thoth-rs snapshot import-advisories ../advisory-database --snapshot snapshot.sqlite"
+        after_help = "Examples:\n  thoth-rs snapshot import-advisories ../advisory-database PyPI-all.zip --snapshot snapshot.sqlite"
     )]
     ImportAdvisories {
-        /// Directory of OSV advisories (vulns/<project>/*.yaml or *.json).
-        #[arg(value_name = "DIR")]
-        dir: PathBuf,
+        /// Advisory sources, merged in order: directories of OSV files (vulns/<project>/*.yaml or
+        /// *.json) or OSV archives (*.zip of OSV JSON, as OSV publishes per ecosystem). An advisory
+        /// sharing an id or alias with an earlier one is folded into it; withdrawn ones are left out.
+        #[arg(value_name = "SOURCE", required = true)]
+        dir: Vec<PathBuf>,
         /// Snapshot to update.
         #[arg(long, value_name = "PATH")]
         snapshot: Option<PathBuf>,

@@ -521,19 +521,35 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
                 )),
             };
             SqliteKb::open(&path).map_err(|e| CliError::Usage(e.to_string()))?;
-            let source = resolve(dir, &advisories);
-            if !source.is_dir() {
-                return Err(CliError::Usage(format!(
-                    "{}: not a directory",
-                    source.display()
-                )));
+            let mut sources = Vec::new();
+            for a in &advisories {
+                let source = resolve(dir, a);
+                if !source.is_dir() && !source.is_file() {
+                    return Err(CliError::Usage(format!(
+                        "{}: no such directory or OSV archive",
+                        source.display()
+                    )));
+                }
+                sources.push(source);
             }
-            let (stored, mapped) = crate::kb::osv::import_into_snapshot(&path, &source)
+            let imported = crate::kb::osv::import_into_snapshot(&path, &sources)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
             printer.info(format!(
-                "imported {stored} advisories into {}; {mapped} release/advisory pairs",
-                path.display()
+                "imported {} advisories into {}; {} release/advisory pairs; {} duplicates folded, {} withdrawn left out",
+                imported.advisories,
+                path.display(),
+                imported.mapped,
+                imported.duplicates,
+                imported.withdrawn
             ));
+            for s in &imported.sources {
+                printer.info(format!(
+                    "  {}: {} records, newest {}",
+                    s.source,
+                    s.records,
+                    s.newest.as_deref().unwrap_or("undated")
+                ));
+            }
             Ok(ExitCode::SUCCESS)
         }
         SnapshotCommand::Upgrade { snapshot } => {

@@ -238,6 +238,17 @@ impl SqliteKb {
         }
     }
 
+    /// The newest `modified` time of the snapshot's advisories: how fresh
+    /// its advisory data is.
+    pub fn advisories_newest(&self) -> Option<String> {
+        self.connection()
+            .query_row("SELECT max(modified) FROM advisories", [], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .ok()
+            .flatten()
+    }
+
     /// Run a closure with the connection (for `snapshot info`).
     pub fn with_connection<T>(
         &self,
