@@ -310,6 +310,17 @@ fn prefetch_runs_ahead_of_the_search_in_parallel() {
     assert!(!paths.iter().any(|p| p.contains("/unidecode/")));
     // Requests overlapped (the wheel's metadata file and its tail at least).
     assert!(server.max_in_flight() >= 2, "{}", server.max_in_flight());
+    // Let requests still in flight land (under load the wheel's tail can
+    // be logged after its metadata file): the log stops growing.
+    let mut seen = server.paths().len();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let now = server.paths().len();
+        if now == seen || std::time::Instant::now() > deadline {
+            break;
+        }
+        seen = now;
+    }
     // When the search asks, the answers are there.
     server.clear_log();
     let slugify = found(&kb, "python-slugify");
