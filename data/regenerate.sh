@@ -3,7 +3,9 @@
 # Needs network access to the index pip is configured with (or --index-url in
 # SYNC_ARGS), the PyPA advisory database at ADVISORIES, and the zstd tool.
 # Project pages are always fetched again (--refresh): a snapshot's cutoff is
-# only true if its pages are at least that recent.
+# only true if its pages are at least that recent. Legacy names of the index
+# that Pipfiles still carry are given as data at build time:
+# SYNC_ARGS="--index-alias URL" (recorded in the snapshot's meta table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CUTOFF=${CUTOFF:-$(date -u +%Y-%m-%d)}

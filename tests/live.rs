@@ -862,6 +862,9 @@ fn a_project_snapshot_gives_the_live_lock_offline() {
             "--json",
             "-o",
             "snap.sqlite",
+            // A legacy name of the index, recorded as the snapshot's data.
+            "--index-alias",
+            "http://127.0.0.9:1/legacy/",
             "--index-url",
         ])
         .arg(&index)
@@ -939,4 +942,41 @@ fn a_project_snapshot_gives_the_live_lock_offline() {
         "{stderr}"
     );
     assert!(stderr.contains("snapshot sync --project"), "{stderr}");
+
+    // A Pipfile whose source names the legacy name: read as the index
+    // (offline, from the snapshot), said so, and locked under the index's
+    // own URL, as Pipenv does with its index's legacy host.
+    let pipenv = dir.path().join("pipenv");
+    std::fs::create_dir_all(&pipenv).unwrap();
+    std::fs::write(
+        pipenv.join("Pipfile"),
+        "[[source]]\nname = \"legacy\"\nurl = \"http://127.0.0.9:1/simple\"\nverify_ssl = true\n\n[packages]\npython-slugify = \"*\"\n",
+    )
+    .unwrap();
+    let out = thoth()
+        .env("THOTH_KB", dir.path().join("other-kb.sqlite"))
+        .arg("-C")
+        .arg(&pipenv)
+        .args(["advise", "-t", "latest", "--snapshot", "../snap.sqlite"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "source `legacy` names http://127.0.0.9:1/simple, a legacy name of the index"
+        ),
+        "{stderr}"
+    );
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(pipenv.join("Pipfile.lock")).unwrap())
+            .unwrap();
+    let source = &lock["_meta"]["sources"][0];
+    assert_eq!(source["name"], "legacy");
+    assert_eq!(
+        source["url"].as_str().unwrap(),
+        index.trim_end_matches('/'),
+        "{lock}"
+    );
+    assert_eq!(lock["default"]["python-slugify"]["version"], "==8.0.4");
 }

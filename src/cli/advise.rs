@@ -314,6 +314,9 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         kb.indexes().origin,
         if kb.offline() { ", offline" } else { "" }
     ));
+    for note in &kb.indexes().notes {
+        printer.warn(note);
+    }
     // Also kept to the end: a large corpus is tens of thousands of units.
     let prescriptions: &crate::prescription::Prescriptions = Box::leak(Box::new(
         crate::prescription::load_bundled_and(&s.prescriptions),

@@ -433,6 +433,10 @@ pub enum SnapshotCommand {
         /// Index to read (default: pip's configured index).
         #[arg(long, value_name = "URL")]
         index_url: Option<String>,
+        /// Another URL of the same index that projects still name (a legacy host); recorded in the
+        /// snapshot, so that a Pipfile source naming it is read as the index (repeatable).
+        #[arg(long = "index-alias", value_name = "URL")]
+        index_aliases: Vec<String>,
         /// Requests in flight at most (1 to 64).
         #[arg(long, alias = "concurrency", default_value_t = 16,
               value_parser = clap::value_parser!(u64).range(1..=64))]

@@ -78,6 +78,7 @@ pub fn settings(
             project_sources,
             pinned,
             snapshot_index: None,
+            snapshot_aliases: Vec::new(),
         },
         live: LiveOptions {
             offline,
@@ -99,6 +100,7 @@ pub fn open(k: &KnowledgeSettings, quiet: bool) -> Result<&'static LayeredKb, Cl
     };
     let mut index = k.index.clone();
     index.snapshot_index = crate::kb::KnowledgeBase::meta(&base).index_url.clone();
+    index.snapshot_aliases = crate::kb::KnowledgeBase::meta(&base).index_aliases.clone();
     let indexes = crate::index::configure(&index).map_err(CliError::Usage)?;
     let mut live = k.live.clone();
     live.progress &= !quiet;

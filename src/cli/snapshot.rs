@@ -20,6 +20,7 @@ use super::settings::resolve_path as resolve;
 
 /// What `snapshot sync --project` was asked.
 struct ProjectSync {
+    index_aliases: Vec<String>,
     project: PathBuf,
     environments: Vec<String>,
     types: Vec<crate::policy::RecommendationType>,
@@ -167,6 +168,7 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
         exclude_newer: None,
         max_versions: None,
         lean: false,
+        index_aliases: p.index_aliases.clone(),
     };
     let report = crate::sync::project::write_project_snapshot(kb, facts, &output)?;
     let knowledge = kb.report();
@@ -192,6 +194,7 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
 
 /// What `snapshot sync --roots/--package` was asked.
 struct RootsSync {
+    index_aliases: Vec<String>,
     packages: Vec<String>,
     roots: Option<PathBuf>,
     max_versions: u64,
@@ -300,9 +303,6 @@ fn sync_roots(dir: &Path, r: &RootsSync, printer: &Printer) -> Result<ExitCode, 
             "nothing to sync: give --project FILE, --roots FILE or --package REQUIREMENT".into(),
         ));
     }
-    if r.jobs == 0 {
-        return Err(CliError::Usage("--jobs must be at least 1".into()));
-    }
     let opts = CrawlOptions {
         max_versions: (r.max_versions > 0).then_some(r.max_versions as usize),
         root_extras: if r.all_extras {
@@ -355,6 +355,7 @@ fn sync_roots(dir: &Path, r: &RootsSync, printer: &Printer) -> Result<ExitCode, 
         exclude_newer: opts.exclude_newer,
         max_versions: (r.max_versions > 0).then_some(r.max_versions as i64),
         lean: r.lean,
+        index_aliases: r.index_aliases.clone(),
     };
     let outcome = crate::sync::sync_roots(kb, &roots, &opts, facts, &output, &mut |p| {
         progress.tick(p);
@@ -439,6 +440,7 @@ pub fn info(kb: &SqliteKb) -> Result<serde_json::Value, CliError> {
         "schema_version": meta.schema_version,
         "created_at": meta.created_at,
         "index_url": meta.index_url,
+        "index_aliases": meta.index_aliases,
         "cutoff": meta.cutoff,
         "max_versions": meta.max_versions,
         "roots": meta.roots,
@@ -479,6 +481,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
                     "path",
                     "created_at",
                     "index_url",
+                    "index_aliases",
                     "cutoff",
                     "max_versions",
                     "projects",
@@ -568,6 +571,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
             recommendation_types,
             exclude_newer,
             index_url,
+            index_aliases,
             jobs,
             output,
             cache_dir,
@@ -577,6 +581,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
         } => sync_project(
             dir,
             &ProjectSync {
+                index_aliases,
                 project,
                 environments: runtime_environments,
                 types: recommendation_types,
@@ -597,6 +602,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
             since,
             exclude_newer,
             index_url,
+            index_aliases,
             jobs,
             output,
             cache_dir,
@@ -609,6 +615,7 @@ pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<Ex
         } => sync_roots(
             dir,
             &RootsSync {
+                index_aliases,
                 packages,
                 roots,
                 max_versions,

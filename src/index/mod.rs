@@ -165,6 +165,9 @@ pub struct IndexConfig {
     pub pinned: BTreeMap<String, usize>,
     /// Where the list came from, for the report.
     pub origin: String,
+    /// Project sources read as another URL (a legacy alias of the
+    /// snapshot's index), one line each for the report.
+    pub notes: Vec<String>,
 }
 
 impl IndexConfig {
@@ -198,12 +201,61 @@ pub struct IndexSettings {
     pub pinned: BTreeMap<String, String>,
     /// The index a snapshot was built from (the last resort).
     pub snapshot_index: Option<String>,
+    /// Legacy URLs of that index the snapshot records ([`map_alias`]).
+    pub snapshot_aliases: Vec<String>,
+}
+
+/// The scheme-less host (and port) of a URL, lower-cased.
+fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit('@').next()?;
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// A project source URL that names a legacy alias of `index` (same host as
+/// one of `aliases`) is read as `index`'s scheme and host with the
+/// source's own path, as Pipenv reads its index's legacy host name. `None`
+/// when the URL is not an alias.
+pub fn map_alias(url: &str, index: &str, aliases: &[String]) -> Option<String> {
+    let host = host_of(url)?;
+    if !aliases
+        .iter()
+        .any(|a| host_of(a).as_deref() == Some(host.as_str()))
+    {
+        return None;
+    }
+    let (scheme, rest) = index.split_once("://")?;
+    let index_host = rest.split(['/', '?', '#']).next()?;
+    let own = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = own.find('/').map_or("/", |i| &own[i..]);
+    Some(format!("{scheme}://{index_host}{path}"))
 }
 
 /// Build the index list: the command line first, then the project's own
 /// sources, then pip's environment variables and configuration files, then
 /// the index the base snapshot records.
 pub fn configure(settings: &IndexSettings) -> Result<IndexConfig, String> {
+    let mut notes = Vec::new();
+    let sources: Vec<(String, String, bool)> = settings
+        .project_sources
+        .iter()
+        .map(|(name, url, verify)| {
+            let mapped = settings
+                .snapshot_index
+                .as_deref()
+                .and_then(|index| map_alias(url, index, &settings.snapshot_aliases));
+            match mapped {
+                Some(to) => {
+                    notes.push(format!(
+                        "source `{name}` names {url}, a legacy name of the index the snapshot was built from; reading {to} instead (as Pipenv does)"
+                    ));
+                    (name.clone(), to, *verify)
+                }
+                None => (name.clone(), url.clone(), *verify),
+            }
+        })
+        .collect();
     let mut urls: Vec<(String, bool)> = Vec::new();
     let origin;
     if let Some(url) = &settings.index_url {
@@ -211,12 +263,7 @@ pub fn configure(settings: &IndexSettings) -> Result<IndexConfig, String> {
         urls.extend(settings.extra_index_urls.iter().map(|u| (u.clone(), true)));
         origin = "the command line".to_string();
     } else if !settings.project_sources.is_empty() {
-        urls.extend(
-            settings
-                .project_sources
-                .iter()
-                .map(|(_, u, verify)| (u.clone(), *verify)),
-        );
+        urls.extend(sources.iter().map(|(_, u, verify)| (u.clone(), *verify)));
         urls.extend(settings.extra_index_urls.iter().map(|u| (u.clone(), true)));
         origin = "the project's sources".to_string();
     } else if let Some((url, extra, from)) = pip_configuration() {
@@ -245,11 +292,7 @@ pub fn configure(settings: &IndexSettings) -> Result<IndexConfig, String> {
     }
     let mut pinned = BTreeMap::new();
     for (project, source) in &settings.pinned {
-        let Some((_, url, _)) = settings
-            .project_sources
-            .iter()
-            .find(|(name, _, _)| name == source)
-        else {
+        let Some((_, url, _)) = sources.iter().find(|(name, _, _)| name == source) else {
             continue;
         };
         let url = IndexUrl::parse(url)?;
@@ -261,6 +304,7 @@ pub fn configure(settings: &IndexSettings) -> Result<IndexConfig, String> {
         indexes,
         pinned,
         origin,
+        notes,
     })
 }
 
@@ -487,6 +531,25 @@ fn parse_netrc(text: &str) -> (BTreeMap<String, Login>, Option<Login>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn legacy_aliases_are_read_as_the_index_with_their_own_path() {
+        let aliases = vec!["https://127.0.0.9/simple/".to_string()];
+        let index = "https://127.0.0.1:8443/simple/";
+        assert_eq!(
+            map_alias("https://127.0.0.9/simple", index, &aliases).as_deref(),
+            Some("https://127.0.0.1:8443/simple")
+        );
+        // Scheme and case of the host do not matter; the path is kept.
+        assert_eq!(
+            map_alias("http://127.0.0.9/pypi/simple/", index, &aliases).as_deref(),
+            Some("https://127.0.0.1:8443/pypi/simple/")
+        );
+        assert_eq!(map_alias("https://127.0.0.8/simple", index, &aliases), None);
+        assert_eq!(map_alias("https://127.0.0.9/simple", index, &[]), None);
+        // Credentials in the source do not hide its host.
+        assert!(map_alias("https://u:p@127.0.0.9/simple", index, &aliases).is_some());
+    }
 
     #[test]
     fn credentials_are_split_off_and_redacted() {

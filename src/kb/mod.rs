@@ -242,6 +242,10 @@ pub struct SnapshotMeta {
     pub max_versions: Option<i64>,
     /// Where advisories came from and when.
     pub advisories_source: Option<String>,
+    /// Other URLs of the index the snapshot was built from that projects
+    /// still name (a legacy host), recorded as data when it was built; a
+    /// project source naming one is read as the index itself.
+    pub index_aliases: Vec<String>,
 }
 
 /// Why a release is not a candidate.

@@ -104,6 +104,10 @@ pub fn read_meta(conn: &Connection, path: &Path) -> Result<SnapshotMeta, KbError
         cutoff: rows.get("cutoff").cloned(),
         max_versions: rows.get("max_versions").and_then(|v| v.parse().ok()),
         advisories_source: rows.get("advisories_source").cloned(),
+        index_aliases: rows
+            .get("index_aliases")
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or_default(),
     })
 }
 

@@ -187,6 +187,12 @@ impl SnapshotWriter {
                 serde_json::to_string(&meta.roots).unwrap_or_else(|_| "[]".into()),
             ),
         ];
+        if !meta.index_aliases.is_empty() {
+            rows.push((
+                "index_aliases",
+                serde_json::to_string(&meta.index_aliases).unwrap_or_else(|_| "[]".into()),
+            ));
+        }
         for (key, value) in [
             ("created_at", &meta.created_at),
             ("index_url", &meta.index_url),

@@ -129,12 +129,22 @@ fn norm(url: &str) -> String {
 }
 
 impl LockContext<'_> {
+    /// The project's sources (a legacy alias of the index written as the
+    /// index, as the search read it), or the default one.
     fn sources(&self) -> Vec<Source> {
         if self.project.sources.is_empty() {
-            vec![default_source(&self.index_url)]
-        } else {
-            self.project.sources.clone()
+            return vec![default_source(&self.index_url)];
         }
+        let aliases = &self.kb.meta().index_aliases;
+        self.project
+            .sources
+            .iter()
+            .map(|s| Source {
+                url: crate::index::map_alias(&s.url, &self.index_url, aliases)
+                    .unwrap_or_else(|| s.url.clone()),
+                ..s.clone()
+            })
+            .collect()
     }
 
     /// The index a locked package came from (without a trailing `/`).

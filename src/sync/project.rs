@@ -82,6 +82,9 @@ pub struct SnapshotFacts {
     /// URL (such a release cannot be locked from the snapshot alone: an
     /// offline search never takes it, and online the index is asked).
     pub lean: bool,
+    /// Legacy URLs of the index (`--index-alias`); when empty, the base
+    /// snapshot's are kept.
+    pub index_aliases: Vec<String>,
 }
 
 /// Leave out files uploaded after `cutoff`, and releases left with none.
@@ -227,6 +230,13 @@ pub fn write_project_snapshot(
         cutoff: Some(report.cutoff.clone()),
         max_versions: facts.max_versions,
         advisories_source: kb.base().and_then(|b| b.meta().advisories_source.clone()),
+        index_aliases: if facts.index_aliases.is_empty() {
+            kb.base()
+                .map(|b| b.meta().index_aliases.clone())
+                .unwrap_or_default()
+        } else {
+            facts.index_aliases
+        },
     };
     writer.set_meta(&meta)?;
     writer.finish()?;
