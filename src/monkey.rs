@@ -41,8 +41,14 @@ pub fn dependency_monkey(
         .map_err(AdviseError::Target)?;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
     let mut search_rules = rules(s, kb, &markers);
-    // Scores do not pick stacks here; advisories are not looked at.
-    search_rules.security = Default::default();
+    // Scores do not pick stacks here, but every stack carries its own:
+    // advisories count as under `stable` (a penalty and a warning each,
+    // accepted ones warned about), and never remove a release.
+    search_rules.security = crate::resolve::security::Security {
+        penalty: Some(crate::resolve::security::PENALTY_PER_ADVISORY),
+        sieve: false,
+        allowed: search_rules.security.allowed.clone(),
+    };
     let (facts, installed) = crate::advise::image::run_inputs(s);
     let run = Run {
         installed: &installed,

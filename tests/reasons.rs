@@ -246,3 +246,49 @@ fn an_accepted_advisory_is_a_warning_naming_it() {
         );
     }
 }
+
+#[test]
+fn dependency_monkey_stacks_carry_their_score_and_justification() {
+    // Stacks of requests<2.31 on the bundled snapshot: every one has
+    // requests 2.30.0 (PYSEC-2023-74); its score and its warning say so.
+    let dir = project("requests<2.31\n");
+    let out = common::thoth()
+        .arg("-C")
+        .arg(dir.path())
+        .args([
+            "dependency-monkey",
+            "--count",
+            "3",
+            "--seed",
+            "1",
+            "--output",
+            "dm",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("dm/summary.json")).unwrap())
+            .unwrap();
+    let stacks = summary["stacks"].as_array().unwrap();
+    assert_eq!(stacks.len(), 3, "{summary}");
+    for stack in stacks {
+        let advisories: Vec<&str> = stack["justification"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["type"] == "WARNING")
+            .filter_map(|m| m["advisory"].as_str())
+            .collect();
+        assert!(advisories.contains(&"PYSEC-2023-74"), "{stack}");
+        // −0.2 per advisory, floored at −1.
+        let expected = (-0.2 * advisories.len() as f64).max(-1.0);
+        let score = stack["score"].as_f64().unwrap();
+        assert!(
+            (score - expected).abs() < 1e-9,
+            "{score} vs {expected}: {stack}"
+        );
+    }
+    assert!(stderr.contains("stack 1 (score -0."), "{stderr}");
+}

@@ -92,8 +92,19 @@ pub fn dependency_monkey(
             crate::write::write_atomic(path, text.as_bytes())
                 .map_err(|e| CliError::Write(format!("cannot write {}: {e}", path.display())))?;
         }
+        let warnings = r
+            .justification
+            .iter()
+            .filter(|m| m.kind == crate::prescription::schema::MessageType::Warning)
+            .count();
         printer.info(format!(
-            "stack {n}: {}",
+            "stack {n} (score {:.2}{}): {}",
+            r.score,
+            match warnings {
+                0 => String::new(),
+                1 => ", 1 warning".to_string(),
+                w => format!(", {w} warnings"),
+            },
             r.packages
                 .iter()
                 .map(|p| format!("{}=={}", p.name, p.version))
