@@ -54,6 +54,7 @@ fn bench_explore(c: &mut Criterion) {
         count: 1,
         time: None,
         distinct: None,
+        polish: false,
     };
     let run = Run::adviser(&env, None, RecommendationType::Stable, &labels);
     let rules = || SearchRules {

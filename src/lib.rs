@@ -22,6 +22,9 @@
 //! [`monkey`] for Dependency Monkey); [`cli`] is the command-line front end
 //! and [`write`] the atomic file writer.
 //!
+//! [`usage`] reads which libraries and symbols the project's own code
+//! uses (units select on it).
+//!
 //! [`python`] wraps the PEP 440/508 crates so the rest of the code never
 //! depends on them directly; [`policy`] holds the small policy enums.
 //!
@@ -62,4 +65,5 @@ pub mod python;
 pub mod resolve;
 pub mod settings;
 pub mod sync;
+pub mod usage;
 pub mod write;

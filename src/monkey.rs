@@ -70,6 +70,7 @@ pub fn dependency_monkey(
         count: usize::try_from(count).unwrap_or(usize::MAX),
         time: s.time_budget.map(std::time::Duration::from_secs_f64),
         distinct: Some(count),
+        polish: false,
     };
     let found = explore_roots(
         kb,

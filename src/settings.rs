@@ -91,6 +91,19 @@ pub struct AdviseSettings {
     /// Analysis of the base image (`--base-image` or `base_image`), whose
     /// facts have completed [`Self::environment`].
     pub image: Option<crate::image::ImageAnalysis>,
+    /// What the project's code uses (scanned or read from a file), for
+    /// units that select on library usage; `None` with
+    /// `--no-library-usage`.
+    pub library_usage: Option<LibraryUsageInput>,
+}
+
+/// Library usage of a run and where it came from.
+#[derive(Debug, Clone)]
+pub struct LibraryUsageInput {
+    /// Library → symbols.
+    pub usage: crate::usage::LibraryUsage,
+    /// "12 Python files under DIR" or the file given.
+    pub origin: String,
 }
 
 impl AdviseSettings {

@@ -219,6 +219,7 @@ fn best_score(kb: &MemoryKb, units: &Path, kind: PredictorKind, seed: u64, limit
             count: 1,
             time: None,
             distinct: None,
+            polish: false,
         },
     )
     .unwrap();

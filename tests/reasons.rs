@@ -117,6 +117,8 @@ fn releases_an_exploration_never_reached_are_said_to_be_untried() {
                     == &format!(
                         "not tried: the predictor ordered {chosen} before it and that led to a stack"
                     )
+                || why.starts_with("a stack with it scores")
+                || why == "no stack with it was found"
                 || why.starts_with("excluded by")
                 || why.starts_with("requires Python"),
             "{version}: {why}"
@@ -291,4 +293,51 @@ fn dependency_monkey_stacks_carry_their_score_and_justification() {
         );
     }
     assert!(stderr.contains("stack 1 (score -0."), "{stderr}");
+}
+
+fn versions(report: &serde_json::Value) -> std::collections::BTreeSet<(String, String)> {
+    report["products"][0]["packages"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, p)| (name.clone(), p["version"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn stable_changes_only_what_an_advisory_asks_for() {
+    // flask 2.3.0 has PYSEC-2023-62, fixed in 2.2.5. Under stable the
+    // stack moves flask down and leaves everything else where latest has
+    // it; only blinker, which nothing but flask 2.3 requires, goes away.
+    let dir = project("flask>=2.2,<2.3.1\n");
+    let latest = versions(&run(dir.path(), "latest"));
+    for seed in ["1", "2", "3"] {
+        let report = advise(
+            dir.path(),
+            &["-t", "stable", "--seed", seed, "--format", "requirements"],
+        )
+        .0;
+        let stable = versions(&report);
+        let added: Vec<_> = stable.difference(&latest).collect();
+        let removed: Vec<_> = latest
+            .difference(&stable)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(
+            added,
+            [&("flask".to_string(), "2.2.5".to_string())],
+            "seed {seed}"
+        );
+        assert_eq!(removed, ["blinker", "flask"], "seed {seed}");
+        // The warning on the held-back direct dependency names the
+        // advisory that moved it down.
+        let warning = messages(&report)
+            .into_iter()
+            .find(|m| m.starts_with("flask is locked at 2.2.5"))
+            .expect("a held-back warning for flask");
+        assert!(
+            warning.ends_with("2.3.0: a stack with it scores 0.20 lower: flask 2.3.0 has the advisory PYSEC-2023-62"),
+            "{warning}"
+        );
+    }
 }

@@ -352,3 +352,47 @@ fn keep_lock_scores_the_existing_lock_first() {
         newest_click
     );
 }
+
+#[test]
+fn example_locks_with_the_real_corpus_pass_the_independent_checker() {
+    // Thoth's own prescriptions on top of ours: units such as
+    // TensorFlowRMSciPyStep (scipy dropped when tensorflow brought it in)
+    // must not fire on a stack without tensorflow, so every lock stays a
+    // complete, valid stack.
+    let Some(corpus) = common::shared_data("thoth-prescriptions-a/prescriptions") else {
+        return;
+    };
+    let corpus = corpus.to_str().unwrap();
+    for name in ["data-science", "ml-service"] {
+        for kind in ["latest", "stable"] {
+            let (report, text, _tmp) = advise(
+                &example(name),
+                &["-t", kind, "--prescriptions", corpus, "--seed", "1"],
+            );
+            let lock: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let kb = bundled_kb(&report);
+            let versions = lock_versions(&lock, &["default"]);
+            if name == "data-science" {
+                assert!(
+                    versions.contains_key("scipy"),
+                    "{name} {kind}: {versions:?}"
+                );
+            }
+            let problems = check(
+                &kb,
+                &target_of(&report),
+                &roots_of(&report, false),
+                &versions,
+            );
+            assert!(problems.is_empty(), "{name} {kind}: {problems:#?}");
+            assert!(
+                report["products"][0]["skipped"]
+                    .as_object()
+                    .unwrap()
+                    .is_empty(),
+                "{name} {kind}: {}",
+                report["products"][0]["skipped"]
+            );
+        }
+    }
+}

@@ -192,6 +192,8 @@ pub struct Run<'a> {
     /// Releases already installed where the stack goes, with their
     /// requirements as installed (see [`image::run_inputs`]).
     pub installed: &'a [crate::resolve::universe::InstalledRelease],
+    /// What the project's code uses (selects prescriptions).
+    pub library_usage: Option<&'a crate::usage::LibraryUsage>,
 }
 
 impl<'a> Run<'a> {
@@ -211,6 +213,7 @@ impl<'a> Run<'a> {
             decision_type: DecisionType::default(),
             image: None,
             installed: &[],
+            library_usage: None,
         }
     }
 }
@@ -283,7 +286,7 @@ pub fn explore_in(
         labels: run.labels,
         environment: run.environment,
         authenticated: false,
-        library_usage: None,
+        library_usage: run.library_usage,
         image: run.image,
         included: &included,
     };
@@ -307,6 +310,7 @@ pub fn search_plan(s: &AdviseSettings) -> (Box<dyn Predictor>, Budget) {
         count: usize::try_from(s.count.max(1)).unwrap_or(usize::MAX),
         time: s.time_budget.map(std::time::Duration::from_secs_f64),
         distinct: None,
+        polish: !single,
     };
     (
         predict::build(kind, s.seed, &predict::PredictorOptions::default()),
@@ -330,6 +334,7 @@ pub fn advise(
     let run = Run {
         installed: &installed,
         image: facts.as_ref(),
+        library_usage: s.library_usage.as_ref().map(|u| &u.usage),
         ..Run::adviser(
             &s.environment,
             s.exclude_newer.as_deref(),

@@ -58,6 +58,10 @@ pub fn inputs_json(s: &AdviseSettings) -> serde_json::Value {
         "recommendation_type_from": s.recommendation_type.1,
         "constraints": requirement_list(&s.constraints),
         "labels": s.labels,
+        "library_usage": s.library_usage.as_ref().map(|u| json!({
+            "from": u.origin,
+            "report": u.usage,
+        })),
         "prescriptions": s.prescriptions.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "snapshot": s.knowledge.snapshot.as_ref().map(|p| p.display().to_string()),
         "offline": s.knowledge.live.offline,
@@ -288,6 +292,15 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         printer.info(format!("labels       {}", labels.join(",")));
     }
+    match &s.library_usage {
+        Some(u) => printer.info(format!(
+            "usage        {} librar{} from {}",
+            u.usage.len(),
+            if u.usage.len() == 1 { "y" } else { "ies" },
+            u.origin
+        )),
+        None => printer.info("usage        not read (--no-library-usage)"),
+    }
     let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;
     let snapshot = snapshot_json(kb);
     if let Some(base) = kb.base() {
@@ -420,6 +433,7 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
                 "accepted": r.statistics.accepted,
                 "distinct_stacks": r.statistics.distinct,
                 "found_in_episode": r.statistics.found_in_episode,
+                "polish_episodes": r.statistics.polish_episodes,
                 "search_seconds": r.statistics.seconds,
                 "search": r.statistics.search,
                 "projects_loaded": r.statistics.projects_loaded,
@@ -445,7 +459,7 @@ fn report_human(
 ) {
     let r = &advice.resolution;
     printer.info(format!(
-        "resolved {} packages for Python {} on {} ({}, score {:.2}; {} of {} episodes by {}, {} decisions, {} backtracks, {:.2} s)",
+        "resolved {} packages for Python {} on {} ({}, score {:.2}; {} of {} episodes by {}{}, {} decisions, {} backtracks, {:.2} s)",
         r.packages.len(),
         s.environment.python_version,
         s.environment.platform,
@@ -454,6 +468,10 @@ fn report_human(
         r.statistics.found_in_episode,
         r.statistics.episodes,
         r.statistics.predictor,
+        match r.statistics.polish_episodes {
+            0 => String::new(),
+            n => format!(", polished in {n}"),
+        },
         r.statistics.search.decisions,
         r.statistics.search.backtracks,
         seconds

@@ -236,6 +236,12 @@ pub struct AdviseArgs {
     /// Score the existing Pipfile.lock first; keep it unless a stack scores strictly higher.
     #[arg(long)]
     pub keep_lock: bool,
+    /// Library usage as a JSON report ({"report": {lib: [symbols]}} or {lib: [symbols]}) instead of scanning the project's Python files.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_library_usage")]
+    pub library_usage: Option<PathBuf>,
+    /// Do not scan the project's Python files for the libraries and symbols they use.
+    #[arg(long)]
+    pub no_library_usage: bool,
     /// Where to write the lock (default: next to the project file).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,

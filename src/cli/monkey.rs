@@ -37,6 +37,8 @@ pub fn dependency_monkey(
         format: None,
         json: args.json,
         keep_lock: false,
+        library_usage: None,
+        no_library_usage: true,
         output: None,
         base_image: args.base_image.clone(),
         base_image_mode: None,

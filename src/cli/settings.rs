@@ -185,7 +185,9 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         .parent()
         .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
 
+    let library_usage = library_usage(dir, &project_dir, args)?;
     Ok(AdviseSettings {
+        library_usage,
         project_dir,
         project,
         thoth_config,
@@ -209,6 +211,47 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         output,
         image,
     })
+}
+
+/// The run's library usage: the file given, else a scan of the project's
+/// directory, else none (`--no-library-usage`).
+fn library_usage(
+    dir: &Path,
+    project_dir: &Path,
+    args: &AdviseArgs,
+) -> Result<Option<crate::settings::LibraryUsageInput>, CliError> {
+    if args.no_library_usage {
+        return Ok(None);
+    }
+    if let Some(file) = &args.library_usage {
+        let path = resolve_path(dir, file);
+        let usage = crate::usage::read(&path)
+            .map_err(|e| CliError::Usage(format!("--library-usage {e}")))?;
+        return Ok(Some(crate::settings::LibraryUsageInput {
+            usage,
+            origin: path.display().to_string(),
+        }));
+    }
+    let scan = crate::usage::scan(project_dir);
+    let mut origin = format!(
+        "{} Python file{} under {}",
+        scan.files,
+        if scan.files == 1 { "" } else { "s" },
+        project_dir.display()
+    );
+    if scan.skipped > 0 {
+        origin.push_str(&format!(
+            ", {} skipped (too large or unreadable)",
+            scan.skipped
+        ));
+    }
+    if scan.with_errors > 0 {
+        origin.push_str(&format!(", {} with syntax errors", scan.with_errors));
+    }
+    Ok(Some(crate::settings::LibraryUsageInput {
+        usage: scan.usage,
+        origin,
+    }))
 }
 
 /// The base image of a run (`--base-image`, else `.thoth.yaml`'s

@@ -84,6 +84,8 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
             format: None,
             json: false,
             keep_lock: false,
+            library_usage: None,
+            no_library_usage: true,
             output: Some(
                 std::env::temp_dir().join(format!("thoth-rs-sync-{}.lock", std::process::id())),
             ),

@@ -37,6 +37,8 @@ fn build(
         format: None,
         json: args.json,
         keep_lock: false,
+        library_usage: None,
+        no_library_usage: true,
         output: None,
         base_image: None,
         base_image_mode: None,

@@ -9,14 +9,14 @@ use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::polish::{self, Kept, Reference};
 use super::solver::{Outcome, Solver};
 use super::universe::Availability;
 use super::{
     Edge, NewestFirst, Phase, Predictor, Refusal, Request, Resolution, ResolveError, Statistics,
-    Universe, collect, explain,
+    Universe, explain,
 };
 use crate::prescription::schema::{Message, MessageType};
-use crate::resolve::pipeline::Pinned;
 
 /// How much exploring a run may do.
 #[derive(Debug, Clone)]
@@ -29,6 +29,10 @@ pub struct Budget {
     pub time: Option<Duration>,
     /// Stop once this many distinct stacks were found.
     pub distinct: Option<u64>,
+    /// End with the polish pass (`polish`): the best stack moved back
+    /// towards the newest-first one while the score allows. Off for
+    /// Dependency Monkey, which reports the stacks as found.
+    pub polish: bool,
 }
 
 impl Budget {
@@ -39,6 +43,7 @@ impl Budget {
             count: 1,
             time: None,
             distinct: None,
+            polish: false,
         }
     }
 }
@@ -48,13 +53,6 @@ impl Budget {
 pub struct Exploration {
     /// Up to `count` distinct stacks, best first.
     pub products: Vec<Resolution>,
-}
-
-struct Kept {
-    score: f64,
-    seq: u64,
-    resolution: Resolution,
-    pinned: Vec<Pinned>,
 }
 
 fn stack_key(episode: &super::Episode) -> u64 {
@@ -140,6 +138,7 @@ pub fn explore(
         .time
         .map(|t| t.mul_f64(crate::predict::EXPLOITATION_FROM));
     let mut kept: Vec<Kept> = Vec::new();
+    let mut reference = Reference::default();
     let mut invalid: Option<Vec<String>> = None;
     let mut seen: HashSet<u64> = HashSet::new();
     let mut accepted: u64 = 0;
@@ -184,10 +183,16 @@ pub fn explore(
         }
         accepted += 1;
         let episode = solver.episode();
+        if reference.is_empty() {
+            reference = polish::releases(&episode);
+        }
         let key = stack_key(&episode);
         if seen.insert(key) {
-            let worst = kept.last().map(|k| k.score);
-            let keep = kept.len() < count || worst.is_some_and(|w| episode.score > w);
+            let distance = polish::distance(&episode, &reference);
+            let keep = kept.len() < count
+                || kept
+                    .last()
+                    .is_some_and(|w| polish::better(episode.score, distance, w.score, w.distance));
             // A stack about to be kept is checked against its own
             // releases' requirements: one that fails is a bug, never a lock.
             let problems = if keep { solver.verify() } else { Vec::new() };
@@ -198,19 +203,15 @@ pub fn explore(
                 );
                 invalid.get_or_insert(problems);
             } else if keep {
-                let resolution = collect(&solver, &develop_of_root);
+                // Ties go to the stack closer to the newest-first one,
+                // then to the earlier.
                 let at = kept
                     .iter()
-                    .position(|k| episode.score > k.score)
+                    .position(|k| polish::better(episode.score, distance, k.score, k.distance))
                     .unwrap_or(kept.len());
                 kept.insert(
                     at,
-                    Kept {
-                        score: episode.score,
-                        seq: episodes,
-                        resolution,
-                        pinned: solver.pinned(),
-                    },
+                    Kept::take(&solver, &develop_of_root, &reference, episodes),
                 );
                 kept.truncate(count);
             }
@@ -220,6 +221,18 @@ pub fn explore(
         if predictor.finished() || budget.distinct.is_some_and(|d| seen.len() as u64 >= d) {
             break;
         }
+    }
+    let mut notes = std::collections::BTreeMap::new();
+    let mut polish_episodes = 0;
+    if budget.polish && !kept.is_empty() {
+        let best = kept.remove(0);
+        let done = polish::polish(&mut solver, start, &develop_of_root, &reference, best)?;
+        polish_episodes = done.episodes;
+        notes = done.notes;
+        let key = stack_key(&done.best.episode);
+        kept.retain(|k| stack_key(&k.episode) != key);
+        kept.insert(0, done.best);
+        kept.truncate(count);
     }
     let counters = solver.counters.clone();
     drop(solver);
@@ -233,6 +246,7 @@ pub fn explore(
     let mut products = Vec::with_capacity(kept.len());
     for k in kept {
         let mut resolution = k.resolution;
+        polish::annotate(&mut resolution, &notes);
         resolution.justification.extend(pipeline.wraps(&k.pinned));
         resolution.justification.sort_by(|a, b| {
             (
@@ -263,6 +277,7 @@ pub fn explore(
             accepted,
             distinct: seen.len() as u64,
             found_in_episode: r.statistics.found_in_episode,
+            polish_episodes,
             seconds: elapsed.as_secs_f64(),
             search: counters.clone(),
             projects_loaded: universe.lookups,

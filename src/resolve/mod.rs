@@ -9,6 +9,7 @@ pub mod conflict;
 pub mod explore;
 pub mod hash;
 pub mod pipeline;
+pub mod polish;
 pub mod rules;
 pub mod security;
 pub mod solver;
@@ -111,6 +112,8 @@ pub struct Statistics {
     pub distinct: u64,
     /// Episode (from 1) that found this stack.
     pub found_in_episode: u64,
+    /// Episodes of the polish pass that ended the exploration.
+    pub polish_episodes: u64,
     /// Wall-clock time of the exploration, in seconds.
     pub seconds: f64,
     /// Search counters summed over episodes.

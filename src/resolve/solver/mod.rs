@@ -171,6 +171,7 @@ pub struct Solver<'u, 'k, 'p> {
 }
 
 /// How an episode ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// All required packages decided.
     Found,
@@ -257,6 +258,11 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         let v = self.universe.project(&self.nodes[i].name)?;
         self.nodes[i].view = Some(v.clone());
         Ok(v)
+    }
+
+    /// The node of package `name`, once the search has met it.
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.ids.get(name).copied()
     }
 
     /// Version decided for node `i`, if any.
