@@ -314,13 +314,140 @@ fn every_unit_fires_where_it_should_and_nowhere_else() {
             base().os("rhel", "8").with("urllib3", "2.2.3"),
         ),
         (
-            "TensorFlowCUDAMatchWrap",
+            "TensorFlowCUDA10Sieve",
             base()
                 .gpu(Some("Tesla T4"), Some("10.1"))
-                .with("tensorflow", "2.15.0"),
+                .pkg("tensorflow", "2.4.0"),
+            base()
+                .gpu(Some("Tesla T4"), Some("11.0"))
+                .pkg("tensorflow", "2.4.0"),
+        ),
+        (
+            "TensorFlowCUDA100Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("10.0"))
+                .pkg("tensorflow", "2.3.0"),
+            base()
+                .gpu(Some("Tesla T4"), Some("10.1"))
+                .pkg("tensorflow", "2.3.0"),
+        ),
+        (
+            "TensorFlowCUDA101Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("10.1"))
+                .pkg("tensorflow", "2.0.0"),
+            base()
+                .gpu(Some("Tesla T4"), Some("10.0"))
+                .pkg("tensorflow", "2.0.0"),
+        ),
+        (
+            "TensorFlowCUDA11Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("11.0"))
+                .pkg("tensorflow", "2.3.0"),
+            base()
+                .gpu(Some("Tesla T4"), Some("11.0"))
+                .pkg("tensorflow", "2.4.0"),
+        ),
+        (
+            "TensorFlowCUDA110Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("11.1"))
+                .pkg("tensorflow", "2.5.0"),
+            base()
+                .gpu(Some("Tesla T4"), Some("11.2"))
+                .pkg("tensorflow", "2.5.0"),
+        ),
+        (
+            "TensorFlowCUDA112Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("11.2"))
+                .pkg("tensorflow", "2.12.0"),
+            base()
+                .gpu(Some("Tesla T4"), Some("11.8"))
+                .pkg("tensorflow", "2.12.0"),
+        ),
+        (
+            "TensorFlowCUDA118Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("11.8"))
+                .pkg("tensorflow", "2.15.0"),
+            base()
+                .gpu(Some("Tesla T4"), Some("11.8"))
+                .pkg("tensorflow", "2.14.1"),
+        ),
+        (
+            "TensorFlowCUDA12Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("12.2"))
+                .pkg("tensorflow", "2.14.1"),
+            base()
+                .gpu(Some("Tesla T4"), Some("12.2"))
+                .pkg("tensorflow", "2.15.0"),
+        ),
+        (
+            "TensorFlowCUDA120Sieve",
             base()
                 .gpu(Some("Tesla T4"), Some("12.1"))
-                .with("tensorflow", "2.15.0"),
+                .pkg("tensorflow", "2.15.0"),
+            base()
+                .gpu(Some("Tesla T4"), Some("12.2"))
+                .pkg("tensorflow", "2.15.0"),
+        ),
+        (
+            "TensorFlowCUDA122Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("12.2"))
+                .pkg("tensorflow", "2.16.1"),
+            base()
+                .gpu(Some("Tesla T4"), Some("12.3"))
+                .pkg("tensorflow", "2.16.1"),
+        ),
+        (
+            "TensorFlowCUDA123Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("12.4"))
+                .pkg("tensorflow", "2.18.0"),
+            base()
+                .gpu(Some("Tesla T4"), Some("12.5"))
+                .pkg("tensorflow", "2.18.0"),
+        ),
+        (
+            "PyTorchCUDA11Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("11.8"))
+                .pkg("torch", "2.1.0"),
+            base()
+                .gpu(Some("Tesla T4"), Some("12.1"))
+                .pkg("torch", "2.1.0"),
+        ),
+        (
+            "PyTorchCUDA10Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("10.2"))
+                .pkg("torch", "1.13.1"),
+            base()
+                .gpu(Some("Tesla T4"), Some("11.7"))
+                .pkg("torch", "1.13.1"),
+        ),
+        (
+            // Without a configured CUDA nothing is removed.
+            "TensorFlowCUDA12Sieve",
+            base()
+                .gpu(Some("Tesla T4"), Some("12.2"))
+                .pkg("tensorflow", "2.14.1"),
+            base().pkg("tensorflow", "2.14.1"),
+        ),
+        (
+            "IntelTensorFlowOneDNNStep",
+            base()
+                .rtype(Performance)
+                .flags(&["avx", "avx2", "avx512f"])
+                .pkg("intel-tensorflow", "2.8.0"),
+            base()
+                .rtype(Performance)
+                .flags(&["avx", "avx2"])
+                .pkg("intel-tensorflow", "2.8.0"),
         ),
     ];
     let tested: BTreeSet<&str> = cases.iter().map(|c| c.0).collect();

@@ -396,3 +396,39 @@ fn example_locks_with_the_real_corpus_pass_the_independent_checker() {
         }
     }
 }
+
+#[test]
+fn a_configured_cuda_version_picks_framework_builds_made_for_it() {
+    // TensorFlow's table: 2.14 is the last build for CUDA 11 (11.8), 2.15
+    // needs 12.2 and 2.16 needs 12.3; PyTorch's default-index wheels bundle
+    // CUDA 12 from 2.1 on.
+    for (cuda, requirement, name, expected) in [
+        ("11.8", "tensorflow", "tensorflow", "2.14."),
+        ("12.2", "tensorflow", "tensorflow", "2.15."),
+        ("11.8", "torch", "torch", "2.0."),
+    ] {
+        let dir = project_with(&format!("{requirement}\n"));
+        std::fs::write(
+            dir.path().join(".thoth.yaml"),
+            format!(
+                "host: localhost\nruntime_environments:\n- name: gpu\n  operating_system: {{name: ubuntu, version: \"22.04\"}}\n  python_version: \"3.11\"\n  cuda_version: \"{cuda}\"\n  hardware: {{gpu_model: \"A100\"}}\n"
+            ),
+        )
+        .unwrap();
+        let (report, _, _tmp) = advise(dir.path(), &["-t", "latest"]);
+        let version = report["products"][0]["packages"][name]["version"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            version.starts_with(expected),
+            "CUDA {cuda}: {name} {version}"
+        );
+        // The newest release says why it was not taken.
+        let newest = &report["products"][0]["packages"][name]["newer_rejected"][0]["reason"];
+        assert!(
+            newest.as_str().unwrap().contains("CUDA"),
+            "CUDA {cuda}: {newest}"
+        );
+    }
+}

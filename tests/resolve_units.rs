@@ -201,3 +201,63 @@ fn a_pseudonym_offers_an_alternative_when_the_package_cannot_fit() {
         .is_err()
     );
 }
+
+#[test]
+fn a_pseudonym_is_an_ordinary_candidate_the_score_can_choose() {
+    // Both builds fit. On an AVX-512 CPU under performance our step scores
+    // the Intel build of TensorFlow 2.8 higher, so an exploration ends with
+    // it in place of tensorflow; under stable the pseudonym is not offered
+    // and tensorflow stays.
+    let mut kb = empty();
+    add(&mut kb, "tensorflow", &[("2.8.0", &["numpy>=1.20"])]);
+    add(&mut kb, "intel-tensorflow", &[("2.8.0", &["numpy>=1.20"])]);
+    add(&mut kb, "numpy", &[("1.26.4", &[])]);
+    let mut env = TargetEnvironment::from_runtime(None, Some("3.11"));
+    env.cpu_flags = vec!["avx".into(), "avx2".into(), "avx512f".into()];
+    let labels = BTreeMap::new();
+    let roots = vec![RootRequirement::from_requirement(
+        &thoth_rs::python::parse_requirement("tensorflow").unwrap(),
+        false,
+    )];
+    let explore = |kind, seed| {
+        let mut predictor = thoth_rs::predict::build(
+            thoth_rs::predict::auto(thoth_rs::policy::PredictorKind::Auto, Some(kind), None),
+            seed,
+            &thoth_rs::predict::PredictorOptions::default(),
+        );
+        thoth_rs::advise::explore_roots(
+            &kb,
+            &Run::adviser(&env, None, kind, &labels),
+            roots.clone(),
+            SearchRules {
+                index_url: INDEX.trim_end_matches('/').into(),
+                ..SearchRules::default()
+            },
+            &own(),
+            predictor.as_mut(),
+            &thoth_rs::resolve::Budget {
+                limit: 50,
+                count: 1,
+                time: None,
+                distinct: None,
+                polish: true,
+            },
+        )
+        .unwrap()
+        .products
+        .remove(0)
+    };
+    for seed in [1, 2, 3] {
+        let r = explore(RecommendationType::Performance, seed);
+        assert_eq!(version(&r, "intel-tensorflow"), "2.8.0", "seed {seed}");
+        assert!(r.packages.iter().all(|p| p.name != "tensorflow"));
+        assert_eq!(
+            r.skipped["tensorflow"],
+            "replaced by intel-tensorflow==2.8.0 (unit thoth-rs.TensorFlowAVX2Pseudonym)"
+        );
+        assert!((r.score - 0.2).abs() < 1e-9, "{}", r.score);
+        let r = explore(RecommendationType::Stable, seed);
+        assert_eq!(version(&r, "tensorflow"), "2.8.0");
+        assert!(r.skipped.is_empty(), "{:?}", r.skipped);
+    }
+}

@@ -288,7 +288,7 @@ fn passed_over(solver: &Solver, i: usize, d: &solver::Decision, r: usize) -> Str
     if view.releases[r].prerelease && !d.options.contains(&r) {
         return solver::Exclusion::Prerelease.to_string();
     }
-    match d.release {
+    match d.release() {
         // A candidate not tried: the policy put the decided release first.
         Some(chosen) if d.options.contains(&r) => format!(
             "not tried: the predictor ordered {} before it and that led to a stack",
@@ -344,14 +344,21 @@ fn collect(solver: &Solver, develop_of_root: &[bool]) -> Resolution {
     let mut justification = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
         let Some(d) = &node.decision else { continue };
-        let Some(rel) = d.release else {
-            if let Some(u) = &d.skipped_by {
-                skipped.insert(node.name.clone(), format!("left out by unit {u}"));
+        let rel = match &d.choice {
+            solver::Choice::Release(rel) => *rel,
+            solver::Choice::Skipped { unit } => {
+                skipped.insert(node.name.clone(), format!("left out by unit {unit}"));
+                continue;
             }
-            if let Some((u, alt)) = &d.replaced_by {
-                skipped.insert(node.name.clone(), format!("replaced by {alt} (unit {u})"));
+            solver::Choice::Replaced {
+                unit, requirement, ..
+            } => {
+                skipped.insert(
+                    node.name.clone(),
+                    format!("replaced by {requirement} (unit {unit})"),
+                );
+                continue;
             }
-            continue;
         };
         let view = node.view.as_ref().expect("decided nodes have views");
         let version = view.version(rel).clone();

@@ -257,7 +257,7 @@ fn why_lower(solver: &Solver, best: &Kept, trial: &Episode) -> String {
     let mut causes = Vec::new();
     for node in &solver.nodes {
         let Some(d) = &node.decision else { continue };
-        let (Some(rel), Some(view)) = (d.release, node.view.as_ref()) else {
+        let (Some(rel), Some(view)) = (d.release(), node.view.as_ref()) else {
             continue;
         };
         let lost = match before.get(node.name.as_str()) {

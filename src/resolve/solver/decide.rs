@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use super::{Bits, Decision, Req, Solver, Undo, wanted};
+use super::{Bits, Choice, Decision, Req, Solver, Undo, wanted};
 use crate::kb::KbError;
 use crate::prescription::schema::Message;
 use crate::python::ExtraName;
@@ -25,7 +25,7 @@ impl Solver<'_, '_, '_> {
                 self.trail.push(Undo::Req(t));
                 return Ok(Ok(()));
             };
-            let Some(rel) = d.release else {
+            let Some(rel) = d.release() else {
                 self.nodes[t].reqs.push(req);
                 self.trail.push(Undo::Req(t));
                 return Ok(Ok(()));
@@ -52,7 +52,7 @@ impl Solver<'_, '_, '_> {
         }
         // The package is already decided; the new extras pull in more.
         let d = self.nodes[t].decision.as_ref().expect("checked above");
-        let rel = d.release.expect("checked above");
+        let rel = d.release().expect("checked above");
         let old: Vec<ExtraName> = d.extras.clone();
         let mut all = old.clone();
         all.extend(new_extras);
@@ -80,14 +80,13 @@ impl Solver<'_, '_, '_> {
     pub(super) fn decide(
         &mut self,
         i: usize,
-        rel: Option<usize>,
+        choice: Choice,
         level: usize,
         step: (
             f64,
             Vec<Message>,
             Vec<crate::prescription::schema::AddPackage>,
         ),
-        skipped_by: Option<String>,
     ) -> Result<Result<(), Bits>, KbError> {
         let mut extras: Vec<ExtraName> = Vec::new();
         for q in &self.nodes[i].reqs {
@@ -98,14 +97,16 @@ impl Solver<'_, '_, '_> {
             }
         }
         let (score, justification, adds) = step;
+        let rel = match choice {
+            Choice::Release(r) => Some(r),
+            Choice::Skipped { .. } | Choice::Replaced { .. } => None,
+        };
         self.nodes[i].decision = Some(Decision {
-            release: rel,
+            choice,
             level,
             extras: extras.clone(),
             score,
             justification,
-            skipped_by,
-            replaced_by: None,
             options: self.options.clone(),
             passed_over: Vec::new(),
         });

@@ -14,6 +14,7 @@ use std::rc::Rc;
 mod candidates;
 mod decide;
 mod record;
+mod search;
 
 pub use super::conflict::{Bits, Exclusion, Failure};
 use super::pipeline::{Pinned, Pipeline, StepOutcome};
@@ -26,10 +27,6 @@ use crate::python::{ExtraName, Version};
 /// Conflicts with earlier decisions after which a package is decided
 /// before them (uv uses the same number).
 pub const CONFLICT_THRESHOLD: usize = 5;
-
-/// Releases of one package asked for ahead when the search walks down its
-/// versions.
-const PREFETCH_AHEAD: usize = 8;
 
 /// An edge as a prefetch hint.
 fn wanted(edge: &Edge) -> crate::kb::Wanted {
@@ -61,11 +58,33 @@ impl Req {
     }
 }
 
+/// What the search decided for a package.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Choice {
+    /// A release: index into the project's releases, newest first.
+    Release(usize),
+    /// Left out by a unit (`sieve.SkipPackage`, or a step's skip).
+    Skipped {
+        /// The unit.
+        unit: String,
+    },
+    /// Replaced by an alternative a pseudonym unit offered.
+    Replaced {
+        /// The unit.
+        unit: String,
+        /// The requirement put in the package's place.
+        requirement: String,
+        /// The candidate the predictor saw: the project's release count
+        /// plus the alternative's position (see [`Node::alternatives`]).
+        candidate: usize,
+    },
+}
+
 /// A decided node.
 #[derive(Debug, Clone)]
 pub struct Decision {
-    /// Release index, or `None` when a unit left the package out.
-    pub release: Option<usize>,
+    /// What was decided.
+    pub choice: Choice,
     /// Level of the decision.
     pub level: usize,
     /// Extras whose dependencies were added.
@@ -74,17 +93,34 @@ pub struct Decision {
     pub score: f64,
     /// Justification from the steps.
     pub justification: Vec<Message>,
-    /// Unit that left the package out, when skipped.
-    pub skipped_by: Option<String>,
-    /// Pseudonym that replaced the package: (unit, alternative requirement).
-    pub replaced_by: Option<(String, String)>,
-    /// The candidates the package had when decided, newest first.
+    /// The candidates the package had when decided, in the order the
+    /// predictor saw them before ordering: releases newest first, then
+    /// alternatives.
     pub options: Rc<[usize]>,
     /// Releases tried before this decision at this level, with why each
     /// failed (true of the final stack: the decisions before this one
     /// stay as they were when it was taken). A candidate newer than the
     /// release decided and not listed here was ordered after it.
     pub passed_over: Vec<(usize, String)>,
+}
+
+impl Decision {
+    /// The release decided, unless the package was left out or replaced.
+    pub fn release(&self) -> Option<usize> {
+        match self.choice {
+            Choice::Release(r) => Some(r),
+            Choice::Skipped { .. } | Choice::Replaced { .. } => None,
+        }
+    }
+
+    /// The candidate predictors learn: the release, or the alternative's
+    /// candidate; `None` when a unit left the package out.
+    pub fn candidate(&self) -> Option<usize> {
+        match self.choice {
+            Choice::Release(r) | Choice::Replaced { candidate: r, .. } => Some(r),
+            Choice::Skipped { .. } => None,
+        }
+    }
 }
 
 /// One package name in the search.
@@ -123,6 +159,22 @@ pub struct Node {
     pub boosted: bool,
     /// Why it last ran out of versions.
     pub last_failure: Option<Failure>,
+    /// Alternatives pseudonym units offer for its releases, computed once
+    /// (see [`Alternative`]).
+    pub alternatives: Option<Rc<[Alternative]>>,
+}
+
+/// An alternative a pseudonym unit offers in place of a package: a
+/// candidate like its releases, available while one of the releases it
+/// was offered for is.
+#[derive(Debug, Clone)]
+pub struct Alternative {
+    /// The pseudonym unit.
+    pub unit: String,
+    /// The requirement put in the package's place.
+    pub edge: Edge,
+    /// Releases of the package the unit offered it for.
+    pub sources: Vec<usize>,
 }
 
 enum Undo {
@@ -226,6 +278,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             conflicts: 0,
             boosted: false,
             last_failure: None,
+            alternatives: None,
         });
         self.ids.insert(name.to_string(), i);
         i
@@ -268,7 +321,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
     /// Version decided for node `i`, if any.
     pub fn decided_version(&self, i: usize) -> Option<&Version> {
         let d = self.nodes[i].decision.as_ref()?;
-        let r = d.release?;
+        let r = d.release()?;
         Some(self.nodes[i].view.as_ref()?.version(r))
     }
 
@@ -329,303 +382,6 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             Err(_) if self.stopped => Ok(Outcome::Stopped),
             Err(_) => Ok(Outcome::NoSolution),
         }
-    }
-
-    fn search(
-        &mut self,
-        level: usize,
-        policy: &mut dyn Policy,
-    ) -> Result<Result<(), Bits>, KbError> {
-        if self.pipeline.eager_stop.is_some() {
-            self.stopped = true;
-            return Ok(Err(Bits::default()));
-        }
-        let Some(p) = self.pick() else {
-            return Ok(self.finish());
-        };
-        let name: Rc<str> = self.nodes[p].key.clone();
-        if self.nodes[p].skip.is_none() {
-            let skip = self.pipeline.skip_package(&name);
-            self.nodes[p].skip = Some(skip);
-        }
-        if let Some(Some(unit)) = self.nodes[p].skip.clone() {
-            let mark = self.trail.len();
-            let _ = self.decide(p, None, level, (0.0, Vec::new(), Vec::new()), Some(unit))?;
-            let r = self.search(level + 1, policy)?;
-            if let Err(mut cs) = r {
-                self.undo_to(mark);
-                cs.remove(p);
-                return Ok(Err(cs));
-            }
-            return Ok(Ok(()));
-        }
-        let mut cands = self.candidates(p)?;
-        let options: Rc<[usize]> = Rc::from(cands.as_slice());
-        policy.order(&self.nodes[p], &mut cands);
-        let alternatives = self.alternatives(p, &cands);
-        let mut conflict = self.base_conflict(p, &cands);
-        let mut rejected: Vec<(usize, String)> = Vec::new();
-        let view = self.view(p)?;
-        let wants_steps = self.pipeline.has_steps_for(&name);
-        let needs_stack = wants_steps && self.pipeline.steps_need_stack(&name);
-        if self.nodes[p].failures > 0 {
-            // The package has run out of versions before: the search is
-            // likely to walk down its list, so ask for several at once.
-            self.universe
-                .prefetch_releases(&view, &cands[..cands.len().min(PREFETCH_AHEAD)]);
-        }
-        for (tried, &rel) in cands.iter().enumerate() {
-            if tried >= 1 {
-                // Walking down the versions: keep the next ones coming, more
-                // of them the longer the walk.
-                let ahead = if tried < PREFETCH_AHEAD {
-                    PREFETCH_AHEAD
-                } else {
-                    4 * PREFETCH_AHEAD
-                };
-                let window = &cands[tried..cands.len().min(tried + ahead)];
-                self.universe.prefetch_releases(&view, window);
-            }
-            // The search is about to try `rel`: ask for its dependencies.
-            if let ReleaseDeps::Unusable(why) = self.universe.requirements(&view, rel)? {
-                rejected.push((rel, why.to_string()));
-                continue;
-            }
-            let mut step = if wants_steps {
-                let pinned = Pinned {
-                    name: name.to_string(),
-                    version: view.version(rel).clone(),
-                    index_url: self.rules.index_url.clone(),
-                    develop: false,
-                };
-                // The stack and who brought the package in (a `state`'s
-                // `resolved_dependencies` and `package_version_from`), only
-                // for steps that look at them.
-                let (resolved, introduced_by) = if needs_stack {
-                    (self.pinned(), self.introducers(p))
-                } else {
-                    (Vec::new(), Vec::new())
-                };
-                let direct = self.nodes[p].reqs.iter().any(|q| q.from.is_none());
-                self.pipeline
-                    .step(&pinned, &resolved, &introduced_by, direct)
-            } else {
-                StepOutcome::Accept {
-                    score: 0.0,
-                    justification: Vec::new(),
-                    add: Vec::new(),
-                }
-            };
-            if self.rules.security.steps()
-                && let StepOutcome::Accept {
-                    score,
-                    justification,
-                    ..
-                } = &mut step
-            {
-                let advisories = self.universe.advisories(&view, rel)?;
-                if !advisories.is_empty() {
-                    let (s, messages) = self.rules.security.step(
-                        &name,
-                        &view.version(rel).to_string(),
-                        &advisories,
-                    );
-                    *score += s;
-                    justification.extend(messages);
-                }
-            }
-            let mark = self.trail.len();
-            let decided = match step {
-                StepOutcome::NotAcceptable {
-                    unit,
-                    message,
-                    culprits,
-                } => {
-                    self.counters.refused += 1;
-                    for c in culprits {
-                        if let Some(&id) = self.ids.get(&c) {
-                            conflict.insert(id);
-                        }
-                    }
-                    rejected.push((rel, format!("not acceptable to unit {unit}: {message}")));
-                    continue;
-                }
-                StepOutcome::Skip { unit } => {
-                    self.options = options.clone();
-                    self.decide(p, None, level, (0.0, Vec::new(), Vec::new()), Some(unit))?
-                }
-                StepOutcome::Accept {
-                    score,
-                    justification,
-                    add,
-                } => {
-                    self.options = options.clone();
-                    let decided =
-                        self.decide(p, Some(rel), level, (score, justification, add), None)?;
-                    if !rejected.is_empty()
-                        && let Some(d) = self.nodes[p].decision.as_mut()
-                    {
-                        d.passed_over.clone_from(&rejected);
-                    }
-                    decided
-                }
-            };
-            if let Err(c) = decided {
-                let culprits: Vec<String> = (0..self.nodes.len())
-                    .filter(|&i| c.contains(i))
-                    .map(|i| self.decided_label(i))
-                    .collect();
-                // The latest package decided before `p` that this version
-                // conflicts with.
-                let culprit_level = (0..self.nodes.len())
-                    .filter(|&i| i != p && c.contains(i))
-                    .filter_map(|i| self.nodes[i].decision.as_ref().map(|d| d.level))
-                    .filter(|&l| l < level)
-                    .max();
-                self.undo_to(mark);
-                conflict.union(&c);
-                rejected.push((rel, format!("conflicts with {}", culprits.join(", "))));
-                self.counters.backtracks += 1;
-                if let Some(target) = culprit_level {
-                    self.nodes[p].conflicts += 1;
-                    if !self.nodes[p].boosted && self.nodes[p].conflicts >= CONFLICT_THRESHOLD {
-                        // `p` keeps losing to a package decided before it:
-                        // decide that level again with `p` first, as uv does.
-                        self.nodes[p].boosted = true;
-                        self.reorder = Some(target);
-                        let mut cs = conflict.clone();
-                        cs.remove(p);
-                        return Ok(Err(cs));
-                    }
-                }
-                continue;
-            }
-            if let Some(done) = self.descend(p, mark, level, policy, &mut conflict)? {
-                return Ok(done);
-            }
-            let why = self
-                .exhausted
-                .clone()
-                .unwrap_or_else(|| "every choice for its dependencies failed".to_string());
-            rejected.push((rel, why));
-        }
-        for (unit, edge) in alternatives {
-            let mark = self.trail.len();
-            let text = edge.requirement_text();
-            let _ = self.decide(p, None, level, (0.0, Vec::new(), Vec::new()), None)?;
-            if let Some(d) = self.nodes[p].decision.as_mut() {
-                d.replaced_by = Some((unit.clone(), text.clone()));
-            }
-            let t = self.intern(&edge.name);
-            let edges: Rc<[Edge]> = Rc::from(vec![edge]);
-            let req = Req {
-                from: Some(p),
-                edges,
-                index: 0,
-                level,
-            };
-            if let Err(c) = self.add_req(t, req)? {
-                self.undo_to(mark);
-                conflict.union(&c);
-                continue;
-            }
-            if let Some(done) = self.descend(p, mark, level, policy, &mut conflict)? {
-                return Ok(done);
-            }
-        }
-        if self.exhausted.is_none() {
-            let on: Vec<String> = self.nodes[p]
-                .reqs
-                .iter()
-                .map(|q| format!("{} ({})", q.edge().requirement_text(), self.requirer(q)))
-                .collect();
-            let mut text = format!(
-                "no release of {} could be used with {}",
-                self.nodes[p].name,
-                on.join(" and ")
-            );
-            if let Some((r, why)) = rejected.first() {
-                text.push_str(&format!("; {} {why}", view.version(*r)));
-            }
-            self.exhausted = Some(text);
-        }
-        self.record_failure(p, &rejected);
-        conflict.remove(p);
-        Ok(Err(conflict))
-    }
-
-    /// Search below the decision of `p` (trail mark `mark`). `Some` is the
-    /// answer for `p`'s level: a stack, or a conflict `p` is not part of (a
-    /// backjump over it). `None`: undone, and the deeper conflict merged into
-    /// `conflict`; `p` tries its next choice.
-    fn descend(
-        &mut self,
-        p: usize,
-        mark: usize,
-        level: usize,
-        policy: &mut dyn Policy,
-        conflict: &mut Bits,
-    ) -> Result<Option<Result<(), Bits>>, KbError> {
-        self.exhausted = None;
-        let Err(mut cs) = self.search(level + 1, policy)? else {
-            return Ok(Some(Ok(())));
-        };
-        self.undo_to(mark);
-        if self.stopped {
-            return Ok(Some(Err(cs)));
-        }
-        match self.reorder {
-            // Unwinding to a level to decide again.
-            Some(target) if level > target => return Ok(Some(Err(cs))),
-            Some(_) => {
-                self.reorder = None;
-                self.counters.backjumps += 1;
-                return Ok(Some(self.search(level, policy)?));
-            }
-            None => {}
-        }
-        self.counters.backtracks += 1;
-        if !cs.contains(p) {
-            self.counters.backjumps += 1;
-            return Ok(Some(Err(cs)));
-        }
-        cs.remove(p);
-        conflict.union(&cs);
-        Ok(None)
-    }
-
-    /// Alternatives pseudonym units offer for the candidates of node `p`
-    /// (tried after the package's own versions), each once.
-    fn alternatives(&mut self, p: usize, cands: &[usize]) -> Vec<(String, Edge)> {
-        let Some(view) = self.nodes[p].view.clone() else {
-            return Vec::new();
-        };
-        let name = view.name.clone();
-        let mut out: Vec<(String, Edge)> = Vec::new();
-        if !self.pipeline.has_pseudonyms_for(&name) {
-            return out;
-        }
-        for &r in cands {
-            for alt in self
-                .pipeline
-                .pseudonyms(&name, view.version(r), &self.rules.index_url)
-            {
-                let spec = match alt.version {
-                    super::pipeline::AlternativeVersion::Same(v) => {
-                        crate::python::parse_specifiers(&format!("=={v}")).unwrap_or_default()
-                    }
-                    super::pipeline::AlternativeVersion::Spec(s) => s,
-                };
-                let edge = Edge::new(&alt.name, Vec::new(), spec, None);
-                if !out
-                    .iter()
-                    .any(|(_, e)| e.name == edge.name && e.spec == edge.spec)
-                {
-                    out.push((alt.unit, edge));
-                }
-            }
-        }
-        out
     }
 
     fn finish(&mut self) -> Result<(), Bits> {

@@ -56,7 +56,7 @@ impl Solver<'_, '_, '_> {
             .enumerate()
             .filter_map(|(i, n)| {
                 let d = n.decision.as_ref()?;
-                d.release?;
+                d.candidate()?;
                 Some((d.level, i, d))
             })
             .collect();
@@ -68,7 +68,7 @@ impl Solver<'_, '_, '_> {
                 score += d.score;
                 Action {
                     name: self.nodes[i].key.clone(),
-                    release: d.release.unwrap_or_default(),
+                    release: d.candidate().unwrap_or_default(),
                     reward: d.score,
                     options: d.options.clone(),
                 }
@@ -158,7 +158,7 @@ impl Solver<'_, '_, '_> {
             let Some(d) = &node.decision else {
                 continue;
             };
-            let (Some(rel), Some(view)) = (d.release, node.view.as_ref()) else {
+            let (Some(rel), Some(view)) = (d.release(), node.view.as_ref()) else {
                 continue;
             };
             let requirer = format!("{} {}", node.name, view.version(rel));
@@ -173,7 +173,7 @@ impl Solver<'_, '_, '_> {
                 let target = &self.nodes[t];
                 match (&target.decision, target.view.as_ref()) {
                     (Some(td), Some(tv)) => {
-                        if let Some(tr) = td.release
+                        if let Some(tr) = td.release()
                             && !edge.admits(tv, tr)
                         {
                             problems.push(format!(
