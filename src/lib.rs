@@ -25,6 +25,8 @@
 //! [`usage`] reads which libraries and symbols the project's own code
 //! uses (units select on it).
 //!
+//! [`time`] is the one timestamp type, parsed at the edges.
+//!
 //! [`python`] wraps the PEP 440/508 crates so the rest of the code never
 //! depends on them directly; [`policy`] holds the small policy enums.
 //!
@@ -65,5 +67,6 @@ pub mod python;
 pub mod resolve;
 pub mod settings;
 pub mod sync;
+pub mod time;
 pub mod usage;
 pub mod write;

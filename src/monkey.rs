@@ -55,9 +55,10 @@ pub fn dependency_monkey(
         workflow: Workflow::DependencyMonkey,
         decision_type: decision,
         image: facts.as_ref(),
+        library_usage: s.library_usage.as_ref().map(|u| &u.usage),
         ..Run::adviser(
             &s.environment,
-            s.exclude_newer.as_deref(),
+            s.exclude_newer,
             s.recommendation_type.0,
             &s.labels,
         )

@@ -78,7 +78,7 @@ pub struct AdviseSettings {
     /// Predictor.
     pub predictor: PredictorKind,
     /// Upload-time cutoff, RFC 3339 (`YYYY-MM-DDTHH:MM:SSZ`).
-    pub exclude_newer: Option<String>,
+    pub exclude_newer: Option<crate::time::Timestamp>,
     /// Lock format.
     pub format: OutputFormat,
     /// JSON report on stdout.
@@ -166,86 +166,5 @@ pub fn user_kb_path(cache_root: &std::path::Path) -> PathBuf {
     match std::env::var_os("THOTH_KB").filter(|d| !d.is_empty()) {
         Some(path) => PathBuf::from(path),
         None => cache_root.join("kb.sqlite"),
-    }
-}
-
-/// Parse `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[Z|+00:00]` into a normalised
-/// UTC RFC 3339 timestamp.
-pub fn parse_cutoff(text: &str) -> Result<String, String> {
-    let t = text.trim();
-    let bad = || format!("invalid date `{t}`: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
-    let (date, time) = match t.split_once(['T', ' ']) {
-        Some((d, rest)) => (d, Some(rest)),
-        None => (t, None),
-    };
-    let parts: Vec<&str> = date.split('-').collect();
-    if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
-        return Err(bad());
-    }
-    let nums: Vec<u32> = parts
-        .iter()
-        .map(|p| p.parse::<u32>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
-    let (y, m, d) = (nums[0], nums[1], nums[2]);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&m) || d == 0 || d > days[(m - 1) as usize] {
-        return Err(bad());
-    }
-    let time = match time {
-        None => "00:00:00".to_string(),
-        Some(rest) => {
-            let rest = rest.trim_end_matches('Z').trim_end_matches("+00:00");
-            let hms: Vec<&str> = rest.split(':').collect();
-            if hms.len() < 2 || hms.len() > 3 {
-                return Err(bad());
-            }
-            let v: Vec<u32> = hms
-                .iter()
-                .map(|p| p.split('.').next().unwrap_or("").parse::<u32>())
-                .collect::<Result<_, _>>()
-                .map_err(|_| bad())?;
-            if v[0] > 23 || v[1] > 59 || v.get(2).copied().unwrap_or(0) > 60 {
-                return Err(bad());
-            }
-            format!(
-                "{:02}:{:02}:{:02}",
-                v[0],
-                v[1],
-                v.get(2).copied().unwrap_or(0)
-            )
-        }
-    };
-    Ok(format!("{y:04}-{m:02}-{d:02}T{time}Z"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cutoffs() {
-        assert_eq!(parse_cutoff("2024-02-29").unwrap(), "2024-02-29T00:00:00Z");
-        assert_eq!(
-            parse_cutoff("2024-03-01T12:30:00Z").unwrap(),
-            "2024-03-01T12:30:00Z"
-        );
-        assert!(parse_cutoff("2023-02-29").is_err());
-        assert!(parse_cutoff("2024-13-01").is_err());
-        assert!(parse_cutoff("yesterday").is_err());
     }
 }

@@ -81,7 +81,8 @@ fn stable_scores_advisories_and_explores_to_the_clean_release() {
         &["-t", "stable", "--limit", "60", "--seed", "1"],
     );
     assert_eq!(locked(&report, "flask"), "==2.2.5");
-    assert_eq!(report["statistics"]["predictor"], "temporal-difference");
+    // AUTO under stable is hill climbing (README, Recommendation quality).
+    assert_eq!(report["statistics"]["predictor"], "hill-climbing");
     assert!(report["statistics"]["episodes"].as_u64().unwrap() > 1);
     // The newest-first stack (flask 2.3.0, one advisory) scores −0.2; the
     // stack reported scores higher.

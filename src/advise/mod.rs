@@ -92,7 +92,7 @@ pub enum AdviseError {
 /// The wheel target and Requires-Python query for the settings' environment.
 pub fn candidate_query(
     env: &TargetEnvironment,
-    exclude_newer: Option<&str>,
+    exclude_newer: Option<crate::time::Timestamp>,
 ) -> Result<CandidateQuery, AdviseError> {
     let mut parts = env.python_version.split('.');
     let major = parts.next().and_then(|p| p.parse::<u16>().ok());
@@ -118,7 +118,7 @@ pub fn candidate_query(
         },
         python_full_version: crate::python::parse_version(&env.python_full_version)
             .map_err(|e| AdviseError::Target(format!("python version: {e}")))?,
-        exclude_newer: exclude_newer.map(str::to_string),
+        exclude_newer: exclude_newer.map(|t| t.to_string()),
     })
 }
 
@@ -178,7 +178,7 @@ pub struct Run<'a> {
     /// Target environment.
     pub environment: &'a TargetEnvironment,
     /// Upload-time cutoff.
-    pub exclude_newer: Option<&'a str>,
+    pub exclude_newer: Option<crate::time::Timestamp>,
     /// Recommendation type (selects prescriptions).
     pub recommendation_type: RecommendationType,
     /// Labels (select prescriptions).
@@ -200,7 +200,7 @@ impl<'a> Run<'a> {
     /// An adviser run.
     pub fn adviser(
         environment: &'a TargetEnvironment,
-        exclude_newer: Option<&'a str>,
+        exclude_newer: Option<crate::time::Timestamp>,
         recommendation_type: RecommendationType,
         labels: &'a BTreeMap<String, String>,
     ) -> Self {
@@ -337,7 +337,7 @@ pub fn advise(
         library_usage: s.library_usage.as_ref().map(|u| &u.usage),
         ..Run::adviser(
             &s.environment,
-            s.exclude_newer.as_deref(),
+            s.exclude_newer,
             s.recommendation_type.0,
             &s.labels,
         )

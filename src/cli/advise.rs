@@ -111,8 +111,8 @@ fn advisory_age(base: &crate::kb::sqlite::SqliteKb) -> (Option<String>, Option<i
     let newest = base.advisories_newest();
     let age = newest
         .as_deref()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .map(|t| jiff::Timestamp::now().duration_since(t).as_secs() / 86_400);
+        .and_then(crate::time::Timestamp::parse_time)
+        .map(|t| t.days_until(crate::time::Timestamp::now()));
     (newest, age)
 }
 

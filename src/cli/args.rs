@@ -125,25 +125,11 @@ pub struct StackArgs {
     /// Explain this lock (Pipfile.lock, requirements.txt or pylock.toml) instead of resolving afresh.
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
-    /// Project file (default: Pipfile, pyproject.toml, requirements.in, requirements.txt, first found).
-    #[arg(long, value_name = "FILE")]
-    pub project: Option<PathBuf>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
     /// What the fresh resolution optimises for.
     #[arg(short = 't', long, value_parser = recommendation_parser(), env = "THOTH_RECOMMENDATION_TYPE")]
     pub recommendation_type: Option<RecommendationType>,
-    /// Runtime environment from .thoth.yaml (default: the first one).
-    #[arg(
-        short = 'e',
-        long,
-        value_name = "NAME",
-        env = "THOTH_RUNTIME_ENVIRONMENT"
-    )]
-    pub runtime_environment: Option<String>,
-    /// Include development packages.
-    #[arg(long)]
-    pub dev: bool,
-    #[command(flatten)]
-    pub knowledge: KnowledgeArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -175,15 +161,13 @@ pub struct WhyArgs {
     pub stack: StackArgs,
 }
 
-/// `advise` options.
-#[derive(Debug, Args)]
-pub struct AdviseArgs {
+/// What every command that resolves a project reads: the project, the
+/// environment it is resolved for, prescriptions and knowledge.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProjectArgs {
     /// Project file (default: Pipfile, pyproject.toml, requirements.in, requirements.txt, first found).
     #[arg(long, value_name = "FILE")]
     pub project: Option<PathBuf>,
-    /// What to optimise for.
-    #[arg(short = 't', long, value_parser = recommendation_parser(), env = "THOTH_RECOMMENDATION_TYPE")]
-    pub recommendation_type: Option<RecommendationType>,
     /// Runtime environment from .thoth.yaml (default: the first one).
     #[arg(
         short = 'e',
@@ -197,15 +181,37 @@ pub struct AdviseArgs {
     pub prescriptions: Vec<PathBuf>,
     #[command(flatten)]
     pub knowledge: KnowledgeArgs,
+    /// Include development packages.
+    #[arg(long)]
+    pub dev: bool,
+    /// Resolve for what this base image holds: an image path (OCI layout, docker save or OCI archive, root filesystem) or a name saved with `image inspect --save` (default: .thoth.yaml's base_image).
+    #[arg(long, value_name = "NAME|PATH", env = "THOTH_BASE_IMAGE")]
+    pub base_image: Option<String>,
+    /// How the project goes onto the base image: new-venv (the image's Python packages are not installed; the default for an externally managed interpreter), system-site-packages (they are, and may be upgraded), into-image (they are pinned; the default otherwise). Default: .thoth.yaml's base_image_mode.
+    #[arg(long, value_name = "MODE", value_parser = PossibleValuesParser::new(["new-venv", "system-site-packages", "into-image"]))]
+    pub base_image_mode: Option<String>,
+    /// Library usage as a JSON report ({"report": {lib: [symbols]}} or {lib: [symbols]}) instead of scanning the project's Python files.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_library_usage")]
+    pub library_usage: Option<PathBuf>,
+    /// Do not scan the project's Python files for the libraries and symbols they use.
+    #[arg(long)]
+    pub no_library_usage: bool,
+}
+
+/// `advise` options.
+#[derive(Debug, Args, Default)]
+pub struct AdviseArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// What to optimise for.
+    #[arg(short = 't', long, value_parser = recommendation_parser(), env = "THOTH_RECOMMENDATION_TYPE")]
+    pub recommendation_type: Option<RecommendationType>,
     /// Constraints file (pip syntax or JSON).
     #[arg(long, value_name = "FILE")]
     pub constraints: Option<PathBuf>,
     /// Labels selecting prescriptions, KEY=VALUE,...
     #[arg(long, value_name = "KEY=VALUE,...")]
     pub labels: Option<String>,
-    /// Include development packages.
-    #[arg(long)]
-    pub dev: bool,
     /// Seed of the random number generator (same seed, same lock).
     #[arg(long, env = "THOTH_SEED")]
     pub seed: Option<u64>,
@@ -236,29 +242,16 @@ pub struct AdviseArgs {
     /// Score the existing Pipfile.lock first; keep it unless a stack scores strictly higher.
     #[arg(long)]
     pub keep_lock: bool,
-    /// Library usage as a JSON report ({"report": {lib: [symbols]}} or {lib: [symbols]}) instead of scanning the project's Python files.
-    #[arg(long, value_name = "FILE", conflicts_with = "no_library_usage")]
-    pub library_usage: Option<PathBuf>,
-    /// Do not scan the project's Python files for the libraries and symbols they use.
-    #[arg(long)]
-    pub no_library_usage: bool,
     /// Where to write the lock (default: next to the project file).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Resolve for what this base image holds: an image path (OCI layout, docker save or OCI archive, root filesystem) or a name saved with `image inspect --save` (default: .thoth.yaml's base_image).
-    #[arg(long, value_name = "NAME|PATH", env = "THOTH_BASE_IMAGE")]
-    pub base_image: Option<String>,
-    /// How the project goes onto the base image: new-venv (the image's Python packages are not installed; the default for an externally managed interpreter), system-site-packages (they are, and may be upgraded), into-image (they are pinned; the default otherwise). Default: .thoth.yaml's base_image_mode.
-    #[arg(long, value_name = "MODE", value_parser = PossibleValuesParser::new(["new-venv", "system-site-packages", "into-image"]))]
-    pub base_image_mode: Option<String>,
 }
 
 /// `dependency-monkey` options.
 #[derive(Debug, Args)]
 pub struct DependencyMonkeyArgs {
-    /// Project file (default: found in the directory).
-    #[arg(long, value_name = "FILE")]
-    pub project: Option<PathBuf>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
     /// Number of distinct stacks.
     #[arg(long, default_value_t = 3)]
     pub count: u64,
@@ -277,23 +270,9 @@ pub struct DependencyMonkeyArgs {
     /// Predictor (default: by decision type).
     #[arg(long, value_name = "NAME", value_parser = predictor_parser())]
     pub predictor: Option<PredictorKind>,
-    /// Runtime environment from .thoth.yaml (default: the first one).
-    #[arg(short = 'e', long, value_name = "NAME")]
-    pub runtime_environment: Option<String>,
-    /// Extra prescription directory (repeatable).
-    #[arg(long = "prescriptions", value_name = "DIR")]
-    pub prescriptions: Vec<PathBuf>,
-    /// Include development packages.
-    #[arg(long)]
-    pub dev: bool,
-    #[command(flatten)]
-    pub knowledge: KnowledgeArgs,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Base image (path or saved name), as for `advise`.
-    #[arg(long, value_name = "NAME|PATH", env = "THOTH_BASE_IMAGE")]
-    pub base_image: Option<String>,
 }
 
 /// Where knowledge comes from (advise, dependency-monkey, provenance-check).

@@ -20,28 +20,11 @@ pub fn dependency_monkey(
 ) -> Result<ExitCode, CliError> {
     let advise_args = AdviseArgs {
         project: args.project.clone(),
-        recommendation_type: None,
-        runtime_environment: args.runtime_environment.clone(),
-        prescriptions: args.prescriptions.clone(),
-        knowledge: args.knowledge.clone(),
-        constraints: None,
-        labels: None,
-        dev: args.dev,
         seed: args.seed,
-        limit: None,
         count: Some(args.count),
-        beam_width: None,
-        time_budget: None,
         predictor: args.predictor,
-        exclude_newer: None,
-        format: None,
         json: args.json,
-        keep_lock: false,
-        library_usage: None,
-        no_library_usage: true,
-        output: None,
-        base_image: args.base_image.clone(),
-        base_image_mode: None,
+        ..AdviseArgs::default()
     };
     let s = super::settings::advise_settings(dir, &advise_args)?;
     let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;

@@ -15,7 +15,7 @@ use crate::input::labels::parse_labels;
 use crate::input::thoth_yaml::ThothConfig;
 use crate::input::{InputError, Project};
 use crate::policy::{OutputFormat, RecommendationType};
-use crate::settings::{AdviseSettings, DEFAULT_COUNT, DEFAULT_LIMIT, Provenance, parse_cutoff};
+use crate::settings::{AdviseSettings, DEFAULT_COUNT, DEFAULT_LIMIT, Provenance};
 
 /// Name of the environment file in a project directory.
 pub const THOTH_YAML: &str = ".thoth.yaml";
@@ -34,7 +34,7 @@ const MAX_TIME_BUDGET: f64 = 31_536_000.0;
 
 /// Build the settings of an `advise` run rooted at `dir`.
 pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, CliError> {
-    let mut project = match &args.project {
+    let mut project = match &args.project.project {
         Some(file) => {
             let file = resolve_path(dir, file);
             if !file.is_file() {
@@ -47,7 +47,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     // A section this run does not use is still checked, but its errors
     // only warn.
     if let Some(e) = project.dev_error.take() {
-        if args.dev {
+        if args.project.dev {
             return Err(e.into());
         }
         project.warnings.push(format!(
@@ -61,7 +61,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     } else {
         None
     };
-    let runtime = match (&thoth_config, &args.runtime_environment) {
+    let runtime = match (&thoth_config, &args.project.runtime_environment) {
         (Some(config), name) => config.environment(name.as_deref())?.cloned(),
         (None, Some(name)) => {
             return Err(CliError::Usage(format!(
@@ -74,10 +74,10 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     };
     let mut environment =
         TargetEnvironment::from_runtime(runtime.as_ref(), project.python_version.as_deref());
-    if let Some(mode) = args.base_image_mode.as_deref() {
+    if let Some(mode) = args.project.base_image_mode.as_deref() {
         environment.base_image_mode = crate::image::ImageMode::parse(mode);
     }
-    let image = base_image(dir, args.base_image.as_deref(), &mut environment)?;
+    let image = base_image(dir, args.project.base_image.as_deref(), &mut environment)?;
     environment
         .marker_environment()
         .map_err(|e| InputError::file(&yaml_path, e).key("python_version"))?;
@@ -162,12 +162,12 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     let exclude_newer = args
         .exclude_newer
         .as_deref()
-        .map(parse_cutoff)
+        .map(crate::time::Timestamp::parse_cutoff)
         .transpose()
         .map_err(|e| CliError::Usage(format!("--exclude-newer: {e}")))?;
 
     let mut prescriptions = Vec::new();
-    for p in &args.prescriptions {
+    for p in &args.project.prescriptions {
         let p = resolve_path(dir, p);
         if !p.is_dir() {
             return Err(CliError::Usage(format!(
@@ -177,7 +177,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         }
         prescriptions.push(p);
     }
-    let knowledge = super::knowledge::settings(dir, &args.knowledge, Some(&project))?;
+    let knowledge = super::knowledge::settings(dir, &args.project.knowledge, Some(&project))?;
 
     let (format, output) = default_output(dir, &project, args.format, args.output.as_deref());
     let project_dir = project
@@ -197,7 +197,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         knowledge,
         constraints,
         labels,
-        dev: args.dev,
+        dev: args.project.dev,
         seed: args.seed.unwrap_or(0),
         limit,
         count,
@@ -220,10 +220,10 @@ fn library_usage(
     project_dir: &Path,
     args: &AdviseArgs,
 ) -> Result<Option<crate::settings::LibraryUsageInput>, CliError> {
-    if args.no_library_usage {
+    if args.project.no_library_usage {
         return Ok(None);
     }
-    if let Some(file) = &args.library_usage {
+    if let Some(file) = &args.project.library_usage {
         let path = resolve_path(dir, file);
         let usage = crate::usage::read(&path)
             .map_err(|e| CliError::Usage(format!("--library-usage {e}")))?;
@@ -370,7 +370,8 @@ pub fn end_of_life(env: &TargetEnvironment, now: i64) -> Option<String> {
     } else {
         return None;
     };
-    let ended = crate::kb::parse_time(&format!("{year:04}-{month:02}-28T00:00:00Z"))?;
+    let ended =
+        crate::time::Timestamp::parse_time(&format!("{year:04}-{month:02}-28T00:00:00Z"))?.unix();
     if now < ended {
         return None;
     }

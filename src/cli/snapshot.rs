@@ -10,7 +10,6 @@ use super::args::SnapshotCommand;
 use super::{CliError, Printer};
 use crate::kb::KnowledgeBase;
 use crate::kb::sqlite::SqliteKb;
-use crate::settings::parse_cutoff;
 use crate::sync::crawl::{CrawlOptions, CrawlProgress, Root, RootExtras};
 use crate::sync::want_progress;
 
@@ -60,37 +59,26 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
     let started = std::time::Instant::now();
     let args = |env: Option<&String>, t: Option<crate::policy::RecommendationType>| {
         super::args::AdviseArgs {
-            project: Some(p.project.clone()),
-            recommendation_type: t,
-            runtime_environment: env.cloned(),
-            prescriptions: Vec::new(),
-            knowledge: super::args::KnowledgeArgs {
-                index_url: p.index_url.clone(),
-                refresh: p.refresh,
-                cache_dir: p.cache_dir.clone(),
-                concurrency: usize::try_from(p.jobs).unwrap_or(16).max(1),
-                ..super::args::KnowledgeArgs::default()
+            project: super::args::ProjectArgs {
+                project: Some(p.project.clone()),
+                runtime_environment: env.cloned(),
+                knowledge: super::args::KnowledgeArgs {
+                    index_url: p.index_url.clone(),
+                    refresh: p.refresh,
+                    cache_dir: p.cache_dir.clone(),
+                    concurrency: usize::try_from(p.jobs).unwrap_or(16).max(1),
+                    ..super::args::KnowledgeArgs::default()
+                },
+                dev: true,
+                no_library_usage: true,
+                ..super::args::ProjectArgs::default()
             },
-            constraints: None,
-            labels: None,
-            dev: true,
-            seed: None,
-            limit: None,
-            count: None,
-            beam_width: None,
-            time_budget: None,
-            predictor: None,
+            recommendation_type: t,
             exclude_newer: p.exclude_newer.clone(),
-            format: None,
-            json: false,
-            keep_lock: false,
-            library_usage: None,
-            no_library_usage: true,
             output: Some(
                 std::env::temp_dir().join(format!("thoth-rs-sync-{}.lock", std::process::id())),
             ),
-            base_image: None,
-            base_image_mode: None,
+            ..super::args::AdviseArgs::default()
         }
     };
     let first = super::settings::advise_settings(
@@ -216,10 +204,9 @@ struct RootsSync {
 /// A date option as Unix seconds.
 fn date_option(flag: &str, text: Option<&str>) -> Result<Option<i64>, CliError> {
     let Some(text) = text else { return Ok(None) };
-    let cutoff = parse_cutoff(text).map_err(|e| CliError::Usage(format!("{flag}: {e}")))?;
-    crate::kb::parse_time(&cutoff)
-        .map(Some)
-        .ok_or_else(|| CliError::Usage(format!("{flag}: invalid date `{text}`")))
+    crate::time::Timestamp::parse_cutoff(text)
+        .map(|t| Some(t.unix()))
+        .map_err(|e| CliError::Usage(format!("{flag}: {e}")))
 }
 
 /// Shows the walk: a bar on a terminal, a line every ten seconds otherwise.

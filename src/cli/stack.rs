@@ -21,27 +21,8 @@ fn build(
     let advise_args = AdviseArgs {
         project: args.project.clone(),
         recommendation_type: args.recommendation_type,
-        runtime_environment: args.runtime_environment.clone(),
-        prescriptions: Vec::new(),
-        knowledge: args.knowledge.clone(),
-        constraints: None,
-        labels: None,
-        dev: args.dev,
-        seed: None,
-        limit: None,
-        count: None,
-        beam_width: None,
-        time_budget: None,
-        predictor: None,
-        exclude_newer: None,
-        format: None,
         json: args.json,
-        keep_lock: false,
-        library_usage: None,
-        no_library_usage: true,
-        output: None,
-        base_image: None,
-        base_image_mode: None,
+        ..AdviseArgs::default()
     };
     let s = super::settings::advise_settings(dir, &advise_args)?;
     for w in &s.project.warnings {
@@ -54,12 +35,12 @@ fn build(
     );
     if let Some(lock) = &args.lock {
         let path = super::settings::resolve_path(dir, lock);
-        let locked = read_lock(&path, args.dev)?;
+        let locked = read_lock(&path, args.project.dev)?;
         let roots: Vec<RootRequirement> = s
             .project
             .requirements
             .iter()
-            .chain(if args.dev {
+            .chain(if args.project.dev {
                 s.project.dev_requirements.as_slice()
             } else {
                 &[]
@@ -80,7 +61,7 @@ fn build(
             .environment
             .marker_environment()
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        let query = crate::advise::candidate_query(&s.environment, s.exclude_newer.as_deref())
+        let query = crate::advise::candidate_query(&s.environment, s.exclude_newer)
             .map_err(|e| CliError::Usage(e.to_string()))?;
         let graph = StackGraph::from_lock(kb, &label, &roots, &locked, &markers, &query)
             .map_err(CliError::from);

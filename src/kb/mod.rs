@@ -532,79 +532,8 @@ pub trait KnowledgeBase {
     }
 }
 
-/// Upload times normalised to `YYYY-MM-DDTHH:MM:SSZ`, so they compare as text.
+/// Upload times normalised to `YYYY-MM-DDTHH:MM:SSZ`, so they compare as
+/// text (see [`crate::time::Timestamp`]).
 pub fn normalise_time(text: &str) -> Option<String> {
-    let t = text.trim();
-    if t.len() < 19 || t.as_bytes().get(10) != Some(&b'T') && t.as_bytes().get(10) != Some(&b' ') {
-        return None;
-    }
-    // `get`: a multi-byte character there is simply not a time.
-    let (Some(date), Some(time)) = (t.get(..10), t.get(11..19)) else {
-        return None;
-    };
-    if !date.bytes().enumerate().all(|(i, b)| {
-        if i == 4 || i == 7 {
-            b == b'-'
-        } else {
-            b.is_ascii_digit()
-        }
-    }) {
-        return None;
-    }
-    if !time.bytes().enumerate().all(|(i, b)| {
-        if i == 2 || i == 5 {
-            b == b':'
-        } else {
-            b.is_ascii_digit()
-        }
-    }) {
-        return None;
-    }
-    Some(format!("{date}T{time}Z"))
-}
-
-/// Unix seconds of a `YYYY-MM-DDTHH:MM:SSZ` time (as [`normalise_time`]
-/// writes them).
-pub fn parse_time(text: &str) -> Option<i64> {
-    let t = normalise_time(text)?;
-    let num = |a: usize, b: usize| t.get(a..b)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_parse_to_unix_seconds() {
-        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_time("2020-06-01T00:00:00Z"), Some(1_590_969_600));
-        assert_eq!(parse_time("2024-02-29T12:30:05Z"), Some(1_709_209_805));
-        assert_eq!(parse_time("not a time"), None);
-    }
-
-    #[test]
-    fn times_normalise() {
-        assert_eq!(normalise_time("2024-01-0é:00:00:00Z"), None);
-        assert_eq!(normalise_time("2024-01-01T00:0é:00Z"), None);
-        assert_eq!(
-            normalise_time("2023-05-22T15:12:44.123456Z").as_deref(),
-            Some("2023-05-22T15:12:44Z")
-        );
-        assert_eq!(
-            normalise_time("2023-05-22 15:12:44").as_deref(),
-            Some("2023-05-22T15:12:44Z")
-        );
-        assert_eq!(normalise_time("yesterday"), None);
-    }
+    crate::time::Timestamp::parse_time(text).map(|t| t.to_string())
 }

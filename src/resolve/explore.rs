@@ -67,6 +67,18 @@ fn stack_key(episode: &super::Episode) -> u64 {
     h.finish()
 }
 
+/// What the episodes of an exploration left.
+struct Episodes {
+    /// Up to `count` distinct stacks, best first.
+    kept: Vec<Kept>,
+    /// Release per package of the first (newest-first) stack.
+    reference: Reference,
+    /// Episodes run, stacks accepted, distinct stacks.
+    episodes: u64,
+    accepted: u64,
+    distinct: u64,
+}
+
 /// Explore `request` against `universe` with `predictor` within `budget`.
 pub fn explore(
     universe: &mut Universe<'_>,
@@ -88,38 +100,7 @@ pub fn explore(
         .pipeline
         .boots(&direct)
         .map_err(ResolveError::Refused)?;
-    // Every direct requirement is asked for at once (a knowledge base that
-    // fetches starts them all), then checked; all that cannot be had are
-    // named together.
-    let hints: Vec<crate::kb::Wanted> = roots
-        .iter()
-        .map(|r| crate::kb::Wanted {
-            name: r.name.clone(),
-            spec: r.spec.clone(),
-            extras: r.extras.clone(),
-        })
-        .collect();
-    universe.prefetch(&hints);
-    let mut lacking = Vec::new();
-    for name in &direct {
-        let view = universe.project(name)?;
-        match &view.availability {
-            Availability::Found(_) => {}
-            Availability::Unavailable(reason) => lacking.push(format!("{name}: {reason}")),
-            Availability::Missing => lacking.push(format!("{name}: not in the knowledge base")),
-        }
-    }
-    if !lacking.is_empty() {
-        return Err(ResolveError::Unknown(format!(
-            "the project requires {} the knowledge base cannot supply:\n  {}",
-            if lacking.len() == 1 {
-                "a project".to_string()
-            } else {
-                format!("{} projects", lacking.len())
-            },
-            lacking.join("\n  ")
-        )));
-    }
+    supply(universe, &roots, &direct)?;
     let develop_of_root: Vec<bool> = roots.iter().map(|r| r.develop).collect();
     let root_edges: Rc<[Edge]> = roots
         .iter()
@@ -131,7 +112,98 @@ pub fn explore(
     let mut solver = Solver::new(universe, &mut pipeline, &rules);
     solver.add_roots(root_edges)?;
     let start = solver.mark();
+    let mut found = episodes(
+        &mut solver,
+        start,
+        &develop_of_root,
+        predictor,
+        budget,
+        started,
+    )?;
+    let mut notes = std::collections::BTreeMap::new();
+    let mut polish_episodes = 0;
+    if budget.polish && !found.kept.is_empty() {
+        let best = found.kept.remove(0);
+        let done = polish::polish(&mut solver, start, &develop_of_root, &found.reference, best)?;
+        polish_episodes = done.episodes;
+        notes = done.notes;
+        let key = stack_key(&done.best.episode);
+        found.kept.retain(|k| stack_key(&k.episode) != key);
+        found.kept.insert(0, done.best);
+        found.kept.truncate(budget.count.max(1));
+    }
+    let counters = solver.counters.clone();
+    drop(solver);
+    let statistics = Statistics {
+        predictor: predictor.name().to_string(),
+        episodes: found.episodes,
+        accepted: found.accepted,
+        distinct: found.distinct,
+        found_in_episode: 0,
+        polish_episodes,
+        seconds: started.elapsed().as_secs_f64(),
+        search: counters,
+        projects_loaded: universe.lookups,
+        units_included,
+    };
+    let products = found
+        .kept
+        .into_iter()
+        .map(|k| product(k, &mut pipeline, &notes, &statistics))
+        .collect();
+    Ok(Exploration { products })
+}
 
+/// Every direct requirement is asked for at once (a knowledge base that
+/// fetches starts them all), then checked; all that cannot be had are
+/// named together.
+fn supply(
+    universe: &mut Universe<'_>,
+    roots: &[&super::RootRequirement],
+    direct: &[String],
+) -> Result<(), ResolveError> {
+    let hints: Vec<crate::kb::Wanted> = roots
+        .iter()
+        .map(|r| crate::kb::Wanted {
+            name: r.name.clone(),
+            spec: r.spec.clone(),
+            extras: r.extras.clone(),
+        })
+        .collect();
+    universe.prefetch(&hints);
+    let mut lacking = Vec::new();
+    for name in direct {
+        let view = universe.project(name)?;
+        match &view.availability {
+            Availability::Found(_) => {}
+            Availability::Unavailable(reason) => lacking.push(format!("{name}: {reason}")),
+            Availability::Missing => lacking.push(format!("{name}: not in the knowledge base")),
+        }
+    }
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    Err(ResolveError::Unknown(format!(
+        "the project requires {} the knowledge base cannot supply:\n  {}",
+        if lacking.len() == 1 {
+            "a project".to_string()
+        } else {
+            format!("{} projects", lacking.len())
+        },
+        lacking.join("\n  ")
+    )))
+}
+
+/// Run episodes until the budget is spent or the predictor is done,
+/// keeping the best `count` distinct stacks that pass the final check.
+fn episodes(
+    solver: &mut Solver,
+    start: (usize, usize),
+    develop_of_root: &[bool],
+    predictor: &mut dyn Predictor,
+    budget: &Budget,
+    started: Instant,
+) -> Result<Episodes, ResolveError> {
     let limit = budget.limit.max(1);
     let count = budget.count.max(1);
     let exploit_after = budget
@@ -152,13 +224,12 @@ pub fn explore(
         }
         let exploit = (accepted as f64) >= (limit as f64) * crate::predict::EXPLOITATION_FROM
             || exploit_after.is_some_and(|t| started.elapsed() >= t);
-        let phase = Phase {
+        predictor.begin(Phase {
             episode: episodes,
             accepted,
             limit,
             exploit,
-        };
-        predictor.begin(phase);
+        });
         // The first episode is newest-first whatever the predictor.
         let outcome = if episodes == 0 {
             solver.run(&mut NewestFirst)?
@@ -177,7 +248,7 @@ pub fn explore(
                 return Err(ResolveError::Stopped(stop));
             }
             Outcome::NoSolution if kept.is_empty() => {
-                return Err(ResolveError::NoSolution(explain(&solver)));
+                return Err(ResolveError::NoSolution(explain(solver)));
             }
             Outcome::Stopped | Outcome::NoSolution => break,
         }
@@ -186,35 +257,16 @@ pub fn explore(
         if reference.is_empty() {
             reference = polish::releases(&episode);
         }
-        let key = stack_key(&episode);
-        if seen.insert(key) {
-            let distance = polish::distance(&episode, &reference);
-            let keep = kept.len() < count
-                || kept
-                    .last()
-                    .is_some_and(|w| polish::better(episode.score, distance, w.score, w.distance));
-            // A stack about to be kept is checked against its own
-            // releases' requirements: one that fails is a bug, never a lock.
-            let problems = if keep { solver.verify() } else { Vec::new() };
-            if !problems.is_empty() {
-                tracing::error!(
-                    "a stack failed the final check and is not reported (a bug in thoth-rs): {}",
-                    problems.join("; ")
-                );
-                invalid.get_or_insert(problems);
-            } else if keep {
-                // Ties go to the stack closer to the newest-first one,
-                // then to the earlier.
-                let at = kept
-                    .iter()
-                    .position(|k| polish::better(episode.score, distance, k.score, k.distance))
-                    .unwrap_or(kept.len());
-                kept.insert(
-                    at,
-                    Kept::take(&solver, &develop_of_root, &reference, episodes),
-                );
-                kept.truncate(count);
-            }
+        if seen.insert(stack_key(&episode)) {
+            keep(
+                solver,
+                develop_of_root,
+                &reference,
+                episodes,
+                count,
+                &mut kept,
+                &mut invalid,
+            );
         }
         predictor.learn(&episode);
         solver.restart(start);
@@ -222,69 +274,89 @@ pub fn explore(
             break;
         }
     }
-    let mut notes = std::collections::BTreeMap::new();
-    let mut polish_episodes = 0;
-    if budget.polish && !kept.is_empty() {
-        let best = kept.remove(0);
-        let done = polish::polish(&mut solver, start, &develop_of_root, &reference, best)?;
-        polish_episodes = done.episodes;
-        notes = done.notes;
-        let key = stack_key(&done.best.episode);
-        kept.retain(|k| stack_key(&k.episode) != key);
-        kept.insert(0, done.best);
-        kept.truncate(count);
-    }
-    let counters = solver.counters.clone();
-    drop(solver);
     if kept.is_empty()
         && let Some(problems) = invalid
     {
         return Err(ResolveError::Invalid(problems));
     }
+    Ok(Episodes {
+        kept,
+        reference,
+        episodes,
+        accepted,
+        distinct: seen.len() as u64,
+    })
+}
 
-    let elapsed = started.elapsed();
-    let mut products = Vec::with_capacity(kept.len());
-    for k in kept {
-        let mut resolution = k.resolution;
-        polish::annotate(&mut resolution, &notes);
-        resolution.justification.extend(pipeline.wraps(&k.pinned));
-        resolution.justification.sort_by(|a, b| {
-            (
-                a.package_name.as_deref().unwrap_or(""),
-                a.kind as u8,
-                &a.message,
-            )
-                .cmp(&(
-                    b.package_name.as_deref().unwrap_or(""),
-                    b.kind as u8,
-                    &b.message,
-                ))
-        });
-        resolution.justification.dedup();
-        resolution.statistics.found_in_episode = k.seq;
-        products.push(resolution);
+/// Keep the stack the solver just found (episode `seq`) if it is among the
+/// best `count`: a higher score, or an equal one closer to the newest-first
+/// stack, then the earlier. A stack about to be kept is checked against its
+/// own releases' requirements: one that fails is a bug, never a lock.
+fn keep(
+    solver: &Solver,
+    develop_of_root: &[bool],
+    reference: &Reference,
+    seq: u64,
+    count: usize,
+    kept: &mut Vec<Kept>,
+    invalid: &mut Option<Vec<String>>,
+) {
+    let episode = solver.episode();
+    let distance = polish::distance(&episode, reference);
+    let better = |k: &Kept| polish::better(episode.score, distance, k.score, k.distance);
+    if kept.len() >= count && !kept.last().is_some_and(better) {
+        return;
     }
-    for r in &mut products {
-        r.stack_info = pipeline.stack_info_for(
-            r.packages.iter().map(|p| (p.name.as_str(), &p.version)),
-            r.skipped.keys().map(String::as_str),
+    let problems = solver.verify();
+    if !problems.is_empty() {
+        tracing::error!(
+            "a stack failed the final check and is not reported (a bug in thoth-rs): {}",
+            problems.join("; ")
         );
-        r.stack_info.extend(held_back_warnings(&r.packages));
-        r.pipeline = pipeline.ran.clone();
-        r.statistics = Statistics {
-            predictor: predictor.name().to_string(),
-            episodes,
-            accepted,
-            distinct: seen.len() as u64,
-            found_in_episode: r.statistics.found_in_episode,
-            polish_episodes,
-            seconds: elapsed.as_secs_f64(),
-            search: counters.clone(),
-            projects_loaded: universe.lookups,
-            units_included,
-        };
+        invalid.get_or_insert(problems);
+        return;
     }
-    Ok(Exploration { products })
+    let at = kept.iter().position(better).unwrap_or(kept.len());
+    kept.insert(at, Kept::take(solver, develop_of_root, reference, seq));
+    kept.truncate(count);
+}
+
+/// A kept stack as reported: the polish pass's reasons, the wraps'
+/// justification (sorted, once each), the stack_info that concerns it and
+/// the run's statistics.
+fn product(
+    k: Kept,
+    pipeline: &mut super::Pipeline<'_>,
+    notes: &std::collections::BTreeMap<(String, String), String>,
+    statistics: &Statistics,
+) -> Resolution {
+    let mut r = k.resolution;
+    polish::annotate(&mut r, notes);
+    r.justification.extend(pipeline.wraps(&k.pinned));
+    r.justification.sort_by(|a, b| {
+        (
+            a.package_name.as_deref().unwrap_or(""),
+            a.kind as u8,
+            &a.message,
+        )
+            .cmp(&(
+                b.package_name.as_deref().unwrap_or(""),
+                b.kind as u8,
+                &b.message,
+            ))
+    });
+    r.justification.dedup();
+    r.stack_info = pipeline.stack_info_for(
+        r.packages.iter().map(|p| (p.name.as_str(), &p.version)),
+        r.skipped.keys().map(String::as_str),
+    );
+    r.stack_info.extend(held_back_warnings(&r.packages));
+    r.pipeline = pipeline.ran.clone();
+    r.statistics = Statistics {
+        found_in_episode: k.seq,
+        ..statistics.clone()
+    };
+    r
 }
 
 /// A warning for each direct dependency locked below the newest final

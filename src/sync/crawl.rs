@@ -148,7 +148,10 @@ fn choose(
         if r.yanked && !pinned {
             return false;
         }
-        let uploaded = r.upload_time.as_deref().and_then(crate::kb::parse_time);
+        let uploaded = r
+            .upload_time
+            .as_deref()
+            .and_then(|t| crate::time::Timestamp::parse_time(t).map(crate::time::Timestamp::unix));
         if let (Some(since), Some(at)) = (opts.since, uploaded)
             && at < since
             && !pinned

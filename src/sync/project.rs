@@ -91,7 +91,7 @@ pub struct SnapshotFacts {
 fn before(record: &mut ProjectRecord, cutoff: i64) {
     let late = |t: &Option<String>| {
         t.as_deref()
-            .and_then(crate::kb::parse_time)
+            .and_then(|t| crate::time::Timestamp::parse_time(t).map(crate::time::Timestamp::unix))
             .is_some_and(|at| at > cutoff)
     };
     for release in &mut record.releases {
@@ -126,7 +126,8 @@ pub fn write_project_snapshot(
             (_, Origin::UserKb { age_seconds, .. }) => oldest = oldest.min(now - age_seconds),
             (_, Origin::Snapshot { .. }) => {
                 if let Some(cutoff) = kb.base().and_then(|b| b.meta().cutoff.clone())
-                    && let Some(at) = crate::kb::parse_time(&cutoff)
+                    && let Some(at) = crate::time::Timestamp::parse_time(&cutoff)
+                        .map(crate::time::Timestamp::unix)
                 {
                     oldest = oldest.min(at);
                 }
@@ -221,10 +222,12 @@ pub fn write_project_snapshot(
     if let Some(cutoff) = facts.exclude_newer {
         oldest = oldest.min(cutoff);
     }
-    report.cutoff = crate::sync::rfc3339(u64::try_from(oldest).unwrap_or(0));
+    report.cutoff = crate::time::Timestamp::from_unix(oldest)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
     let meta = SnapshotMeta {
         schema_version: crate::kb::SCHEMA_VERSION,
-        created_at: Some(crate::sync::now_rfc3339()),
+        created_at: Some(crate::time::Timestamp::now().to_string()),
         index_url: kb.meta().index_url.clone(),
         roots: facts.roots,
         cutoff: Some(report.cutoff.clone()),
