@@ -178,8 +178,42 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
     {
         printer.warn(w);
     }
+    describe_project(s, printer);
+    describe_environment(s, printer);
+    let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;
+    let snapshot = describe_sources(s, kb, printer);
+    let prescriptions = load_prescriptions(s)?;
+    let started = std::time::Instant::now();
+    let outcome = crate::advise::advise(s, kb, prescriptions);
+    kb.finish();
+    let knowledge = kb.report();
+    printer.info(describe_knowledge(&knowledge));
+    let advice = match outcome {
+        Ok(a) => a,
+        Err(e) => return Err(failed(s, kb, e, snapshot, knowledge, started, printer)?),
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    report_human(s, &advice, elapsed, printer);
+    crate::write::write_atomic(&s.output, advice.rendered.as_bytes()).map_err(|e| {
+        let message = format!("cannot write {}: {e}", s.output.display());
+        // A path that cannot hold a lock (a device, a directory) is a usage
+        // error; anything else a failure of this run.
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            CliError::Usage(message)
+        } else {
+            CliError::Write(message)
+        }
+    })?;
+    printer.info(format!("wrote {}", s.output.display()));
+    if s.json {
+        printer.stdout(&success_json(s, &advice, snapshot, knowledge, elapsed)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The project's lines of the header.
+fn describe_project(s: &AdviseSettings, printer: &Printer) {
     let p = &s.project;
-    let env = &s.environment;
     printer.info(format!(
         "project      {} ({})",
         p.path.display(),
@@ -223,6 +257,12 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
             lock.develop.len()
         ));
     }
+}
+
+/// The environment's lines of the header: target, image, type, constraints,
+/// labels, library usage.
+fn describe_environment(s: &AdviseSettings, printer: &Printer) {
+    let env = &s.environment;
     printer.info(format!(
         "environment  {}python {} on {}{}",
         env.name
@@ -301,7 +341,11 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
         )),
         None => printer.info("usage        not read (--no-library-usage)"),
     }
-    let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;
+}
+
+/// The snapshot's and the indexes' lines of the header; the snapshot as
+/// the JSON report has it.
+fn describe_sources(s: &AdviseSettings, kb: &LayeredKb, printer: &Printer) -> serde_json::Value {
     let snapshot = snapshot_json(kb);
     if let Some(base) = kb.base() {
         printer.info(format!(
@@ -330,6 +374,14 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
     for note in &kb.indexes().notes {
         printer.warn(note);
     }
+    snapshot
+}
+
+/// Our prescriptions and the directories given, compiled; any error stops
+/// the run.
+fn load_prescriptions(
+    s: &AdviseSettings,
+) -> Result<&'static crate::prescription::Prescriptions, CliError> {
     // Also kept to the end: a large corpus is tens of thousands of units.
     let prescriptions: &crate::prescription::Prescriptions = Box::leak(Box::new(
         crate::prescription::load_bundled_and(&s.prescriptions),
@@ -347,107 +399,104 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
             lines.join("\n")
         )));
     }
-    let started = std::time::Instant::now();
-    let outcome = crate::advise::advise(s, kb, prescriptions);
-    kb.finish();
-    let knowledge = kb.report();
-    printer.info(describe_knowledge(&knowledge));
-    let advice = match outcome {
-        Ok(a) => a,
-        Err(e) => {
-            let mut message = e.to_string();
-            if let Some(hint) = super::knowledge::missing_hint(kb, &s.project.path) {
-                message = format!("{message}\n{hint}");
-            }
-            if s.json {
-                let explanation = match &e {
-                    crate::advise::AdviseError::Resolve(
-                        crate::resolve::ResolveError::NoSolution(x),
-                    ) => Some(x),
-                    _ => None,
-                };
-                let report = json!({
-                    "inputs": inputs_json(s),
-                    "snapshot": snapshot,
-                    "knowledge_base": knowledge,
-                    "products": [],
-                    // The same sections as a success: what went wrong is
-                    // the stack's one piece of information.
-                    "stack_info": std::iter::once(json!({"type": "ERROR", "message": message}))
-                        .chain(explanation.iter().flat_map(|x| x.stack_info.iter().map(|m| json!(m))))
-                        .collect::<Vec<_>>(),
-                    "pipeline": explanation.map(|x| pipeline_json(&x.pipeline)).unwrap_or_default(),
-                    "statistics": {"seconds": started.elapsed().as_secs_f64()},
-                    "output": serde_json::Value::Null,
-                    "error": true,
-                    "error_msg": message,
-                    "explanation": explanation.map(|x| json!(x)).unwrap_or_default(),
-                });
-                let text = serde_json::to_string_pretty(&report)
-                    .map_err(|e| CliError::Failure(e.to_string()))?;
-                printer.stdout(&text)?;
-            }
-            return Err(CliError::from_advise(&e, message));
-        }
-    };
-    let elapsed = started.elapsed().as_secs_f64();
-    report_human(s, &advice, elapsed, printer);
-    crate::write::write_atomic(&s.output, advice.rendered.as_bytes()).map_err(|e| {
-        let message = format!("cannot write {}: {e}", s.output.display());
-        // A path that cannot hold a lock (a device, a directory) is a usage
-        // error; anything else a failure of this run.
-        if e.kind() == std::io::ErrorKind::InvalidInput {
-            CliError::Usage(message)
-        } else {
-            CliError::Write(message)
-        }
-    })?;
-    printer.info(format!("wrote {}", s.output.display()));
+    Ok(prescriptions)
+}
+
+/// A failed run: the error with a hint when a project is missing, and with
+/// `--json` the report of the failure on stdout. Returns the error to exit
+/// with.
+fn failed(
+    s: &AdviseSettings,
+    kb: &LayeredKb,
+    e: crate::advise::AdviseError,
+    snapshot: serde_json::Value,
+    knowledge: crate::kb::layered::LiveReport,
+    started: std::time::Instant,
+    printer: &Printer,
+) -> Result<CliError, CliError> {
+    let mut message = e.to_string();
+    if let Some(hint) = super::knowledge::missing_hint(kb, &s.project.path) {
+        message = format!("{message}\n{hint}");
+    }
     if s.json {
-        let r = &advice.resolution;
-        let pipeline = pipeline_json(&r.pipeline);
-        let product = |r: &crate::resolve::Resolution, lock: &serde_json::Value, kept: bool| {
-            json!({
-                "lock": lock,
-                "score": r.score,
-                "justification": r.justification,
-                "packages": crate::lock::packages_json(r),
-                "skipped": r.skipped,
-                "existing_lock_kept": kept,
-            })
+        let explanation = match &e {
+            crate::advise::AdviseError::Resolve(crate::resolve::ResolveError::NoSolution(x)) => {
+                Some(x)
+            }
+            _ => None,
         };
-        let products: Vec<serde_json::Value> =
-            std::iter::once(product(r, &advice.pipfile_lock, advice.kept_lock))
-                .chain(advice.others.iter().map(|(o, l)| product(o, l, false)))
-                .collect();
         let report = json!({
             "inputs": inputs_json(s),
             "snapshot": snapshot,
             "knowledge_base": knowledge,
-            "products": products,
-            "stack_info": r.stack_info,
-            "pipeline": pipeline,
-            "statistics": {
-                "predictor": r.statistics.predictor,
-                "episodes": r.statistics.episodes,
-                "accepted": r.statistics.accepted,
-                "distinct_stacks": r.statistics.distinct,
-                "found_in_episode": r.statistics.found_in_episode,
-                "polish_episodes": r.statistics.polish_episodes,
-                "search_seconds": r.statistics.seconds,
-                "search": r.statistics.search,
-                "projects_loaded": r.statistics.projects_loaded,
-                "units_included": r.statistics.units_included,
-                "seconds": elapsed,
-            },
-            "output": s.output.display().to_string(),
-            "error": false,
+            "products": [],
+            // The same sections as a success: what went wrong is
+            // the stack's one piece of information.
+            "stack_info": std::iter::once(json!({"type": "ERROR", "message": message}))
+                .chain(explanation.iter().flat_map(|x| x.stack_info.iter().map(|m| json!(m))))
+                .collect::<Vec<_>>(),
+            "pipeline": explanation.map(|x| pipeline_json(&x.pipeline)).unwrap_or_default(),
+            "statistics": {"seconds": started.elapsed().as_secs_f64()},
+            "output": serde_json::Value::Null,
+            "error": true,
+            "error_msg": message,
+            "explanation": explanation.map(|x| json!(x)).unwrap_or_default(),
         });
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| CliError::Failure(e.to_string()))?;
         printer.stdout(&text)?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(CliError::from_advise(&e, message))
+}
+
+/// The JSON report of a run that found a stack.
+fn success_json(
+    s: &AdviseSettings,
+    advice: &crate::advise::Advice,
+    snapshot: serde_json::Value,
+    knowledge: crate::kb::layered::LiveReport,
+    elapsed: f64,
+) -> Result<String, CliError> {
+    let r = &advice.resolution;
+    let pipeline = pipeline_json(&r.pipeline);
+    let product = |r: &crate::resolve::Resolution, lock: &serde_json::Value, kept: bool| {
+        json!({
+            "lock": lock,
+            "score": r.score,
+            "justification": r.justification,
+            "packages": crate::lock::packages_json(r),
+            "skipped": r.skipped,
+            "existing_lock_kept": kept,
+        })
+    };
+    let products: Vec<serde_json::Value> =
+        std::iter::once(product(r, &advice.pipfile_lock, advice.kept_lock))
+            .chain(advice.others.iter().map(|(o, l)| product(o, l, false)))
+            .collect();
+    let report = json!({
+        "inputs": inputs_json(s),
+        "snapshot": snapshot,
+        "knowledge_base": knowledge,
+        "products": products,
+        "stack_info": r.stack_info,
+        "pipeline": pipeline,
+        "statistics": {
+            "predictor": r.statistics.predictor,
+            "episodes": r.statistics.episodes,
+            "accepted": r.statistics.accepted,
+            "distinct_stacks": r.statistics.distinct,
+            "found_in_episode": r.statistics.found_in_episode,
+            "polish_episodes": r.statistics.polish_episodes,
+            "search_seconds": r.statistics.seconds,
+            "search": r.statistics.search,
+            "projects_loaded": r.statistics.projects_loaded,
+            "units_included": r.statistics.units_included,
+            "seconds": elapsed,
+        },
+        "output": s.output.display().to_string(),
+        "error": false,
+    });
+    serde_json::to_string_pretty(&report).map_err(|e| CliError::Failure(e.to_string()))
 }
 
 /// The chosen stack and why, for people (stderr).

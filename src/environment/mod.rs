@@ -199,6 +199,20 @@ impl TargetEnvironment {
     }
 }
 
+/// What is known about the base image (filled by image analysis).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageFacts {
+    /// RPM packages as field maps (package_name, package_version, release, …).
+    pub rpm_packages: Vec<std::collections::BTreeMap<String, String>>,
+    /// The system packages could not be read: `rpm_packages` conditions
+    /// then hold neither way.
+    pub system_packages_unknown: bool,
+    /// Python packages: (normalised name, version, location).
+    pub python_packages: Vec<(String, String, String)>,
+    /// ABI symbols provided (GLIBC_2.28, …).
+    pub abi: std::collections::BTreeSet<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::environment::ImageFacts;
 use crate::environment::TargetEnvironment;
-use crate::prescription::eval::ImageFacts;
 pub use python::{Interpreter, InterpreterKind, PythonPackage};
 pub use rpmdb::RpmPackage;
 pub use source::ImageError;

@@ -33,8 +33,7 @@ pub type Prng = rand_pcg::Pcg64Mcg;
 pub const EPSILON: f64 = 0.1;
 /// Default temperature coefficient `c` of annealing and TD.
 pub const TEMPERATURE_COEFFICIENT: f64 = 0.999;
-/// Share of the budget after which the final exploitation phase starts.
-pub const EXPLOITATION_FROM: f64 = 0.8;
+pub use crate::resolve::rules::EXPLOITATION_FROM;
 
 /// A PRNG seeded once from `seed`.
 pub fn prng(seed: u64) -> Prng {

@@ -26,19 +26,9 @@ pub enum Pipeline {
     DependencyMonkey,
 }
 
-/// What is known about the base image (filled by image analysis).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ImageFacts {
-    /// RPM packages as field maps (package_name, package_version, release, …).
-    pub rpm_packages: Vec<BTreeMap<String, String>>,
-    /// The system packages could not be read: `rpm_packages` conditions
-    /// then hold neither way.
-    pub system_packages_unknown: bool,
-    /// Python packages: (normalised name, version, location).
-    pub python_packages: Vec<(String, String, String)>,
-    /// ABI symbols provided (GLIBC_2.28, …).
-    pub abi: BTreeSet<String>,
-}
+/// What is known about the base image, as units see it (see
+/// [`crate::environment::ImageFacts`]).
+pub use crate::environment::ImageFacts;
 
 /// Everything `should_include` looks at.
 #[derive(Debug, Clone)]

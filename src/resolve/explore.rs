@@ -208,7 +208,7 @@ fn episodes(
     let count = budget.count.max(1);
     let exploit_after = budget
         .time
-        .map(|t| t.mul_f64(crate::predict::EXPLOITATION_FROM));
+        .map(|t| t.mul_f64(super::rules::EXPLOITATION_FROM));
     let mut kept: Vec<Kept> = Vec::new();
     let mut reference = Reference::default();
     let mut invalid: Option<Vec<String>> = None;
@@ -222,7 +222,7 @@ fn episodes(
         {
             break;
         }
-        let exploit = (accepted as f64) >= (limit as f64) * crate::predict::EXPLOITATION_FROM
+        let exploit = (accepted as f64) >= (limit as f64) * super::rules::EXPLOITATION_FROM
             || exploit_after.is_some_and(|t| started.elapsed() >= t);
         predictor.begin(Phase {
             episode: episodes,

@@ -47,6 +47,9 @@ pub struct Episode {
     pub score: f64,
 }
 
+/// Share of the budget after which the final exploitation phase starts.
+pub const EXPLOITATION_FROM: f64 = 0.8;
+
 /// Where the exploration stands when an episode begins.
 #[derive(Debug, Clone, Copy)]
 pub struct Phase {
