@@ -8,8 +8,9 @@ of public projects, older commits whose ranges admit releases with known
 advisories, and two sets of old caps; each with its SOURCE.md) and the
 public applications of benches/real-projects/ (these need --online or a
 user knowledge base that already holds them). Every run is `thoth-rs advise --json` with a fixed
-seed, offline by default (the bundled snapshot plus what the user knowledge
-base already holds; sets it cannot resolve offline are reported as such).
+seed, offline by default: the bundled snapshot plus what the user knowledge
+base (THOTH_KB, or the default one) already holds from earlier live runs;
+sets it cannot resolve offline are reported as such.
 
 Advisories are counted independently of thoth-rs: each locked release is
 looked up in the explicit `versions` lists of the PyPA advisory database

@@ -261,3 +261,57 @@ fn a_pseudonym_is_an_ordinary_candidate_the_score_can_choose() {
         assert!(r.skipped.is_empty(), "{:?}", r.skipped);
     }
 }
+
+#[test]
+fn a_release_held_back_for_a_score_elsewhere_names_what_the_newer_one_goes_without() {
+    // app 1.0 brings uvloop, which UvloopPerformanceStep scores +0.2 under
+    // performance; app 2.0 does without. The stack keeps app 1.0, and the
+    // reason 2.0 was not taken names what it goes without, not a bare score.
+    let mut kb = empty();
+    add(&mut kb, "app", &[("2.0", &[]), ("1.0", &["uvloop>=0.17"])]);
+    add(&mut kb, "uvloop", &[("0.19.0", &[])]);
+    let env = TargetEnvironment::from_runtime(None, Some("3.11"));
+    let labels = BTreeMap::new();
+    let roots = vec![RootRequirement::from_requirement(
+        &thoth_rs::python::parse_requirement("app").unwrap(),
+        false,
+    )];
+    let kind = RecommendationType::Performance;
+    let mut predictor = thoth_rs::predict::build(
+        thoth_rs::predict::auto(thoth_rs::policy::PredictorKind::Auto, Some(kind), None),
+        1,
+        &thoth_rs::predict::PredictorOptions::default(),
+    );
+    let r = thoth_rs::advise::explore_roots(
+        &kb,
+        &Run::adviser(&env, None, kind, &labels),
+        roots,
+        SearchRules {
+            index_url: INDEX.trim_end_matches('/').into(),
+            ..SearchRules::default()
+        },
+        &own(),
+        predictor.as_mut(),
+        &thoth_rs::resolve::Budget {
+            limit: 50,
+            count: 1,
+            time: None,
+            distinct: None,
+            polish: true,
+        },
+    )
+    .unwrap()
+    .products
+    .remove(0);
+    assert_eq!(version(&r, "app"), "1.0");
+    assert_eq!(version(&r, "uvloop"), "0.19.0");
+    let app = r.packages.iter().find(|p| p.name == "app").unwrap();
+    let (newer, why) = app.held_back.as_ref().expect("app is held back");
+    assert_eq!(newer, "2.0");
+    assert!(
+        why.starts_with(
+            "a stack with it scores 0.20 lower: without uvloop 0.19.0 (+0.20: uvloop replaces"
+        ),
+        "{why}"
+    );
+}

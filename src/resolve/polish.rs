@@ -283,6 +283,25 @@ fn why_lower(solver: &Solver, best: &Kept, trial: &Episode) -> String {
             causes.extend(said);
         }
     }
+    // Packages whose score the stack with it does without.
+    for p in &best.resolution.packages {
+        let gone = solver
+            .node_index(&p.name)
+            .and_then(|i| solver.nodes[i].decision.as_ref())
+            .and_then(super::solver::Decision::release)
+            .is_none();
+        if gone && p.score > SCORE_EPSILON {
+            let why = p
+                .justification
+                .first()
+                .map(|m| format!(": {}", m.message))
+                .unwrap_or_default();
+            causes.push(format!(
+                "without {} {} ({:+.2}{why})",
+                p.name, p.version, p.score
+            ));
+        }
+    }
     if causes.is_empty() {
         format!("a stack with it scores {loss:.2} lower")
     } else {

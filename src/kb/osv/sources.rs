@@ -80,14 +80,15 @@ fn read_zip(path: &Path) -> Result<Vec<(String, String)>, OsvError> {
         bytes,
         total: size,
     };
-    let (cd_offset, cd_size) = zipmeta::find_central_directory(&window).map_err(err)?;
+    let (cd_offset, cd_size) =
+        zipmeta::find_central_directory(&window).map_err(|e| err(e.to_string()))?;
     let directory = usize::try_from(cd_offset)
         .ok()
         .zip(usize::try_from(cd_offset.saturating_add(cd_size)).ok())
         .and_then(|(a, b)| window.bytes.get(a..b))
         .ok_or_else(|| err("the central directory lies outside the file".into()))?;
     let mut out = Vec::new();
-    for entry in zipmeta::entries(directory).map_err(err)? {
+    for entry in zipmeta::entries(directory).map_err(|e| err(e.to_string()))? {
         if !entry.name.ends_with(".json") {
             continue;
         }
@@ -96,14 +97,14 @@ fn read_zip(path: &Path) -> Result<Vec<(String, String)>, OsvError> {
             .ok()
             .and_then(|at| window.bytes.get(at..at.checked_add(30)?))
             .ok_or_else(|| member("truncated local header".into()))?;
-        let (start, len) =
-            zipmeta::local_data_range(header, entry.local, entry.compressed).map_err(member)?;
+        let (start, len) = zipmeta::local_data_range(header, entry.local, entry.compressed)
+            .map_err(|e| member(e.to_string()))?;
         let data = usize::try_from(start)
             .ok()
             .zip(usize::try_from(start.saturating_add(len)).ok())
             .and_then(|(a, b)| window.bytes.get(a..b))
             .ok_or_else(|| member("data lies outside the file".into()))?;
-        let text = zipmeta::decompress(data, entry.method).map_err(member)?;
+        let text = zipmeta::decompress(data, entry.method).map_err(|e| member(e.to_string()))?;
         out.push((entry.name, text));
     }
     out.sort();
