@@ -34,26 +34,7 @@ const MAX_TIME_BUDGET: f64 = 31_536_000.0;
 
 /// Build the settings of an `advise` run rooted at `dir`.
 pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, CliError> {
-    let mut project = match &args.project.project {
-        Some(file) => {
-            let file = resolve_path(dir, file);
-            if !file.is_file() {
-                return Err(InputError::file(&file, "project file not found").into());
-            }
-            Project::load(&file)?
-        }
-        None => Project::discover(dir)?,
-    };
-    // A section this run does not use is still checked, but its errors
-    // only warn.
-    if let Some(e) = project.dev_error.take() {
-        if args.project.dev {
-            return Err(e.into());
-        }
-        project.warnings.push(format!(
-            "{e} (ignored: development packages are not part of this run; with --dev this is an error)"
-        ));
-    }
+    let mut project = load_project(dir, &args.project)?;
 
     let yaml_path = dir.join(THOTH_YAML);
     let thoth_config = if yaml_path.is_file() {
@@ -85,80 +66,17 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         project.warnings.push(warning);
     }
 
-    let recommendation_type = if let Some(t) = args.recommendation_type {
-        (t, Provenance::CommandLine)
-    } else if let Some(t) = runtime.as_ref().and_then(|e| e.recommendation_type.value()) {
-        (*t, Provenance::Environment)
-    } else if let Some(t) = thoth_config
-        .as_ref()
-        .and_then(|c| c.config.recommendation_type.value())
-    {
-        (*t, Provenance::ThothYaml)
-    } else {
-        (RecommendationType::default(), Provenance::Default)
-    };
+    let recommendation_type = recommendation_type(
+        args.recommendation_type,
+        runtime.as_ref(),
+        thoth_config.as_ref(),
+    );
 
-    let mut constraints = project.constraints.clone();
-    if let Some(file) = &args.constraints {
-        let file = resolve_path(dir, file);
-        let mut by_name: std::collections::HashMap<_, usize> = constraints
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.requirement.name.clone(), i))
-            .collect();
-        for c in read_constraints(&file)? {
-            if let Some(prev) = by_name.get(&c.requirement.name).map(|&i| &constraints[i]) {
-                return Err(InputError::file(
-                    &file,
-                    format!(
-                        "constraint for `{}` conflicts with the one at {}:{}",
-                        c.requirement.name,
-                        prev.origin.file.display(),
-                        prev.origin.line
-                    ),
-                )
-                .at_line(c.origin.line)
-                .into());
-            }
-            by_name.insert(c.requirement.name.clone(), constraints.len());
-            constraints.push(c);
-        }
-    }
+    let constraints = constraints(dir, &project, args.constraints.as_deref())?;
 
-    let mut labels = std::collections::BTreeMap::new();
-    if let Some(env_labels) = runtime.as_ref().and_then(|e| e.labels.value()) {
-        for (k, v) in env_labels {
-            labels.insert(k.clone(), v.0.clone());
-        }
-    }
-    if let Some(text) = &args.labels {
-        let cli = parse_labels(text).map_err(|e| CliError::Usage(format!("--labels: {e}")))?;
-        labels.extend(cli);
-    }
+    let labels = labels(runtime.as_ref(), args.labels.as_deref())?;
 
-    let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
-    let count = args.count.unwrap_or(DEFAULT_COUNT);
-    if limit == 0 {
-        return Err(CliError::Usage("--limit must be at least 1".into()));
-    }
-    if count == 0 {
-        return Err(CliError::Usage("--count must be at least 1".into()));
-    }
-    if count > limit {
-        return Err(CliError::Usage(format!(
-            "--count {count} is larger than --limit {limit}"
-        )));
-    }
-    if args.beam_width == Some(0) {
-        return Err(CliError::Usage("--beam-width must be at least 1".into()));
-    }
-    if let Some(budget) = args.time_budget
-        && !(budget.is_finite() && budget > 0.0 && budget <= MAX_TIME_BUDGET)
-    {
-        return Err(CliError::Usage(format!(
-            "--time-budget {budget}: expected a positive number of seconds, at most {MAX_TIME_BUDGET} (a year)"
-        )));
-    }
+    let (limit, count) = search_numbers(args)?;
     let exclude_newer = args
         .exclude_newer
         .as_deref()
@@ -211,6 +129,135 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         output,
         image,
     })
+}
+
+/// `--limit`, `--count`, `--beam-width` and `--time-budget`, checked.
+fn search_numbers(args: &AdviseArgs) -> Result<(u64, u64), CliError> {
+    let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
+    let count = args.count.unwrap_or(DEFAULT_COUNT);
+    if limit == 0 {
+        return Err(CliError::Usage("--limit must be at least 1".into()));
+    }
+    if count == 0 {
+        return Err(CliError::Usage("--count must be at least 1".into()));
+    }
+    if count > limit {
+        return Err(CliError::Usage(format!(
+            "--count {count} is larger than --limit {limit}"
+        )));
+    }
+    if args.beam_width == Some(0) {
+        return Err(CliError::Usage("--beam-width must be at least 1".into()));
+    }
+    if let Some(budget) = args.time_budget
+        && !(budget.is_finite() && budget > 0.0 && budget <= MAX_TIME_BUDGET)
+    {
+        return Err(CliError::Usage(format!(
+            "--time-budget {budget}: expected a positive number of seconds, at most {MAX_TIME_BUDGET} (a year)"
+        )));
+    }
+    Ok((limit, count))
+}
+
+/// The project file given, else the one found in `dir`; an error in a
+/// section this run does not use only warns.
+fn load_project(dir: &Path, args: &super::args::ProjectArgs) -> Result<Project, CliError> {
+    let mut project = match &args.project {
+        Some(file) => {
+            let file = resolve_path(dir, file);
+            if !file.is_file() {
+                return Err(InputError::file(&file, "project file not found").into());
+            }
+            Project::load(&file)?
+        }
+        None => Project::discover(dir)?,
+    };
+    // A section this run does not use is still checked, but its errors
+    // only warn.
+    if let Some(e) = project.dev_error.take() {
+        if args.dev {
+            return Err(e.into());
+        }
+        project.warnings.push(format!(
+            "{e} (ignored: development packages are not part of this run; with --dev this is an error)"
+        ));
+    }
+
+    Ok(project)
+}
+
+/// The recommendation type and where it came from: the command line, the
+/// runtime environment, `.thoth.yaml`, else the default.
+fn recommendation_type(
+    given: Option<RecommendationType>,
+    runtime: Option<&crate::input::thoth_yaml::RuntimeEnvironment>,
+    thoth_config: Option<&ThothConfig>,
+) -> (RecommendationType, Provenance) {
+    if let Some(t) = given {
+        (t, Provenance::CommandLine)
+    } else if let Some(t) = runtime.and_then(|e| e.recommendation_type.value()) {
+        (*t, Provenance::Environment)
+    } else if let Some(t) = thoth_config.and_then(|c| c.config.recommendation_type.value()) {
+        (*t, Provenance::ThothYaml)
+    } else {
+        (RecommendationType::default(), Provenance::Default)
+    }
+}
+
+/// The project's constraints and those of `--constraints FILE`; two for
+/// the same name are an error naming both places.
+fn constraints(
+    dir: &Path,
+    project: &Project,
+    file: Option<&Path>,
+) -> Result<Vec<crate::input::DeclaredRequirement>, CliError> {
+    let mut constraints = project.constraints.clone();
+    if let Some(file) = file {
+        let file = resolve_path(dir, file);
+        let mut by_name: std::collections::HashMap<_, usize> = constraints
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.requirement.name.clone(), i))
+            .collect();
+        for c in read_constraints(&file)? {
+            if let Some(prev) = by_name.get(&c.requirement.name).map(|&i| &constraints[i]) {
+                return Err(InputError::file(
+                    &file,
+                    format!(
+                        "constraint for `{}` conflicts with the one at {}:{}",
+                        c.requirement.name,
+                        prev.origin.file.display(),
+                        prev.origin.line
+                    ),
+                )
+                .at_line(c.origin.line)
+                .into());
+            }
+            by_name.insert(c.requirement.name.clone(), constraints.len());
+            constraints.push(c);
+        }
+    }
+
+    Ok(constraints)
+}
+
+/// Labels of the runtime environment, then `--labels` over them.
+fn labels(
+    runtime: Option<&crate::input::thoth_yaml::RuntimeEnvironment>,
+    given: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, String>, CliError> {
+    let mut labels = std::collections::BTreeMap::new();
+    if let Some(env_labels) = runtime.and_then(|e| e.labels.value()) {
+        for (k, v) in env_labels {
+            labels.insert(k.clone(), v.0.clone());
+        }
+    }
+    if let Some(text) = given {
+        let cli = parse_labels(text).map_err(|e| CliError::Usage(format!("--labels: {e}")))?;
+        labels.extend(cli);
+    }
+
+    Ok(labels)
 }
 
 /// The run's library usage: the file given, else a scan of the project's
