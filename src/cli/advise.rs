@@ -379,7 +379,7 @@ fn describe_sources(s: &AdviseSettings, kb: &LayeredKb, printer: &Printer) -> se
 
 /// Our prescriptions and the directories given, compiled; any error stops
 /// the run.
-fn load_prescriptions(
+pub(super) fn load_prescriptions(
     s: &AdviseSettings,
 ) -> Result<&'static crate::prescription::Prescriptions, CliError> {
     // Also kept to the end: a large corpus is tens of thousands of units.

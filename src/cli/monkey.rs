@@ -28,20 +28,7 @@ pub fn dependency_monkey(
     };
     let s = super::settings::advise_settings(dir, &advise_args)?;
     let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;
-    // Also kept to the end: a large corpus is tens of thousands of units.
-    let prescriptions: &crate::prescription::Prescriptions = Box::leak(Box::new(
-        crate::prescription::load_bundled_and(&s.prescriptions),
-    ));
-    if let Some(d) = prescriptions.errors.first() {
-        return Err(CliError::Usage(format!(
-            "{} prescription error(s); first: {}: {}: {}: {}",
-            prescriptions.errors.len(),
-            d.file,
-            d.unit,
-            d.path,
-            d.message
-        )));
-    }
+    let prescriptions = super::advise::load_prescriptions(&s)?;
     let outcome =
         crate::monkey::dependency_monkey(&s, kb, prescriptions, args.decision_type, args.count);
     kb.finish();
@@ -58,52 +45,14 @@ pub fn dependency_monkey(
         .map(|o| super::settings::resolve_path(dir, o));
     let mut stacks = Vec::new();
     for (i, (r, lock)) in monkey.stacks.iter().enumerate() {
-        let n = i + 1;
-        let packages: serde_json::Map<String, serde_json::Value> = r
-            .packages
-            .iter()
-            .map(|p| (p.name.clone(), json!(p.version.to_string())))
-            .collect();
-        let path = out_dir
-            .as_ref()
-            .map(|d| d.join(n.to_string()).join("Pipfile.lock"));
-        if let (Some(path), false) = (&path, args.dry_run) {
-            let text = crate::lock::render_pipfile_lock(lock);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    CliError::Write(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
-            crate::write::write_atomic(path, text.as_bytes())
-                .map_err(|e| CliError::Write(format!("cannot write {}: {e}", path.display())))?;
-        }
-        let warnings = r
-            .justification
-            .iter()
-            .filter(|m| m.kind == crate::prescription::schema::MessageType::Warning)
-            .count();
-        printer.info(format!(
-            "stack {n} (score {:.2}{}): {}",
-            r.score,
-            match warnings {
-                0 => String::new(),
-                1 => ", 1 warning".to_string(),
-                w => format!(", {w} warnings"),
-            },
-            r.packages
-                .iter()
-                .map(|p| format!("{}=={}", p.name, p.version))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
-        stacks.push(json!({
-            "stack": n,
-            "lock": path.map(|p| p.display().to_string()),
-            "score": r.score,
-            "packages": packages,
-            "requirements": crate::graph::StackGraph::from_resolution(r, "the project").steps(),
-            "justification": r.justification,
-        }));
+        stacks.push(write_stack(
+            i + 1,
+            r,
+            lock,
+            out_dir.as_deref(),
+            args.dry_run,
+            printer,
+        )?);
     }
     let found = monkey.stacks.len() as u64;
     if found < args.count {
@@ -134,6 +83,60 @@ pub fn dependency_monkey(
         printer.stdout(&text)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stack `n`: its Pipfile.lock written under `out_dir` (unless a dry
+/// run), its line on stderr, and its entry of the summary.
+fn write_stack(
+    n: usize,
+    r: &crate::resolve::Resolution,
+    lock: &serde_json::Value,
+    out_dir: Option<&Path>,
+    dry_run: bool,
+    printer: &Printer,
+) -> Result<serde_json::Value, CliError> {
+    let packages: serde_json::Map<String, serde_json::Value> = r
+        .packages
+        .iter()
+        .map(|p| (p.name.clone(), json!(p.version.to_string())))
+        .collect();
+    let path = out_dir.map(|d| d.join(n.to_string()).join("Pipfile.lock"));
+    if let (Some(path), false) = (&path, dry_run) {
+        let text = crate::lock::render_pipfile_lock(lock);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| CliError::Write(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        crate::write::write_atomic(path, text.as_bytes())
+            .map_err(|e| CliError::Write(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let warnings = r
+        .justification
+        .iter()
+        .filter(|m| m.kind == crate::prescription::schema::MessageType::Warning)
+        .count();
+    printer.info(format!(
+        "stack {n} (score {:.2}{}): {}",
+        r.score,
+        match warnings {
+            0 => String::new(),
+            1 => ", 1 warning".to_string(),
+            w => format!(", {w} warnings"),
+        },
+        r.packages
+            .iter()
+            .map(|p| format!("{}=={}", p.name, p.version))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    Ok(json!({
+        "stack": n,
+        "lock": path.map(|p| p.display().to_string()),
+        "score": r.score,
+        "packages": packages,
+        "requirements": crate::graph::StackGraph::from_resolution(r, "the project").steps(),
+        "justification": r.justification,
+    }))
 }
 
 /// `provenance-check`: the lock's packages, hashes and indexes against the

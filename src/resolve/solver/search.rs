@@ -127,12 +127,14 @@ impl Solver<'_, '_, '_> {
             t if t < PREFETCH_AHEAD => PREFETCH_AHEAD,
             _ => 4 * PREFETCH_AHEAD,
         };
-        let window: Vec<usize> = order[tried..order.len().min(tried + ahead)]
-            .iter()
-            .copied()
-            .filter(|&c| c < n)
-            .collect();
-        self.universe.prefetch_releases(&at.view, &window);
+        let window = &order[tried..order.len().min(tried + ahead)];
+        if window.iter().all(|&c| c < n) {
+            self.universe.prefetch_releases(&at.view, window);
+        } else {
+            // Alternatives are not releases of this package.
+            let releases: Vec<usize> = window.iter().copied().filter(|&c| c < n).collect();
+            self.universe.prefetch_releases(&at.view, &releases);
+        }
     }
 
     /// Try release `rel`: `Some` is the answer for this level, `None` means
