@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::bundled::advise;
+use common::bundled::{advise, stack_info_messages};
 
 fn project(reqs: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -31,15 +31,6 @@ fn reasons(report: &serde_json::Value, name: &str) -> Vec<(String, String)> {
                 r["reason"].as_str().unwrap().to_string(),
             )
         })
-        .collect()
-}
-
-fn messages(report: &serde_json::Value) -> Vec<String> {
-    report["stack_info"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["message"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -85,17 +76,17 @@ fn a_held_back_direct_dependency_is_a_warning_with_the_true_reason() {
         flask_reasons[0].1
     );
     assert!(
-        messages(&report).contains(&warning),
+        stack_info_messages(&report).contains(&warning),
         "{:?}",
-        messages(&report)
+        stack_info_messages(&report)
     );
     // werkzeug is where its requirement puts it: no warning about it.
     assert!(
-        !messages(&report)
+        !stack_info_messages(&report)
             .iter()
             .any(|m| m.starts_with("werkzeug is locked")),
         "{:?}",
-        messages(&report)
+        stack_info_messages(&report)
     );
 }
 
@@ -149,7 +140,7 @@ fn stack_info_keeps_only_what_concerns_the_reported_stack() {
         "{}",
         report["products"][0]["packages"]
     );
-    let all = messages(&report);
+    let all = stack_info_messages(&report);
     assert!(
         !all.iter().any(|m| m.contains("Flask before 2.0")),
         "{all:?}"
@@ -162,7 +153,7 @@ fn stack_info_keeps_only_what_concerns_the_reported_stack() {
     let report = run(dir.path(), "latest");
     let jinja2 = package(&report, "jinja2")["version"].as_str().unwrap();
     assert!(jinja2.starts_with("3.0."), "{jinja2}");
-    let all = messages(&report);
+    let all = stack_info_messages(&report);
     assert!(
         all.iter().any(|m| m.contains("Flask before 2.0")),
         "{all:?}"
@@ -192,11 +183,11 @@ fn a_failed_run_reports_what_the_units_said_while_looking() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["stack_info"][0]["type"], "ERROR");
     assert!(
-        messages(&report)
+        stack_info_messages(&report)
             .iter()
             .any(|m| m.contains("Flask before 2.0")),
         "{:?}",
-        messages(&report)
+        stack_info_messages(&report)
     );
     assert_eq!(
         report["pipeline"]["thoth-rs.Flask1Jinja231Step"]["kind"],
@@ -331,7 +322,7 @@ fn stable_changes_only_what_an_advisory_asks_for() {
         assert_eq!(removed, ["blinker", "flask"], "seed {seed}");
         // The warning on the held-back direct dependency names the
         // advisory that moved it down.
-        let warning = messages(&report)
+        let warning = stack_info_messages(&report)
             .into_iter()
             .find(|m| m.starts_with("flask is locked at 2.2.5"))
             .expect("a held-back warning for flask");

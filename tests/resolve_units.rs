@@ -93,6 +93,53 @@ fn units_run_only_for_their_recommendation_types() {
     assert_eq!(version(&r, "pillow"), "8.3.0");
 }
 
+/// An advise-style exploration of `roots` on `kb`: the AUTO predictor for
+/// `kind`, seeded with `seed`, 50 stacks, ending with the polish pass.
+fn explore(
+    kb: &MemoryKb,
+    env: &TargetEnvironment,
+    roots: &[&str],
+    kind: RecommendationType,
+    seed: u64,
+) -> Resolution {
+    let labels = BTreeMap::new();
+    let roots = roots
+        .iter()
+        .map(|t| {
+            RootRequirement::from_requirement(
+                &thoth_rs::python::parse_requirement(t).unwrap(),
+                false,
+            )
+        })
+        .collect();
+    let mut predictor = thoth_rs::predict::build(
+        thoth_rs::predict::auto(thoth_rs::policy::PredictorKind::Auto, Some(kind), None),
+        seed,
+        &thoth_rs::predict::PredictorOptions::default(),
+    );
+    thoth_rs::advise::explore_roots(
+        kb,
+        &Run::adviser(env, None, kind, &labels),
+        roots,
+        SearchRules {
+            index_url: INDEX.trim_end_matches('/').into(),
+            ..SearchRules::default()
+        },
+        &own(),
+        predictor.as_mut(),
+        &thoth_rs::resolve::Budget {
+            limit: 50,
+            count: 1,
+            time: None,
+            distinct: None,
+            polish: true,
+        },
+    )
+    .unwrap()
+    .products
+    .remove(0)
+}
+
 #[test]
 fn a_conflict_caused_by_a_unit_names_the_unit() {
     let err = resolve(
@@ -214,41 +261,14 @@ fn a_pseudonym_is_an_ordinary_candidate_the_score_can_choose() {
     add(&mut kb, "numpy", &[("1.26.4", &[])]);
     let mut env = TargetEnvironment::from_runtime(None, Some("3.11"));
     env.cpu_flags = vec!["avx".into(), "avx2".into(), "avx512f".into()];
-    let labels = BTreeMap::new();
-    let roots = vec![RootRequirement::from_requirement(
-        &thoth_rs::python::parse_requirement("tensorflow").unwrap(),
-        false,
-    )];
-    let explore = |kind, seed| {
-        let mut predictor = thoth_rs::predict::build(
-            thoth_rs::predict::auto(thoth_rs::policy::PredictorKind::Auto, Some(kind), None),
-            seed,
-            &thoth_rs::predict::PredictorOptions::default(),
-        );
-        thoth_rs::advise::explore_roots(
-            &kb,
-            &Run::adviser(&env, None, kind, &labels),
-            roots.clone(),
-            SearchRules {
-                index_url: INDEX.trim_end_matches('/').into(),
-                ..SearchRules::default()
-            },
-            &own(),
-            predictor.as_mut(),
-            &thoth_rs::resolve::Budget {
-                limit: 50,
-                count: 1,
-                time: None,
-                distinct: None,
-                polish: true,
-            },
-        )
-        .unwrap()
-        .products
-        .remove(0)
-    };
     for seed in [1, 2, 3] {
-        let r = explore(RecommendationType::Performance, seed);
+        let r = explore(
+            &kb,
+            &env,
+            &["tensorflow"],
+            RecommendationType::Performance,
+            seed,
+        );
         assert_eq!(version(&r, "intel-tensorflow"), "2.8.0", "seed {seed}");
         assert!(r.packages.iter().all(|p| p.name != "tensorflow"));
         assert_eq!(
@@ -256,7 +276,7 @@ fn a_pseudonym_is_an_ordinary_candidate_the_score_can_choose() {
             "replaced by intel-tensorflow==2.8.0 (unit thoth-rs.TensorFlowAVX2Pseudonym)"
         );
         assert!((r.score - 0.2).abs() < 1e-9, "{}", r.score);
-        let r = explore(RecommendationType::Stable, seed);
+        let r = explore(&kb, &env, &["tensorflow"], RecommendationType::Stable, seed);
         assert_eq!(version(&r, "tensorflow"), "2.8.0");
         assert!(r.skipped.is_empty(), "{:?}", r.skipped);
     }
@@ -271,38 +291,7 @@ fn a_release_held_back_for_a_score_elsewhere_names_what_the_newer_one_goes_witho
     add(&mut kb, "app", &[("2.0", &[]), ("1.0", &["uvloop>=0.17"])]);
     add(&mut kb, "uvloop", &[("0.19.0", &[])]);
     let env = TargetEnvironment::from_runtime(None, Some("3.11"));
-    let labels = BTreeMap::new();
-    let roots = vec![RootRequirement::from_requirement(
-        &thoth_rs::python::parse_requirement("app").unwrap(),
-        false,
-    )];
-    let kind = RecommendationType::Performance;
-    let mut predictor = thoth_rs::predict::build(
-        thoth_rs::predict::auto(thoth_rs::policy::PredictorKind::Auto, Some(kind), None),
-        1,
-        &thoth_rs::predict::PredictorOptions::default(),
-    );
-    let r = thoth_rs::advise::explore_roots(
-        &kb,
-        &Run::adviser(&env, None, kind, &labels),
-        roots,
-        SearchRules {
-            index_url: INDEX.trim_end_matches('/').into(),
-            ..SearchRules::default()
-        },
-        &own(),
-        predictor.as_mut(),
-        &thoth_rs::resolve::Budget {
-            limit: 50,
-            count: 1,
-            time: None,
-            distinct: None,
-            polish: true,
-        },
-    )
-    .unwrap()
-    .products
-    .remove(0);
+    let r = explore(&kb, &env, &["app"], RecommendationType::Performance, 1);
     assert_eq!(version(&r, "app"), "1.0");
     assert_eq!(version(&r, "uvloop"), "0.19.0");
     let app = r.packages.iter().find(|p| p.name == "app").unwrap();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::bundled::advise;
+use common::bundled::{advise, stack_info_messages};
 
 fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -16,15 +16,6 @@ fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(path, text).unwrap();
     }
     dir
-}
-
-fn warnings(report: &serde_json::Value) -> Vec<String> {
-    report["stack_info"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["message"].as_str().unwrap().to_string())
-        .collect()
 }
 
 const MKTEMP: &str = "tempfile.mktemp() is deprecated and insecure";
@@ -59,15 +50,21 @@ fn a_project_calling_tempfile_mktemp_fires_our_unit() {
         "{usage}"
     );
     assert!(
-        warnings(&report).iter().any(|m| m.starts_with(MKTEMP)),
+        stack_info_messages(&report)
+            .iter()
+            .any(|m| m.starts_with(MKTEMP)),
         "{:?}",
-        warnings(&report)
+        stack_info_messages(&report)
     );
 
     // Off: the unit has nothing to select on.
     let (report, _, _) = advise(dir.path(), &["-t", "latest", "--no-library-usage"]);
     assert!(report["inputs"]["library_usage"].is_null());
-    assert!(!warnings(&report).iter().any(|m| m.starts_with(MKTEMP)));
+    assert!(
+        !stack_info_messages(&report)
+            .iter()
+            .any(|m| m.starts_with(MKTEMP))
+    );
 }
 
 #[test]
@@ -82,7 +79,11 @@ fn files_in_environments_and_caches_are_not_scanned() {
     let usage = &report["inputs"]["library_usage"]["report"];
     assert!(usage.get("tempfile").is_none(), "{usage}");
     assert_eq!(usage["json"], serde_json::json!(["json", "json.dumps"]));
-    assert!(!warnings(&report).iter().any(|m| m.starts_with(MKTEMP)));
+    assert!(
+        !stack_info_messages(&report)
+            .iter()
+            .any(|m| m.starts_with(MKTEMP))
+    );
 }
 
 #[test]
@@ -99,7 +100,9 @@ fn a_usage_file_in_either_shape_replaces_the_scan() {
             &["-t", "latest", "--library-usage", file.to_str().unwrap()],
         );
         assert!(
-            warnings(&report).iter().any(|m| m.starts_with(MKTEMP)),
+            stack_info_messages(&report)
+                .iter()
+                .any(|m| m.starts_with(MKTEMP)),
             "{text}"
         );
         assert!(report["inputs"]["library_usage"]["report"]["json"].is_null());
@@ -140,7 +143,7 @@ fn corpus_units_on_library_usage_fire_on_the_scanned_project() {
             warnings_dir.to_str().unwrap(),
         ],
     );
-    let said = warnings(&report);
+    let said = stack_info_messages(&report);
     let units: Vec<String> = report["pipeline"]
         .as_object()
         .map(|p| p.keys().cloned().collect())

@@ -190,7 +190,19 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
     printer.info(describe_knowledge(&knowledge));
     let advice = match outcome {
         Ok(a) => a,
-        Err(e) => return Err(failed(s, kb, e, snapshot, knowledge, started, printer)?),
+        Err(e) => {
+            let mut message = e.to_string();
+            if let Some(hint) = super::knowledge::missing_hint(kb, &s.project.path) {
+                message = format!("{message}\n{hint}");
+            }
+            if s.json {
+                let seconds = started.elapsed().as_secs_f64();
+                printer.stdout(&failure_json(
+                    s, &e, &message, snapshot, knowledge, seconds,
+                )?)?;
+            }
+            return Err(CliError::from_advise(&e, message));
+        }
     };
     let elapsed = started.elapsed().as_secs_f64();
     report_human(s, &advice, elapsed, printer);
@@ -402,51 +414,37 @@ pub(super) fn load_prescriptions(
     Ok(prescriptions)
 }
 
-/// A failed run: the error with a hint when a project is missing, and with
-/// `--json` the report of the failure on stdout. Returns the error to exit
-/// with.
-fn failed(
+/// The JSON report of a run that failed with `e` (`message` with its
+/// hint): the same sections as a success, the error the stack's one piece
+/// of information, and the explanation when no stack exists.
+fn failure_json(
     s: &AdviseSettings,
-    kb: &LayeredKb,
-    e: crate::advise::AdviseError,
+    e: &crate::advise::AdviseError,
+    message: &str,
     snapshot: serde_json::Value,
     knowledge: crate::kb::layered::LiveReport,
-    started: std::time::Instant,
-    printer: &Printer,
-) -> Result<CliError, CliError> {
-    let mut message = e.to_string();
-    if let Some(hint) = super::knowledge::missing_hint(kb, &s.project.path) {
-        message = format!("{message}\n{hint}");
-    }
-    if s.json {
-        let explanation = match &e {
-            crate::advise::AdviseError::Resolve(crate::resolve::ResolveError::NoSolution(x)) => {
-                Some(x)
-            }
-            _ => None,
-        };
-        let report = json!({
-            "inputs": inputs_json(s),
-            "snapshot": snapshot,
-            "knowledge_base": knowledge,
-            "products": [],
-            // The same sections as a success: what went wrong is
-            // the stack's one piece of information.
-            "stack_info": std::iter::once(json!({"type": "ERROR", "message": message}))
-                .chain(explanation.iter().flat_map(|x| x.stack_info.iter().map(|m| json!(m))))
-                .collect::<Vec<_>>(),
-            "pipeline": explanation.map(|x| pipeline_json(&x.pipeline)).unwrap_or_default(),
-            "statistics": {"seconds": started.elapsed().as_secs_f64()},
-            "output": serde_json::Value::Null,
-            "error": true,
-            "error_msg": message,
-            "explanation": explanation.map(|x| json!(x)).unwrap_or_default(),
-        });
-        let text =
-            serde_json::to_string_pretty(&report).map_err(|e| CliError::Failure(e.to_string()))?;
-        printer.stdout(&text)?;
-    }
-    Ok(CliError::from_advise(&e, message))
+    seconds: f64,
+) -> Result<String, CliError> {
+    let explanation = match e {
+        crate::advise::AdviseError::Resolve(crate::resolve::ResolveError::NoSolution(x)) => Some(x),
+        _ => None,
+    };
+    let report = json!({
+        "inputs": inputs_json(s),
+        "snapshot": snapshot,
+        "knowledge_base": knowledge,
+        "products": [],
+        "stack_info": std::iter::once(json!({"type": "ERROR", "message": message}))
+            .chain(explanation.iter().flat_map(|x| x.stack_info.iter().map(|m| json!(m))))
+            .collect::<Vec<_>>(),
+        "pipeline": explanation.map(|x| pipeline_json(&x.pipeline)).unwrap_or_default(),
+        "statistics": {"seconds": seconds},
+        "output": serde_json::Value::Null,
+        "error": true,
+        "error_msg": message,
+        "explanation": explanation.map(|x| json!(x)).unwrap_or_default(),
+    });
+    serde_json::to_string_pretty(&report).map_err(|e| CliError::Failure(e.to_string()))
 }
 
 /// The JSON report of a run that found a stack.

@@ -119,9 +119,7 @@ impl std::fmt::Debug for Store {
 
 /// Current time in unix seconds.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    crate::time::Timestamp::now().unix()
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {

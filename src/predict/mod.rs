@@ -24,6 +24,7 @@ pub use moves::{
 };
 
 use crate::policy::{DecisionType, PredictorKind, RecommendationType};
+pub use crate::resolve::rules::{Anchor, prefer};
 use crate::resolve::{Episode, Predictor};
 
 /// The one PRNG of a run (PCG, 64-bit state multiplier variant).
@@ -73,16 +74,6 @@ pub fn uniform(rng: &mut Prng) -> f64 {
     rng.random::<f64>()
 }
 
-/// Move `release` to the front of `candidates` when it is one of them.
-pub fn prefer(candidates: &mut Vec<usize>, release: usize) {
-    if let Some(pos) = candidates.iter().position(|&r| r == release)
-        && pos > 0
-    {
-        let r = candidates.remove(pos);
-        candidates.insert(0, r);
-    }
-}
-
 /// The temperature schedule Thoth's annealing uses, per episode:
 /// `T ← max(0, T · c^((accepted + ln(episode + 1)) / limit))`, from `T₀ = limit`.
 #[derive(Debug, Clone)]
@@ -126,40 +117,6 @@ impl Temperature {
             0.0
         } else {
             ((candidate - top) / self.value).exp()
-        }
-    }
-}
-
-/// A stack to stay close to, and one package to change in the next episode.
-#[derive(Debug, Clone, Default)]
-pub struct Anchor {
-    /// Release per package of the stack followed.
-    pub stack: crate::resolve::hash::FxHashMap<Rc<str>, usize>,
-    /// The package to change, and the release to try for it first.
-    pub change: Option<(Rc<str>, usize)>,
-}
-
-impl Anchor {
-    /// Follow the stack of `episode`.
-    pub fn follow(&mut self, episode: &Episode) {
-        self.stack = episode
-            .actions
-            .iter()
-            .map(|a| (a.name.clone(), a.release))
-            .collect();
-    }
-
-    /// Order `candidates` of `name`: the change first, else the followed
-    /// release first, else newest first.
-    pub fn order(&self, name: &str, candidates: &mut Vec<usize>) {
-        if let Some((n, r)) = &self.change
-            && **n == *name
-        {
-            prefer(candidates, *r);
-            return;
-        }
-        if let Some(&r) = self.stack.get(name) {
-            prefer(candidates, r);
         }
     }
 }

@@ -209,9 +209,12 @@ fn episodes(
     let exploit_after = budget
         .time
         .map(|t| t.mul_f64(super::rules::EXPLOITATION_FROM));
-    let mut kept: Vec<Kept> = Vec::new();
+    let mut best = Best {
+        count,
+        kept: Vec::new(),
+        invalid: None,
+    };
     let mut reference = Reference::default();
-    let mut invalid: Option<Vec<String>> = None;
     let mut seen: HashSet<u64> = HashSet::new();
     let mut accepted: u64 = 0;
     let mut episodes: u64 = 0;
@@ -239,7 +242,7 @@ fn episodes(
         episodes += 1;
         match outcome {
             Outcome::Found => {}
-            Outcome::Stopped if kept.is_empty() => {
+            Outcome::Stopped if best.kept.is_empty() => {
                 let stop = solver.pipeline.eager_stop.clone().unwrap_or(Refusal {
                     unit: String::new(),
                     message: String::new(),
@@ -247,7 +250,7 @@ fn episodes(
                 });
                 return Err(ResolveError::Stopped(stop));
             }
-            Outcome::NoSolution if kept.is_empty() => {
+            Outcome::NoSolution if best.kept.is_empty() => {
                 return Err(ResolveError::NoSolution(explain(solver)));
             }
             Outcome::Stopped | Outcome::NoSolution => break,
@@ -258,15 +261,7 @@ fn episodes(
             reference = polish::releases(&episode);
         }
         if seen.insert(stack_key(&episode)) {
-            keep(
-                solver,
-                develop_of_root,
-                &reference,
-                episodes,
-                count,
-                &mut kept,
-                &mut invalid,
-            );
+            best.offer(solver, &episode, develop_of_root, &reference, episodes);
         }
         predictor.learn(&episode);
         solver.restart(start);
@@ -274,13 +269,13 @@ fn episodes(
             break;
         }
     }
-    if kept.is_empty()
-        && let Some(problems) = invalid
+    if best.kept.is_empty()
+        && let Some(problems) = best.invalid
     {
         return Err(ResolveError::Invalid(problems));
     }
     Ok(Episodes {
-        kept,
+        kept: best.kept,
         reference,
         episodes,
         accepted,
@@ -288,37 +283,49 @@ fn episodes(
     })
 }
 
-/// Keep the stack the solver just found (episode `seq`) if it is among the
-/// best `count`: a higher score, or an equal one closer to the newest-first
-/// stack, then the earlier. A stack about to be kept is checked against its
-/// own releases' requirements: one that fails is a bug, never a lock.
-fn keep(
-    solver: &Solver,
-    develop_of_root: &[bool],
-    reference: &Reference,
-    seq: u64,
+/// The best stacks an exploration keeps.
+struct Best {
+    /// How many to keep.
     count: usize,
-    kept: &mut Vec<Kept>,
-    invalid: &mut Option<Vec<String>>,
-) {
-    let episode = solver.episode();
-    let distance = polish::distance(&episode, reference);
-    let better = |k: &Kept| polish::better(episode.score, distance, k.score, k.distance);
-    if kept.len() >= count && !kept.last().is_some_and(better) {
-        return;
+    /// Up to `count` distinct stacks, best first.
+    kept: Vec<Kept>,
+    /// Problems of the first stack that failed the final check.
+    invalid: Option<Vec<String>>,
+}
+
+impl Best {
+    /// Keep the stack the solver just found (`episode`, episode `seq`) if
+    /// it is among the best `count`: a higher score, or an equal one closer
+    /// to the newest-first stack, then the earlier. A stack about to be
+    /// kept is checked against its own releases' requirements: one that
+    /// fails is a bug, never a lock.
+    fn offer(
+        &mut self,
+        solver: &Solver,
+        episode: &super::Episode,
+        develop_of_root: &[bool],
+        reference: &Reference,
+        seq: u64,
+    ) {
+        let distance = polish::distance(episode, reference);
+        let better = |k: &Kept| polish::better(episode.score, distance, k.score, k.distance);
+        if self.kept.len() >= self.count && !self.kept.last().is_some_and(better) {
+            return;
+        }
+        let problems = solver.verify();
+        if !problems.is_empty() {
+            tracing::error!(
+                "a stack failed the final check and is not reported (a bug in thoth-rs): {}",
+                problems.join("; ")
+            );
+            self.invalid.get_or_insert(problems);
+            return;
+        }
+        let at = self.kept.iter().position(better).unwrap_or(self.kept.len());
+        let kept = Kept::take(solver, develop_of_root, reference, seq, episode.clone());
+        self.kept.insert(at, kept);
+        self.kept.truncate(self.count);
     }
-    let problems = solver.verify();
-    if !problems.is_empty() {
-        tracing::error!(
-            "a stack failed the final check and is not reported (a bug in thoth-rs): {}",
-            problems.join("; ")
-        );
-        invalid.get_or_insert(problems);
-        return;
-    }
-    let at = kept.iter().position(better).unwrap_or(kept.len());
-    kept.insert(at, Kept::take(solver, develop_of_root, reference, seq));
-    kept.truncate(count);
 }
 
 /// A kept stack as reported: the polish pass's reasons, the wraps'

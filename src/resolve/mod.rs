@@ -270,6 +270,10 @@ fn explain(solver: &Solver) -> Explanation {
     }
 }
 
+/// How the reason for a newer release the search never reached begins
+/// (the polish pass replaces such reasons with what it found).
+pub const NOT_TRIED: &str = "not tried: ";
+
 /// Why release `r` of node `i`, newer than the one decided (`d`), is not
 /// in the stack: an exclusion that holds in the final stack, else what
 /// happened when the search tried it, else that the search's order never
@@ -291,7 +295,7 @@ fn passed_over(solver: &Solver, i: usize, d: &solver::Decision, r: usize) -> Str
     match d.release() {
         // A candidate not tried: the policy put the decided release first.
         Some(chosen) if d.options.contains(&r) => format!(
-            "not tried: the predictor ordered {} before it and that led to a stack",
+            "{NOT_TRIED}the predictor ordered {} before it and that led to a stack",
             view.version(chosen)
         ),
         _ => "not a candidate when the package was decided".to_string(),

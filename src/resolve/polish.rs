@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::hash::FxHashMap;
-use super::solver::{Node, Outcome, Solver};
-use super::{Episode, Policy, Resolution, collect};
+use super::rules::Anchor;
+use super::solver::{Outcome, Solver};
+use super::{Episode, Resolution, collect};
 use crate::kb::KbError;
 use crate::prescription::schema::MessageType;
 use crate::resolve::pipeline::Pinned;
@@ -86,14 +87,15 @@ pub struct Kept {
 }
 
 impl Kept {
-    /// The stack the solver just found (episode `seq`).
+    /// The stack the solver just found (episode `seq`), whose
+    /// [`Solver::episode`] is `episode`.
     pub fn take(
         solver: &Solver,
         develop_of_root: &[bool],
         reference: &Reference,
         seq: u64,
+        episode: Episode,
     ) -> Self {
-        let episode = solver.episode();
         Self {
             score: episode.score,
             distance: distance(&episode, reference),
@@ -101,31 +103,6 @@ impl Kept {
             resolution: collect(solver, develop_of_root),
             pinned: solver.pinned(),
             episode,
-        }
-    }
-}
-
-/// Follow a stack, with one package moved to another release first.
-struct Follow<'a> {
-    stack: &'a Reference,
-    change: (Rc<str>, usize),
-}
-
-fn prefer(candidates: &mut Vec<usize>, release: usize) {
-    if let Some(pos) = candidates.iter().position(|&r| r == release)
-        && pos > 0
-    {
-        let r = candidates.remove(pos);
-        candidates.insert(0, r);
-    }
-}
-
-impl Policy for Follow<'_> {
-    fn order(&mut self, node: &Node, candidates: &mut Vec<usize>) {
-        if self.change.0 == node.key {
-            prefer(candidates, self.change.1);
-        } else if let Some(&r) = self.stack.get(&node.key) {
-            prefer(candidates, r);
         }
     }
 }
@@ -167,6 +144,10 @@ pub fn polish(
             let Some(action) = best.episode.actions.iter().find(|a| a.name == name) else {
                 continue;
             };
+            let mut anchor = Anchor {
+                stack: releases(&best.episode),
+                change: None,
+            };
             let newer: Vec<usize> = action
                 .options
                 .iter()
@@ -184,12 +165,8 @@ pub fn polish(
                 }
                 episodes += 1;
                 solver.restart(start);
-                let stack = releases(&best.episode);
-                let mut follow = Follow {
-                    stack: &stack,
-                    change: (name.clone(), target),
-                };
-                let outcome = solver.run(&mut follow)?;
+                anchor.change = Some((name.clone(), target));
+                let outcome = solver.run(&mut anchor)?;
                 let node = solver.node_index(&name);
                 let version = node
                     .and_then(|i| solver.nodes[i].view.as_ref())
@@ -221,7 +198,7 @@ pub fn polish(
                 }
                 let d = distance(&trial, reference);
                 if better(trial.score, d, best.score, best.distance) && solver.verify().is_empty() {
-                    best = Kept::take(solver, develop_of_root, reference, best.seq);
+                    best = Kept::take(solver, develop_of_root, reference, best.seq, trial);
                     improved = true;
                     break;
                 }
@@ -314,7 +291,7 @@ fn why_lower(solver: &Solver, best: &Kept, trial: &Episode) -> String {
 
 /// Replace "not tried" reasons of `resolution` with what the pass found.
 pub fn annotate(resolution: &mut Resolution, notes: &BTreeMap<(String, String), String>) {
-    let untried = |why: &str| why.starts_with("not tried");
+    let untried = |why: &str| why.starts_with(super::NOT_TRIED);
     for p in &mut resolution.packages {
         for (version, why) in p.newer_rejected.iter_mut().chain(p.held_back.iter_mut()) {
             if untried(why)

@@ -2,13 +2,62 @@
 //! constraints, index) and the policy ordering candidate versions.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::solver::Node;
+
+/// Move `release` to the front of `candidates` when it is one of them.
+pub fn prefer(candidates: &mut Vec<usize>, release: usize) {
+    if let Some(pos) = candidates.iter().position(|&r| r == release)
+        && pos > 0
+    {
+        let r = candidates.remove(pos);
+        candidates.insert(0, r);
+    }
+}
+
+/// A stack to stay close to, and one package to change in the next episode.
+#[derive(Debug, Clone, Default)]
+pub struct Anchor {
+    /// Release per package of the stack followed.
+    pub stack: super::hash::FxHashMap<Rc<str>, usize>,
+    /// The package to change, and the release to try for it first.
+    pub change: Option<(Rc<str>, usize)>,
+}
+
+impl Anchor {
+    /// Follow the stack of `episode`.
+    pub fn follow(&mut self, episode: &Episode) {
+        self.stack = super::polish::releases(episode);
+    }
+
+    /// Order `candidates` of `name`: the change first, else the followed
+    /// release first, else newest first.
+    pub fn order(&self, name: &str, candidates: &mut Vec<usize>) {
+        if let Some((n, r)) = &self.change
+            && **n == *name
+        {
+            prefer(candidates, *r);
+            return;
+        }
+        if let Some(&r) = self.stack.get(name) {
+            prefer(candidates, r);
+        }
+    }
+}
 
 /// How candidate versions are ordered within one package.
 pub trait Policy {
     /// Reorder `candidates` (release indexes, newest first on entry).
     fn order(&mut self, node: &Node, candidates: &mut Vec<usize>);
+}
+
+/// An anchor is a policy of its own: the polish pass follows the best stack
+/// with one package changed.
+impl Policy for Anchor {
+    fn order(&mut self, node: &Node, candidates: &mut Vec<usize>) {
+        Anchor::order(self, &node.name, candidates);
+    }
 }
 
 /// Newest first: the order pip and uv try versions in.

@@ -115,3 +115,13 @@ pub fn project_with(requirements: &str) -> tempfile::TempDir {
 pub fn lock_versions_of(lock: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
     super::checker::lock_versions(lock, &["default", "develop"])
 }
+
+/// The messages of a report's `stack_info`, in order.
+pub fn stack_info_messages(report: &serde_json::Value) -> Vec<String> {
+    report["stack_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -97,10 +97,7 @@ impl Solver<'_, '_, '_> {
             }
         }
         let (score, justification, adds) = step;
-        let rel = match choice {
-            Choice::Release(r) => Some(r),
-            Choice::Skipped { .. } | Choice::Replaced { .. } => None,
-        };
+        let rel = choice.release();
         self.nodes[i].decision = Some(Decision {
             choice,
             level,

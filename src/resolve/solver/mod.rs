@@ -104,13 +104,20 @@ pub struct Decision {
     pub passed_over: Vec<(usize, String)>,
 }
 
+impl Choice {
+    /// The release, unless the package was left out or replaced.
+    pub fn release(&self) -> Option<usize> {
+        match self {
+            Self::Release(r) => Some(*r),
+            Self::Skipped { .. } | Self::Replaced { .. } => None,
+        }
+    }
+}
+
 impl Decision {
     /// The release decided, unless the package was left out or replaced.
     pub fn release(&self) -> Option<usize> {
-        match self.choice {
-            Choice::Release(r) => Some(r),
-            Choice::Skipped { .. } | Choice::Replaced { .. } => None,
-        }
+        self.choice.release()
     }
 
     /// The candidate predictors learn: the release, or the alternative's

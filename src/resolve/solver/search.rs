@@ -388,9 +388,7 @@ impl Solver<'_, '_, '_> {
                 self.nodes[p].name,
                 on.join(" and ")
             );
-            if let Some((r, why)) = at.rejected.first()
-                && *r < at.view.releases.len()
-            {
+            if let Some((r, why)) = at.rejected.first() {
                 text.push_str(&format!("; {} {why}", at.view.version(*r)));
             }
             self.exhausted = Some(text);
@@ -423,9 +421,13 @@ impl Solver<'_, '_, '_> {
             }
         };
         let n = view.releases.len();
+        let mut candidate = vec![false; n];
+        for &r in releases {
+            candidate[r] = true;
+        }
         all.iter()
             .enumerate()
-            .filter(|(_, a)| a.sources.iter().any(|s| releases.contains(s)))
+            .filter(|(_, a)| a.sources.iter().any(|&s| candidate[s]))
             .map(|(k, a)| (n + k, a.clone()))
             .collect()
     }
