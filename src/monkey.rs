@@ -38,7 +38,7 @@ pub fn dependency_monkey(
     let markers = s
         .environment
         .marker_environment()
-        .map_err(AdviseError::Target)?;
+        .map_err(|e| AdviseError::Target(e.to_string()))?;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
     let mut search_rules = rules(s, kb, &markers);
     // Scores do not pick stacks here, but every stack carries its own:

@@ -18,6 +18,18 @@ fn words(camel: &str) -> String {
     out
 }
 
+/// A name none of a policy's values goes by.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{given}`: expected one of {}", .expected.join(", "))]
+pub struct UnknownName {
+    /// The policy, in words ("recommendation type").
+    pub kind: String,
+    /// The name given.
+    pub given: String,
+    /// The names it could have been.
+    pub expected: &'static [&'static str],
+}
+
 macro_rules! policy_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal $(| $alias:literal)*),+ $(,)? } default $default:ident) => {
         $(#[$meta])*
@@ -49,15 +61,16 @@ macro_rules! policy_enum {
         }
 
         impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = UnknownName;
+            fn from_str(s: &str) -> Result<Self, UnknownName> {
                 let lower = s.trim().to_ascii_lowercase().replace('_', "-");
                 match lower.as_str() {
                     $($text $(| $alias)* => Ok(Self::$variant),)+
-                    _ => Err(format!(
-                        "unknown {} `{s}`: expected one of {}",
-                        words(stringify!($name)), Self::NAMES.join(", ")
-                    )),
+                    _ => Err(UnknownName {
+                        kind: words(stringify!($name)),
+                        given: s.to_string(),
+                        expected: Self::NAMES,
+                    }),
                 }
             }
         }
@@ -177,6 +190,7 @@ mod tests {
             "fastest"
                 .parse::<RecommendationType>()
                 .unwrap_err()
+                .to_string()
                 .contains("latest, stable")
         );
     }

@@ -72,12 +72,28 @@ pub enum UsageError {
         source: std::io::Error,
     },
     /// The file is not a usage report.
-    #[error("{path}: {message}")]
+    #[error("{path}: {problem}")]
     Invalid {
         /// The file.
         path: PathBuf,
         /// What is wrong, with the key.
-        message: String,
+        problem: Problem,
+    },
+}
+
+/// What is wrong with a usage file's text.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    /// Not JSON at all.
+    #[error("not JSON (line {line}, column {column}): {0}", line = .0.line(), column = .0.column())]
+    NotJson(serde_json::Error),
+    /// A value of the wrong kind under `key`.
+    #[error("{key}: expected {expected}")]
+    Shape {
+        /// Where (`report.tempfile[2]`, `the top level`).
+        key: String,
+        /// What was expected there.
+        expected: &'static str,
     },
 }
 
@@ -87,22 +103,22 @@ pub fn read(path: &Path) -> Result<LibraryUsage, UsageError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text).map_err(|message| UsageError::Invalid {
+    parse(&text).map_err(|problem| UsageError::Invalid {
         path: path.to_path_buf(),
-        message,
+        problem,
     })
 }
 
-fn parse(text: &str) -> Result<LibraryUsage, String> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| format!("not JSON (line {}, column {}): {e}", e.line(), e.column()))?;
+fn parse(text: &str) -> Result<LibraryUsage, Problem> {
+    let shape = |key: String, expected| Problem::Shape { key, expected };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(Problem::NotJson)?;
     let (map, at) = match value.get("report") {
         Some(report) => (report, "report"),
         None => (&value, ""),
     };
     let map = map
         .as_object()
-        .ok_or_else(|| format!("{}: expected a map of library to symbols", key_or_top(at)))?;
+        .ok_or_else(|| shape(key_or_top(at).to_string(), "a map of library to symbols"))?;
     let mut usage = LibraryUsage::new();
     for (library, symbols) in map {
         let key = if at.is_empty() {
@@ -112,12 +128,12 @@ fn parse(text: &str) -> Result<LibraryUsage, String> {
         };
         let list = symbols
             .as_array()
-            .ok_or_else(|| format!("{key}: expected a list of symbols"))?;
+            .ok_or_else(|| shape(key.clone(), "a list of symbols"))?;
         let mut names = Vec::with_capacity(list.len());
         for (i, s) in list.iter().enumerate() {
             let s = s
                 .as_str()
-                .ok_or_else(|| format!("{key}[{i}]: expected a string"))?;
+                .ok_or_else(|| shape(format!("{key}[{i}]"), "a string"))?;
             names.push(s.to_string());
         }
         names.sort();
@@ -390,8 +406,11 @@ mod tests {
         let plain = parse(r#"{"tempfile": ["tempfile.mktemp"]}"#).unwrap();
         assert_eq!(thamos, plain);
         let err = parse(r#"{"report": {"tempfile": [1]}}"#).unwrap_err();
-        assert_eq!(err, "report.tempfile[0]: expected a string");
+        assert_eq!(err.to_string(), "report.tempfile[0]: expected a string");
         let err = parse("[1]").unwrap_err();
-        assert_eq!(err, "the top level: expected a map of library to symbols");
+        assert_eq!(
+            err.to_string(),
+            "the top level: expected a map of library to symbols"
+        );
     }
 }

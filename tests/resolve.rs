@@ -102,6 +102,114 @@ fn latest_picks_what_a_newest_first_resolver_picks() {
     }
 }
 
+/// The explanation is a derivation: from the project's requirement on
+/// sphinx, through the sphinx releases that require jinja2>=3.1 and the
+/// jinja2 releases that require markupsafe>=2.0, down to the clash with the
+/// project's markupsafe<2, each level naming the releases it rules out.
+#[test]
+fn a_conflict_two_levels_down_is_a_derivation_from_the_project_to_the_clash() {
+    let dir = project_with("sphinx>=8\nmarkupsafe<2\n");
+    let out = thoth()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["advise", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let root = &report["explanation"]["derivation"];
+    assert_eq!(root["package"], "sphinx");
+    assert_eq!(root["required_by"][0], "sphinx>=8 ← the project");
+    // Follow the steps that failed below: sphinx → jinja2 → markupsafe.
+    let below = |node: &serde_json::Value, package: &str| -> serde_json::Value {
+        node["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|step| step["below"]["package"] == package)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no step below {} leads to {package}: {node:#}",
+                    node["package"]
+                )
+            })
+            .clone()
+    };
+    let step = below(root, "jinja2");
+    assert!(
+        step["requires"].as_str().unwrap().starts_with("jinja2>="),
+        "{step:#}"
+    );
+    let jinja2 = &step["below"];
+    let step = below(jinja2, "markupsafe");
+    assert!(
+        step["requires"]
+            .as_str()
+            .unwrap()
+            .starts_with("markupsafe>="),
+        "{step:#}"
+    );
+    let markupsafe = &step["below"];
+    let required: Vec<&str> = markupsafe["required_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        required.contains(&"markupsafe<2 ← the project"),
+        "{required:?}"
+    );
+    assert!(
+        required
+            .iter()
+            .any(|r| r.contains("← jinja2==") && r.contains("← sphinx==")),
+        "the chain runs through jinja2 and sphinx: {required:?}"
+    );
+    // At the clash every markupsafe release is excluded by one of the two
+    // requirements: nothing else is left to try.
+    let reasons: Vec<&str> = markupsafe["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.starts_with("excluded by markupsafe")),
+        "{reasons:?}"
+    );
+
+    // The text shows the same tree, indented level by level.
+    let out = thoth()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["advise"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = |needle: &str| {
+        stderr
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?}:\n{stderr}"))
+    };
+    let (sphinx, jinja2, markupsafe) = (
+        line("no version of sphinx satisfies"),
+        line("no version of jinja2 satisfies"),
+        line("no version of markupsafe satisfies"),
+    );
+    assert!(sphinx < jinja2 && jinja2 < markupsafe, "{stderr}");
+    let indent = |i: usize| {
+        stderr.lines().nth(i).unwrap().len() - stderr.lines().nth(i).unwrap().trim_start().len()
+    };
+    assert!(
+        indent(sphinx) < indent(jinja2) && indent(jinja2) < indent(markupsafe),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_conflict_is_explained_and_nothing_is_written() {
     let dir = project_with("flask>=3\nwerkzeug<2\n");

@@ -253,7 +253,7 @@ pub fn explore_roots(
     let markers = run
         .environment
         .marker_environment()
-        .map_err(AdviseError::Target)?;
+        .map_err(|e| AdviseError::Target(e.to_string()))?;
     let mut universe = Universe::new(kb, query, markers);
     universe.set_installed(run.installed);
     explore_in(
@@ -328,7 +328,7 @@ pub fn advise(
     let markers = s
         .environment
         .marker_environment()
-        .map_err(AdviseError::Target)?;
+        .map_err(|e| AdviseError::Target(e.to_string()))?;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
     let (facts, installed) = crate::advise::image::run_inputs(s);
     let run = Run {

@@ -101,7 +101,7 @@ pub fn open(k: &KnowledgeSettings, quiet: bool) -> Result<&'static LayeredKb, Cl
     let mut index = k.index.clone();
     index.snapshot_index = crate::kb::KnowledgeBase::meta(&base).index_url.clone();
     index.snapshot_aliases = crate::kb::KnowledgeBase::meta(&base).index_aliases.clone();
-    let indexes = crate::index::configure(&index).map_err(CliError::Usage)?;
+    let indexes = crate::index::configure(&index).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut live = k.live.clone();
     live.progress &= !quiet;
     let kb = LayeredKb::open(Some(base), k.snapshot.is_some(), &k.user_kb, indexes, live)?;

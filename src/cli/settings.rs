@@ -61,7 +61,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     let image = base_image(dir, args.project.base_image.as_deref(), &mut environment)?;
     environment
         .marker_environment()
-        .map_err(|e| InputError::file(&yaml_path, e).key("python_version"))?;
+        .map_err(|e| InputError::file(&yaml_path, e.to_string()).key("python_version"))?;
     if let Some(warning) = end_of_life(&environment, crate::kb::store::now()) {
         project.warnings.push(warning);
     }

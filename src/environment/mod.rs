@@ -180,7 +180,7 @@ impl TargetEnvironment {
     }
 
     /// The PEP 508 marker environment (CPython assumed).
-    pub fn marker_environment(&self) -> Result<MarkerEnvironment, String> {
+    pub fn marker_environment(&self) -> Result<MarkerEnvironment, BadPythonVersion> {
         let (sys_platform, platform_system, machine, os_name) = self.platform_parts();
         MarkerEnvironment::try_from(pep508_rs::MarkerEnvironmentBuilder {
             implementation_name: "cpython",
@@ -195,9 +195,14 @@ impl TargetEnvironment {
             python_version: &self.python_version,
             sys_platform,
         })
-        .map_err(|e| format!("invalid Python version in the runtime environment: {e}"))
+        .map_err(BadPythonVersion)
     }
 }
+
+/// The runtime environment's Python version is not a version.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid Python version in the runtime environment: {0}")]
+pub struct BadPythonVersion(pub pep508_rs::pep440_rs::VersionParseError);
 
 /// What is known about the base image (filled by image analysis).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -206,21 +206,34 @@ pub fn build_header(p: &RpmPackage) -> Vec<u8> {
     out
 }
 
+/// Why an `rpmdb.sqlite` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RpmdbError {
+    /// SQLite refused it.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// Its schema holds code.
+    #[error(transparent)]
+    Guard(#[from] crate::kb::untrusted::GuardError),
+    /// A query ran out of its step budget.
+    #[error("{}", crate::kb::untrusted::exhausted_message())]
+    Exhausted,
+}
+
 /// Read every package of an `rpmdb.sqlite` file's contents.
 ///
 /// The database is opened in memory from the bytes (no temporary file to
 /// leave behind), read-only, and under the step budget of
 /// [`crate::kb::untrusted`]: an image is data of unknown origin.
-pub fn read_sqlite(bytes: &[u8]) -> Result<Vec<RpmPackage>, String> {
-    let mut conn = rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?;
-    conn.deserialize_read_exact(rusqlite::MAIN_DB, bytes, bytes.len(), true)
-        .map_err(|e| e.to_string())?;
+pub fn read_sqlite(bytes: &[u8]) -> Result<Vec<RpmPackage>, RpmdbError> {
+    let mut conn = rusqlite::Connection::open_in_memory()?;
+    conn.deserialize_read_exact(rusqlite::MAIN_DB, bytes, bytes.len(), true)?;
     let budget = crate::kb::untrusted::guard(&mut conn, "rpmdb.sqlite")?;
     let stopped = |e: rusqlite::Error| {
         if budget.exhausted() {
-            crate::kb::untrusted::exhausted_message()
+            RpmdbError::Exhausted
         } else {
-            e.to_string()
+            RpmdbError::Sqlite(e)
         }
     };
     let mut stmt = conn

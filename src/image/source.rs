@@ -206,14 +206,13 @@ fn json(blobs: &dyn Blobs, name: &str) -> Result<Value, ImageError> {
         .map_err(|e| ImageError::new(format!("{}: {name}", blobs.label()), e))
 }
 
-fn digest_path(digest: &str) -> Result<String, String> {
-    let (alg, hex) = digest
-        .split_once(':')
-        .ok_or_else(|| format!("`{digest}` is not a digest"))?;
+/// The blob path of `digest` (`alg:hex`), or `None` when it is not one.
+fn digest_path(digest: &str) -> Option<String> {
+    let (alg, hex) = digest.split_once(':')?;
     if alg.is_empty() || hex.is_empty() || !hex.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(format!("`{digest}` is not a digest"));
+        return None;
     }
-    Ok(format!("blobs/{alg}/{hex}"))
+    Some(format!("blobs/{alg}/{hex}"))
 }
 
 /// Config path, layer paths and reference of the image the blobs hold.
@@ -254,13 +253,16 @@ fn docker_plan(blobs: &dyn Blobs) -> Result<Plan, ImageError> {
 fn oci_plan(blobs: &dyn Blobs) -> Result<Plan, ImageError> {
     let index = json(blobs, "index.json")?;
     let at = |name: &str, m: &str| ImageError::new(format!("{}: {name}", blobs.label()), m);
+    let blob_of = |digest: &str, name: &str| {
+        digest_path(digest).ok_or_else(|| at(name, &format!("`{digest}` is not a digest")))
+    };
     let mut descriptor = pick(&index).ok_or_else(|| at("index.json", "no manifests"))?;
     let mut reference = reference_of(&descriptor);
     for _ in 0..4 {
         let digest = descriptor["digest"]
             .as_str()
             .ok_or_else(|| at("index.json", "a manifest has no digest"))?;
-        let path = digest_path(digest).map_err(|m| at("index.json", &m))?;
+        let path = blob_of(digest, "index.json")?;
         let doc = json(blobs, &path)?;
         if doc.get("manifests").is_some() {
             descriptor = pick(&doc).ok_or_else(|| at(&path, "an empty image index"))?;
@@ -269,19 +271,17 @@ fn oci_plan(blobs: &dyn Blobs) -> Result<Plan, ImageError> {
         }
         let config = doc["config"]["digest"]
             .as_str()
-            .map(digest_path)
-            .transpose()
-            .map_err(|m| at(&path, &m))?;
+            .map(|d| blob_of(d, &path))
+            .transpose()?;
         let layers = doc["layers"]
             .as_array()
             .ok_or_else(|| at(&path, "`layers` is missing"))?
             .iter()
             .map(|l| {
-                l["digest"]
+                let digest = l["digest"]
                     .as_str()
-                    .ok_or_else(|| "a layer has no digest".to_string())
-                    .and_then(digest_path)
-                    .map_err(|m| at(&path, &m))
+                    .ok_or_else(|| at(&path, "a layer has no digest"))?;
+                blob_of(digest, &path)
             })
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(Plan {

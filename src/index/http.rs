@@ -343,7 +343,7 @@ fn redirect_policy() -> reqwest::redirect::Policy {
     })
 }
 
-fn build(options: &ClientOptions, insecure: bool) -> Result<reqwest::Client, String> {
+fn build(options: &ClientOptions, insecure: bool) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .user_agent(concat!("thoth-rs/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(options.connect_timeout)
@@ -353,7 +353,6 @@ fn build(options: &ClientOptions, insecure: bool) -> Result<reqwest::Client, Str
         .pool_max_idle_per_host(32)
         .tls_danger_accept_invalid_certs(insecure)
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
@@ -394,7 +393,7 @@ impl Client {
         credentials: Credentials,
         insecure_realms: Vec<String>,
         options: ClientOptions,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, reqwest::Error> {
         Ok(Self {
             gate: Arc::new(Gate::new(options.jobs)),
             http: build(&options, false)?,

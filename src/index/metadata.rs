@@ -119,26 +119,40 @@ pub fn choose<'a>(
         .map(|(_, d)| d)
 }
 
+/// Why a metadata file is not the one asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    /// No `Metadata-Version` header near the top.
+    #[error("the answer is not a core metadata file")]
+    NotMetadata,
+    /// Another project's name.
+    #[error("the metadata names another project ({0})")]
+    Project(String),
+    /// Another version.
+    #[error("the metadata names another version ({0})")]
+    Version(String),
+}
+
 /// Does `text` look like core metadata of `project` at `version`?
 pub fn check_metadata(
     text: &str,
     project: &str,
     version: &Version,
-) -> Result<CoreMetadata, String> {
+) -> Result<CoreMetadata, Mismatch> {
     let head: String = text.lines().take(40).collect::<Vec<_>>().join("\n");
     if !head.to_ascii_lowercase().contains("metadata-version:") {
-        return Err("the answer is not a core metadata file".into());
+        return Err(Mismatch::NotMetadata);
     }
     let meta = parse_metadata(text);
     if let Some(name) = &meta.name
         && parse_name(name).is_ok_and(|n| n.as_ref() != project)
     {
-        return Err(format!("the metadata names another project ({name})"));
+        return Err(Mismatch::Project(name.clone()));
     }
     if let Some(v) = &meta.version
         && parse_version(v).is_ok_and(|v| &v != version)
     {
-        return Err(format!("the metadata names another version ({v})"));
+        return Err(Mismatch::Version(v.clone()));
     }
     Ok(meta)
 }
@@ -191,7 +205,7 @@ pub async fn read_release(
             },
             file: file.filename.clone(),
         }),
-        Err(reason) => Err(unavailable(reason, true)),
+        Err(reason) => Err(unavailable(reason.to_string(), true)),
     }
 }
 

@@ -45,16 +45,31 @@ impl std::fmt::Display for IndexUrl {
     }
 }
 
+/// Why the index configuration cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    /// A URL that does not parse (the URL without credentials, the
+    /// parser's message).
+    #[error("invalid index URL `{0}`: {1}")]
+    Invalid(String, String),
+    /// A scheme other than http, https or file.
+    #[error("index URL `{0}` must use http, https or file")]
+    Scheme(String),
+    /// Nothing names an index.
+    #[error(
+        "no package index configured: pass --index-url, add a [[source]] to the Pipfile, \
+         or set PIP_INDEX_URL"
+    )]
+    NoIndex,
+}
+
 impl IndexUrl {
     /// Parse an index URL; user information is split off.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, IndexError> {
         let mut url = Url::parse(text.trim())
-            .map_err(|e| format!("invalid index URL `{}`: {e}", redact(text.trim())))?;
+            .map_err(|e| IndexError::Invalid(redact(text.trim()), e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https" | "file") {
-            return Err(format!(
-                "index URL `{}` must use http, https or file",
-                redact(text.trim())
-            ));
+            return Err(IndexError::Scheme(redact(text.trim())));
         }
         let user = percent_decode(url.username());
         let password = url.password().map(percent_decode);
@@ -235,7 +250,7 @@ pub fn map_alias(url: &str, index: &str, aliases: &[String]) -> Option<String> {
 /// Build the index list: the command line first, then the project's own
 /// sources, then pip's environment variables and configuration files, then
 /// the index the base snapshot records.
-pub fn configure(settings: &IndexSettings) -> Result<IndexConfig, String> {
+pub fn configure(settings: &IndexSettings) -> Result<IndexConfig, IndexError> {
     let mut notes = Vec::new();
     let sources: Vec<(String, String, bool)> = settings
         .project_sources
@@ -276,11 +291,7 @@ pub fn configure(settings: &IndexSettings) -> Result<IndexConfig, String> {
         urls.extend(settings.extra_index_urls.iter().map(|u| (u.clone(), true)));
         origin = "the index the snapshot was built from".to_string();
     } else {
-        return Err(
-            "no package index configured: pass --index-url, add a [[source]] to the Pipfile, \
-             or set PIP_INDEX_URL"
-                .to_string(),
-        );
+        return Err(IndexError::NoIndex);
     }
     let mut indexes: Vec<IndexUrl> = Vec::new();
     for (url, verify) in urls {

@@ -15,13 +15,48 @@ use crate::python::{Version, is_valid_name, parse_name, parse_version};
 /// `Accept` header for project pages: PEP 691 JSON first, HTML otherwise.
 pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
 
+/// Why an index answer is not a usable project page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PageError {
+    /// JSON served as HTML or the other way round.
+    #[error(
+        "the answer contradicts its Content-Type {content_type} ({bytes} bytes starting {start:?})"
+    )]
+    ContentType {
+        /// The Content-Type header.
+        content_type: String,
+        /// The body's size.
+        bytes: usize,
+        /// Its first characters.
+        start: String,
+    },
+    /// Neither links nor an API version: an error page served with 200.
+    #[error("the answer is not a project page ({bytes} bytes{})", .content_type.as_ref().map(|t| format!(" of {t}")).unwrap_or_default())]
+    NotAPage {
+        /// The body's size.
+        bytes: usize,
+        /// The Content-Type header, if any.
+        content_type: Option<String>,
+    },
+    /// The URL the page came from does not parse (URL, parser's message).
+    #[error("bad page URL {0}: {1}")]
+    Url(String, String),
+    /// A JSON page that is not PEP 691 JSON (what, parser's message).
+    #[error("invalid {0}: {1}")]
+    Json(&'static str, String),
+}
+
+/// What a project page gives: the project's display name, when the page
+/// carries one, and its files.
+pub type Page = (Option<String>, Vec<IndexFile>);
+
 /// Parse a project page from raw bytes, refusing answers that are not a
 /// simple-API page at all (an error page served with status 200).
 pub fn parse_page(
     page_url: &str,
     body: &[u8],
     content_type: Option<&str>,
-) -> Result<(Option<String>, Vec<IndexFile>), String> {
+) -> Result<Page, PageError> {
     let text = match std::str::from_utf8(body) {
         Ok(t) => std::borrow::Cow::Borrowed(t),
         Err(_) => String::from_utf8_lossy(body),
@@ -30,12 +65,11 @@ pub fn parse_page(
     let json_type = content_type.is_some_and(|t| t.contains("json"));
     let html_type = content_type.is_some_and(|t| t.contains("html"));
     if json_type != start.starts_with('{') && (json_type || html_type) {
-        return Err(format!(
-            "the answer contradicts its Content-Type {} ({} bytes starting {:?})",
-            content_type.unwrap_or_default(),
-            body.len(),
-            start.chars().take(24).collect::<String>()
-        ));
+        return Err(PageError::ContentType {
+            content_type: content_type.unwrap_or_default().to_string(),
+            bytes: body.len(),
+            start: start.chars().take(24).collect(),
+        });
     }
     if start.starts_with('{') {
         return parse_project_page(page_url, start);
@@ -46,11 +80,10 @@ pub fn parse_page(
     let lower_all = text.to_ascii_lowercase();
     let looks_page = lower_all.contains("<a ") || lower_all.contains("pypi:repository-version");
     if !looks_page {
-        return Err(format!(
-            "the answer is not a project page ({} bytes{})",
-            body.len(),
-            content_type.map(|t| format!(" of {t}")).unwrap_or_default()
-        ));
+        return Err(PageError::NotAPage {
+            bytes: body.len(),
+            content_type: content_type.map(str::to_string),
+        });
     }
     parse_project_page(page_url, &text)
 }
@@ -187,15 +220,13 @@ fn join(base: &Url, href: &str) -> Option<String> {
 }
 
 /// Parse a project page; `page_url` is where it was fetched from.
-pub fn parse_project_page(
-    page_url: &str,
-    body: &str,
-) -> Result<(Option<String>, Vec<IndexFile>), String> {
-    let base = Url::parse(page_url).map_err(|e| format!("bad page URL {page_url}: {e}"))?;
+pub fn parse_project_page(page_url: &str, body: &str) -> Result<Page, PageError> {
+    let base =
+        Url::parse(page_url).map_err(|e| PageError::Url(page_url.to_string(), e.to_string()))?;
     let trimmed = body.trim_start();
     if trimmed.starts_with('{') {
-        let page: JsonPage =
-            serde_json::from_str(trimmed).map_err(|e| format!("invalid PEP 691 JSON: {e}"))?;
+        let page: JsonPage = serde_json::from_str(trimmed)
+            .map_err(|e| PageError::Json("PEP 691 JSON", e.to_string()))?;
         let files = page
             .files
             .into_iter()
@@ -347,13 +378,11 @@ pub fn json_api_root(index_url: &str) -> Option<String> {
 }
 
 /// Parse a project JSON API document (`<root>/<name>/json`).
-pub fn parse_json_api(
-    doc_url: &str,
-    body: &[u8],
-) -> Result<(Option<String>, Vec<IndexFile>), String> {
-    let base = Url::parse(doc_url).map_err(|e| format!("bad URL {doc_url}: {e}"))?;
+pub fn parse_json_api(doc_url: &str, body: &[u8]) -> Result<Page, PageError> {
+    let base =
+        Url::parse(doc_url).map_err(|e| PageError::Url(doc_url.to_string(), e.to_string()))?;
     let doc: ApiProject =
-        serde_json::from_slice(body).map_err(|e| format!("invalid project JSON: {e}"))?;
+        serde_json::from_slice(body).map_err(|e| PageError::Json("project JSON", e.to_string()))?;
     let mut files = Vec::new();
     for list in doc.releases.into_values() {
         for f in list {

@@ -153,8 +153,72 @@ fn static_pkg_info(text: &str) -> bool {
             .any(|f| f == "requires-dist" || f == "provides-extra")
 }
 
+/// Why a source archive yields no dependency metadata.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdistError {
+    /// Its pyproject.toml is not TOML (the parser's message).
+    #[error("its pyproject.toml cannot be read ({0})")]
+    Pyproject(String),
+    /// setup.py (or setup.cfg) computes a dependency argument.
+    #[error(
+        "it exists only as a source archive whose dependencies are dynamic: {0} \
+         (no Metadata 2.2 PKG-INFO, egg-info or static pyproject.toml either)"
+    )]
+    DynamicSetup(Unreadable),
+    /// PKG-INFO older than Metadata 2.2 beside a setup.py that could not
+    /// be read (its version, or `unknown`).
+    #[error(
+        "it exists only as a source archive whose dependencies are dynamic \
+         (PKG-INFO of Metadata-Version {0} with setup.py, no egg-info, \
+         no static pyproject.toml dependencies)"
+    )]
+    DynamicPkgInfo(String),
+    /// Nothing that declares dependencies.
+    #[error(
+        "it exists only as a source archive without PKG-INFO, egg-info or \
+         static pyproject.toml dependencies"
+    )]
+    Nothing,
+    /// The archive is not a tar archive (the reader's message).
+    #[error("not a readable tar archive: {0}")]
+    NotTar(String),
+    /// The archive breaks off or is corrupt (the reader's message).
+    #[error("damaged tar archive: {0}")]
+    Damaged(String),
+    /// A metadata file in it is over the size cap (its path).
+    #[error("{0} is larger than {FILE_CAP} bytes")]
+    TooLarge(String),
+}
+
+/// A `setup.py` argument that cannot be read, and which one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The argument, when one argument is at fault.
+    pub argument: Option<&'static str>,
+    /// Why.
+    pub why: super::setup_py::Dynamic,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.argument {
+            Some(argument) => write!(f, "{argument}: {}", self.why),
+            None => write!(f, "{}", self.why),
+        }
+    }
+}
+
+impl From<super::setup_py::Dynamic> for Unreadable {
+    fn from(why: super::setup_py::Dynamic) -> Self {
+        Unreadable {
+            argument: None,
+            why,
+        }
+    }
+}
+
 /// The metadata the files give, or why they give none.
-pub fn metadata_from(files: &SdistFiles) -> Result<(CoreMetadata, SdistSource), String> {
+pub fn metadata_from(files: &SdistFiles) -> Result<(CoreMetadata, SdistSource), SdistError> {
     let pkg_info = files.pkg_info.as_deref().map(|t| (parse_metadata(t), t));
     if let Some((meta, text)) = &pkg_info
         && (static_pkg_info(text) || !files.setup_py && metadata_version(text).is_some())
@@ -186,7 +250,7 @@ pub fn metadata_from(files: &SdistFiles) -> Result<(CoreMetadata, SdistSource), 
                 return Ok((meta, SdistSource::Pyproject));
             }
             Ok(None) => {}
-            Err(e) => return Err(format!("its pyproject.toml cannot be read ({e})")),
+            Err(e) => return Err(e),
         }
     }
     let mut why_dynamic = None;
@@ -202,30 +266,20 @@ pub fn metadata_from(files: &SdistFiles) -> Result<(CoreMetadata, SdistSource), 
         }
     }
     if let Some(why) = why_dynamic {
-        return Err(format!(
-            "it exists only as a source archive whose dependencies are dynamic: {why} \
-             (no Metadata 2.2 PKG-INFO, egg-info or static pyproject.toml either)"
-        ));
+        return Err(SdistError::DynamicSetup(why));
     }
     Err(match &pkg_info {
-        Some((_, text)) => {
-            let version = metadata_version(text)
-                .map_or_else(|| "unknown".to_string(), |(a, b)| format!("{a}.{b}"));
-            format!(
-                "it exists only as a source archive whose dependencies are dynamic \
-                 (PKG-INFO of Metadata-Version {version} with setup.py, no egg-info, \
-                 no static pyproject.toml dependencies)"
-            )
-        }
-        None => "it exists only as a source archive without PKG-INFO, egg-info or \
-                 static pyproject.toml dependencies"
-            .to_string(),
+        Some((_, text)) => SdistError::DynamicPkgInfo(
+            metadata_version(text)
+                .map_or_else(|| "unknown".to_string(), |(a, b)| format!("{a}.{b}")),
+        ),
+        None => SdistError::Nothing,
     })
 }
 
 /// Dependencies from `setup.py`'s literal arguments, completed by
 /// `setup.cfg`; `Err` says why they cannot be read.
-fn from_setup_py(setup_py: &str, setup_cfg: Option<&str>) -> Result<CoreMetadata, String> {
+fn from_setup_py(setup_py: &str, setup_cfg: Option<&str>) -> Result<CoreMetadata, Unreadable> {
     use super::setup_py::{Found, read, read_cfg};
     let args = read(setup_py)?;
     let cfg = match setup_cfg {
@@ -234,7 +288,10 @@ fn from_setup_py(setup_py: &str, setup_cfg: Option<&str>) -> Result<CoreMetadata
     };
     let pick = |own: Found<Vec<String>>, from_cfg: Option<Found<Vec<String>>>| match own {
         Found::Literal(l) => Ok(l),
-        Found::Dynamic(why) => Err(format!("install_requires: {why}")),
+        Found::Dynamic(why) => Err(Unreadable {
+            argument: Some("install_requires"),
+            why,
+        }),
         Found::Absent => match from_cfg {
             Some(Found::Literal(l)) => Ok(l),
             _ => Ok(Vec::new()),
@@ -246,7 +303,12 @@ fn from_setup_py(setup_py: &str, setup_cfg: Option<&str>) -> Result<CoreMetadata
     )?;
     let extras = match args.extras_require {
         Found::Literal(e) => e,
-        Found::Dynamic(why) => return Err(format!("extras_require: {why}")),
+        Found::Dynamic(why) => {
+            return Err(Unreadable {
+                argument: Some("extras_require"),
+                why,
+            });
+        }
         Found::Absent => match cfg.as_ref().map(|c| c.extras_require.clone()) {
             Some(Found::Literal(e)) => e,
             _ => Vec::new(),
@@ -360,8 +422,9 @@ pub fn parse_requires_txt(text: &str) -> (Vec<Dependency>, Vec<String>, Vec<Stri
 
 /// `[project]` of a pyproject.toml when its dependencies are static;
 /// `Ok(None)` when there is no `[project]` or its dependencies are dynamic.
-fn static_pyproject(text: &str) -> Result<Option<CoreMetadata>, String> {
-    let doc: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
+fn static_pyproject(text: &str) -> Result<Option<CoreMetadata>, SdistError> {
+    let doc: toml::Table =
+        toml::from_str(text).map_err(|e| SdistError::Pyproject(e.message().to_string()))?;
     let Some(project) = doc.get("project").and_then(|p| p.as_table()) else {
         return Ok(None);
     };
@@ -440,14 +503,14 @@ fn static_pyproject(text: &str) -> Result<Option<CoreMetadata>, String> {
 /// Read the wanted files of a tar archive (pass a gzip decoder for
 /// `.tar.gz`), stopping early once settled. The caller bounds what
 /// `reader` yields.
-pub fn scan_tar<R: Read>(reader: R) -> Result<SdistFiles, String> {
+pub fn scan_tar<R: Read>(reader: R) -> Result<SdistFiles, SdistError> {
     let mut archive = tar::Archive::new(reader);
     let mut files = SdistFiles::default();
     let entries = archive
         .entries()
-        .map_err(|e| format!("not a readable tar archive: {e}"))?;
+        .map_err(|e| SdistError::NotTar(e.to_string()))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("damaged tar archive: {e}"))?;
+        let mut entry = entry.map_err(|e| SdistError::Damaged(e.to_string()))?;
         let path = entry
             .path()
             .map(|p| p.to_string_lossy().into_owned())
@@ -465,9 +528,9 @@ pub fn scan_tar<R: Read>(reader: R) -> Result<SdistFiles, String> {
                 (&mut entry)
                     .take(FILE_CAP + 1)
                     .read_to_end(&mut buf)
-                    .map_err(|e| format!("damaged tar archive: {e}"))?;
+                    .map_err(|e| SdistError::Damaged(e.to_string()))?;
                 if buf.len() as u64 > FILE_CAP {
-                    return Err(format!("{path} is larger than {FILE_CAP} bytes"));
+                    return Err(SdistError::TooLarge(path));
                 }
                 Some(String::from_utf8_lossy(&buf).into_owned())
             }
@@ -542,7 +605,7 @@ mod tests {
             ..SdistFiles::default()
         };
         let why = metadata_from(&files).unwrap_err();
-        assert!(why.contains("dynamic"), "{why}");
+        assert!(matches!(why, SdistError::DynamicPkgInfo(_)), "{why}");
         // An egg-info without requires.txt: no dependencies.
         let files = SdistFiles {
             pkg_info: Some(old.into()),

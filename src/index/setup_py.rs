@@ -18,7 +18,55 @@ pub enum Found<T> {
     /// Given as a literal.
     Literal(T),
     /// Given, but computed; why it cannot be read.
-    Dynamic(String),
+    Dynamic(Dynamic),
+}
+
+/// Why a value in `setup.py` or `setup.cfg` cannot be read without running
+/// code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Dynamic {
+    /// There is no `setup(...)` call.
+    #[error("setup.py has no setup() call")]
+    NoCall,
+    /// The call's parentheses never close.
+    #[error("setup.py's setup() call is not closed")]
+    Unclosed,
+    /// `setup(**kwargs)`.
+    #[error("setup() takes its arguments from a computed mapping (**kwargs)")]
+    Kwargs,
+    /// `setup(pbr=True)`.
+    #[error("setup() uses pbr, which reads requirements at build time")]
+    Pbr,
+    /// A variable assigned twice.
+    #[error("`{0}` is assigned more than once")]
+    Reassigned(String),
+    /// A variable changed with `+=` and the like.
+    #[error("`{0}` is changed in place")]
+    ChangedInPlace(String),
+    /// A variable changed by a method call.
+    #[error("`{0}` is changed by .{1}()")]
+    ChangedBy(String, String),
+    /// A variable never assigned a literal.
+    #[error("`{0}` is not assigned a literal")]
+    NotLiteral(String),
+    /// The value is an expression.
+    #[error("the value is computed")]
+    Computed,
+    /// One item of a list is an expression.
+    #[error("a list item is computed")]
+    ComputedItem,
+    /// One dict entry is not `literal: value`.
+    #[error("a dict item is computed")]
+    ComputedEntry,
+    /// A dict key is an expression.
+    #[error("a dict key is computed")]
+    ComputedKey,
+    /// `python_requires` is an expression.
+    #[error("python_requires is computed")]
+    ComputedPythonRequires,
+    /// `setup.cfg` takes the value from a file (`file:`/`attr:`).
+    #[error("setup.cfg reads {0} from a file")]
+    FromFile(String),
 }
 
 /// The dependency arguments of a `setup(...)` call.
@@ -229,7 +277,7 @@ struct Module {
 impl Module {
     /// The expression assigned to `name` at the top of a statement, when
     /// it is assigned exactly once and never changed in place.
-    fn assignment(&self, name: &str) -> Result<&[Tok], String> {
+    fn assignment(&self, name: &str) -> Result<&[Tok], Dynamic> {
         let t = &self.toks;
         let mut found = None;
         for i in 0..t.len() {
@@ -240,7 +288,7 @@ impl Module {
             match t.get(i + 1) {
                 Some(Tok::Punct('=')) if at_start => {
                     if found.is_some() {
-                        return Err(format!("`{name}` is assigned more than once"));
+                        return Err(Dynamic::Reassigned(name.to_string()));
                     }
                     let end = t[i + 2..]
                         .iter()
@@ -248,7 +296,7 @@ impl Module {
                         .map_or(t.len(), |p| i + 2 + p);
                     found = Some(&t[i + 2..end]);
                 }
-                Some(Tok::Op2) => return Err(format!("`{name}` is changed in place")),
+                Some(Tok::Op2) => return Err(Dynamic::ChangedInPlace(name.to_string())),
                 Some(Tok::Punct('.')) => {
                     if let Some(Tok::Ident(m)) = t.get(i + 2)
                         && matches!(
@@ -256,16 +304,16 @@ impl Module {
                             "append" | "extend" | "insert" | "remove" | "pop" | "update" | "clear"
                         )
                     {
-                        return Err(format!("`{name}` is changed by .{m}()"));
+                        return Err(Dynamic::ChangedBy(name.to_string(), m.clone()));
                     }
                 }
                 _ => {}
             }
         }
-        found.ok_or_else(|| format!("`{name}` is not assigned a literal"))
+        found.ok_or_else(|| Dynamic::NotLiteral(name.to_string()))
     }
 
-    fn list(&self, toks: &[Tok], hops: u8) -> Result<Vec<String>, String> {
+    fn list(&self, toks: &[Tok], hops: u8) -> Result<Vec<String>, Dynamic> {
         // A parenthesised tuple keeps its parentheses; other parentheses go.
         let tuple = toks.len() >= 2
             && toks[0] == Tok::Punct('(')
@@ -279,7 +327,7 @@ impl Module {
             {
                 split_commas(&toks[1..toks.len() - 1])
                     .into_iter()
-                    .map(|item| string(item).ok_or_else(|| "a list item is computed".to_string()))
+                    .map(|item| string(item).ok_or(Dynamic::ComputedItem))
                     .collect()
             }
             [Tok::Str(_), ..] => match string(toks) {
@@ -290,13 +338,13 @@ impl Module {
                     .filter(|l| !l.is_empty() && !l.starts_with('#'))
                     .map(str::to_string)
                     .collect()),
-                None => Err("the value is computed".into()),
+                None => Err(Dynamic::Computed),
             },
-            _ => Err("the value is computed".into()),
+            _ => Err(Dynamic::Computed),
         }
     }
 
-    fn dict(&self, toks: &[Tok], hops: u8) -> Result<Vec<(String, Vec<String>)>, String> {
+    fn dict(&self, toks: &[Tok], hops: u8) -> Result<Vec<(String, Vec<String>)>, Dynamic> {
         let toks = strip_parens(toks);
         match toks {
             [Tok::Ident(name)] if hops > 0 => self.dict(self.assignment(name)?, hops - 1),
@@ -306,20 +354,20 @@ impl Module {
                     let colon = item
                         .iter()
                         .position(|t| *t == Tok::Punct(':'))
-                        .ok_or("a dict item is computed")?;
-                    let key = string(&item[..colon]).ok_or("a dict key is computed")?;
+                        .ok_or(Dynamic::ComputedEntry)?;
+                    let key = string(&item[..colon]).ok_or(Dynamic::ComputedKey)?;
                     out.push((key, self.list(&item[colon + 1..], hops)?));
                 }
                 Ok(out)
             }
-            _ => Err("the value is computed".into()),
+            _ => Err(Dynamic::Computed),
         }
     }
 }
 
 /// Read the dependency arguments of the `setup(...)` call in `setup_py`;
 /// `Err` when there is no call or it takes `**` arguments or pbr.
-pub fn read(setup_py: &str) -> Result<SetupArgs, String> {
+pub fn read(setup_py: &str) -> Result<SetupArgs, Dynamic> {
     let module = Module {
         toks: tokenize(setup_py),
     };
@@ -331,8 +379,8 @@ pub fn read(setup_py: &str) -> Result<SetupArgs, String> {
                 && t[i + 1] == Tok::Punct('(')
                 && (i == 0 || t[i - 1] != Tok::Ident("def".into()))
         })
-        .ok_or("setup.py has no setup() call")?;
-    let end = closing(t, call + 1).ok_or("setup.py's setup() call is not closed")?;
+        .ok_or(Dynamic::NoCall)?;
+    let end = closing(t, call + 1).ok_or(Dynamic::Unclosed)?;
     let mut args = SetupArgs {
         install_requires: Found::Absent,
         extras_require: Found::Absent,
@@ -340,7 +388,7 @@ pub fn read(setup_py: &str) -> Result<SetupArgs, String> {
     };
     for arg in split_commas(&t[call + 2..end]) {
         if arg.first() == Some(&Tok::Splat) || arg.first() == Some(&Tok::Punct('*')) {
-            return Err("setup() takes its arguments from a computed mapping (**kwargs)".into());
+            return Err(Dynamic::Kwargs);
         }
         let (Some(Tok::Ident(key)), Some(Tok::Punct('='))) = (arg.first(), arg.get(1)) else {
             continue;
@@ -362,10 +410,10 @@ pub fn read(setup_py: &str) -> Result<SetupArgs, String> {
             "python_requires" => {
                 args.python_requires = match string(value) {
                     Some(s) => Found::Literal(s),
-                    None => Found::Dynamic("python_requires is computed".into()),
+                    None => Found::Dynamic(Dynamic::ComputedPythonRequires),
                 }
             }
-            "pbr" => return Err("setup() uses pbr, which reads requirements at build time".into()),
+            "pbr" => return Err(Dynamic::Pbr),
             _ => {}
         }
     }
@@ -374,7 +422,7 @@ pub fn read(setup_py: &str) -> Result<SetupArgs, String> {
 
 /// `setup.cfg`'s `[options] install_requires`, `python_requires` and
 /// `[options.extras_require]`; `Err` when a value points to a file.
-pub fn read_cfg(text: &str) -> Result<SetupArgs, String> {
+pub fn read_cfg(text: &str) -> Result<SetupArgs, Dynamic> {
     let mut section = String::new();
     let mut key: Option<String> = None;
     let mut values: Vec<(String, String, Vec<String>)> = Vec::new();
@@ -421,7 +469,7 @@ pub fn read_cfg(text: &str) -> Result<SetupArgs, String> {
             if section == "options" && (k == "install_requires" || k == "python_requires")
                 || section == "options.extras_require"
             {
-                return Err(format!("setup.cfg reads {k} from a file"));
+                return Err(Dynamic::FromFile(k));
             }
             continue;
         }

@@ -174,11 +174,12 @@ impl RequirementsFile {
                     }
                     "-i" | "--index-url" => {
                         let value = value.ok_or_else(|| err(format!("`{option}` needs a URL")))?;
-                        self.index_url = Some(check_url(value).map_err(&err)?);
+                        self.index_url = Some(check_url(value).map_err(|e| err(e.to_string()))?);
                     }
                     "--extra-index-url" => {
                         let value = value.ok_or_else(|| err(format!("`{option}` needs a URL")))?;
-                        self.extra_index_urls.push(check_url(value).map_err(&err)?);
+                        self.extra_index_urls
+                            .push(check_url(value).map_err(|e| err(e.to_string()))?);
                     }
                     "--no-index" => self.no_index = true,
                     "--pre" => self.pre = true,
@@ -201,7 +202,7 @@ impl RequirementsFile {
                 }
                 continue;
             }
-            let (spec, hashes) = split_hashes(line).map_err(&err)?;
+            let (spec, hashes) = split_hashes(line).map_err(|e| err(e.to_string()))?;
             if looks_like_path_or_url(&spec) {
                 return Err(err(format!(
                     "`{spec}` is a path or URL, not a named requirement: local paths and URLs are not supported"
@@ -344,18 +345,33 @@ fn split_option(line: &str) -> (&str, Option<&str>) {
     (option, (!value.is_empty()).then_some(value))
 }
 
-fn check_url(value: &str) -> Result<String, String> {
+/// What is wrong with an option on a requirements line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LineError {
+    #[error("`{0}` is not a URL: expected scheme://host/path")]
+    NotUrl(String),
+    #[error("`--hash` needs a value such as sha256:<hex>")]
+    HashValue,
+    #[error("unsupported per-requirement option `{0}` (only --hash is allowed here)")]
+    Option(String),
+    #[error("invalid hash `{0}`: expected <algorithm>:<hex digest>")]
+    HashForm(String),
+    #[error("unsupported hash algorithm `{0}`: use sha256, sha384 or sha512")]
+    Algorithm(String),
+    #[error("invalid hash `{0}`: expected {1} hexadecimal digits")]
+    HashLength(String, usize),
+}
+
+fn check_url(value: &str) -> Result<String, LineError> {
     if value.contains("://") {
         Ok(value.trim_end_matches('/').to_string() + "/")
     } else {
-        Err(format!(
-            "`{value}` is not a URL: expected scheme://host/path"
-        ))
+        Err(LineError::NotUrl(value.to_string()))
     }
 }
 
 /// Split per-requirement `--hash` options off a requirement line.
-fn split_hashes(line: &str) -> Result<(String, Vec<String>), String> {
+fn split_hashes(line: &str) -> Result<(String, Vec<String>), LineError> {
     let Some(pos) = line.find(" --").or_else(|| line.find("\t--")) else {
         return Ok((line.to_string(), Vec::new()));
     };
@@ -366,32 +382,23 @@ fn split_hashes(line: &str) -> Result<(String, Vec<String>), String> {
         let value = if let Some(v) = word.strip_prefix("--hash=") {
             v.to_string()
         } else if word == "--hash" {
-            words
-                .next()
-                .ok_or("`--hash` needs a value such as sha256:<hex>")?
-                .to_string()
+            words.next().ok_or(LineError::HashValue)?.to_string()
         } else {
-            return Err(format!(
-                "unsupported per-requirement option `{word}` (only --hash is allowed here)"
-            ));
+            return Err(LineError::Option(word.to_string()));
         };
         let (algo, hex) = value
             .split_once(':')
-            .ok_or_else(|| format!("invalid hash `{value}`: expected <algorithm>:<hex digest>"))?;
+            .ok_or_else(|| LineError::HashForm(value.clone()))?;
         let expected_len = match algo {
             "sha256" => 64,
             "sha384" => 96,
             "sha512" => 128,
             _ => {
-                return Err(format!(
-                    "unsupported hash algorithm `{algo}`: use sha256, sha384 or sha512"
-                ));
+                return Err(LineError::Algorithm(algo.to_string()));
             }
         };
         if hex.len() != expected_len || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!(
-                "invalid hash `{value}`: expected {expected_len} hexadecimal digits"
-            ));
+            return Err(LineError::HashLength(value, expected_len));
         }
         hashes.push(format!("{algo}:{}", hex.to_ascii_lowercase()));
     }

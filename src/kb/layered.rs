@@ -115,7 +115,7 @@ pub enum Origin {
 pub struct LayeredKb {
     layers: Arc<Layers>,
     store: Store,
-    remote: OnceLock<Result<Remote, String>>,
+    remote: OnceLock<Result<Remote, super::remote::StartError>>,
     meta: SnapshotMeta,
     memo: Mutex<HashMap<String, (Lookup, Origin)>>,
     advisory_rules: Mutex<HashMap<String, Arc<Vec<AdvisoryRule>>>>,
@@ -208,9 +208,9 @@ impl LayeredKb {
         self.remote
             .get_or_init(|| Remote::start(self.layers.clone(), &self.store))
             .as_ref()
-            .map_err(|message| KbError::Network {
+            .map_err(|e| KbError::Network {
                 what: "starting the network client".into(),
-                message: message.clone(),
+                message: e.to_string(),
             })
     }
 

@@ -17,14 +17,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod writer;
+
 use super::layered::{Delivery, Key, Layers, PageAnswer};
 use super::metadata::CoreMetadata;
 use super::store::{Store, StoredMetadata};
-use super::{Distribution, MetadataAnswer, ProjectRecord, ReleaseMetadata, Target, Wanted};
+use super::{
+    Distribution, KbError, MetadataAnswer, ProjectRecord, ReleaseMetadata, Target, Wanted,
+};
 use crate::index::http::{CacheHeaders, Client, ClientOptions, Get, PAGE_CAP, Priority, Reply};
 use crate::index::metadata::{MetadataError, MetadataSource};
 use crate::index::{Credentials, page, redact};
 use crate::python::{ExtraName, Version};
+use writer::{Write, write_loop};
 
 enum Job {
     Fetch {
@@ -36,31 +41,6 @@ enum Job {
         target: Arc<Target>,
         wanted: Vec<Wanted>,
     },
-}
-
-enum Write {
-    Page {
-        index: Arc<str>,
-        name: String,
-        /// The stored form ([`Store::page_blob`]); `None` for a 404.
-        blob: Option<(Vec<u8>, i64)>,
-        cache: CacheHeaders,
-    },
-    Touch {
-        index: Arc<str>,
-        name: String,
-        cache: CacheHeaders,
-    },
-    Meta {
-        index: Arc<str>,
-        name: String,
-        version: Version,
-        file: Option<String>,
-        metadata: StoredMetadata,
-    },
-    /// Answer once everything queued before is written.
-    Barrier(std::sync::mpsc::Sender<()>),
-    Close,
 }
 
 /// The running network side.
@@ -89,9 +69,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Why the network side of the knowledge base could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The HTTP client (TLS set-up).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    /// The user knowledge base could not be opened again for the workers.
+    #[error(transparent)]
+    Store(#[from] KbError),
+    /// A worker thread.
+    #[error("cannot start the {0} thread: {1}")]
+    Thread(&'static str, std::io::Error),
+}
+
 impl Remote {
     /// Start the client, the writer thread and the worker thread.
-    pub fn start(layers: Arc<Layers>, store: &Store) -> Result<Self, String> {
+    pub fn start(layers: Arc<Layers>, store: &Store) -> Result<Self, StartError> {
         let credentials = Credentials::new(&layers.indexes);
         let insecure: Vec<String> = layers
             .indexes
@@ -105,13 +99,13 @@ impl Remote {
             insecure,
             ClientOptions::from_env(layers.options.jobs),
         )?;
-        let writer_store = store.reopen().map_err(|e| e.to_string())?;
-        let worker_store = store.reopen().map_err(|e| e.to_string())?;
+        let writer_store = store.reopen()?;
+        let worker_store = store.reopen()?;
         let (write_tx, write_rx) = std::sync::mpsc::channel::<Write>();
         let writer = std::thread::Builder::new()
             .name("thoth-kb-writer".into())
             .spawn(move || write_loop(&writer_store, &write_rx))
-            .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+            .map_err(|e| StartError::Thread("writer", e))?;
         let bar = layers.options.progress.then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
@@ -156,7 +150,7 @@ impl Remote {
                 runtime.shutdown_background();
                 done.store(true, Ordering::SeqCst);
             })
-            .map_err(|e| format!("cannot start the network thread: {e}"))?;
+            .map_err(|e| StartError::Thread("network", e))?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
             jobs,
@@ -238,71 +232,6 @@ impl Remote {
         }
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
-        }
-    }
-}
-
-fn write_loop(store: &Store, rx: &std::sync::mpsc::Receiver<Write>) {
-    loop {
-        let first = match rx.recv() {
-            Ok(Write::Close) | Err(_) => return,
-            Ok(w) => w,
-        };
-        let mut batch = vec![first];
-        let mut close = false;
-        while batch.len() < 256 {
-            match rx.try_recv() {
-                Ok(Write::Close) => {
-                    close = true;
-                    break;
-                }
-                Ok(w) => {
-                    let barrier = matches!(w, Write::Barrier(_));
-                    batch.push(w);
-                    if barrier {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        let written = store.batch(|s| {
-            for w in &batch {
-                match w {
-                    Write::Page {
-                        index,
-                        name,
-                        blob,
-                        cache,
-                    } => s.put_page_blob(
-                        index,
-                        name,
-                        blob.as_ref().map(|(d, f)| (d.as_slice(), *f)),
-                        cache,
-                    )?,
-                    Write::Touch { index, name, cache } => s.touch_page(index, name, cache)?,
-                    Write::Meta {
-                        index,
-                        name,
-                        version,
-                        file,
-                        metadata,
-                    } => s.put_metadata(index, name, version, file.as_deref(), metadata)?,
-                    Write::Barrier(_) | Write::Close => {}
-                }
-            }
-            Ok(())
-        });
-        if let Err(e) = written {
-            tracing::warn!("the user knowledge base was not updated: {e}");
-        }
-        for w in &batch {
-            if let Write::Barrier(done) = w {
-                let _ = done.send(());
-            }
-        }
-        if close {
-            return;
         }
     }
 }

@@ -34,11 +34,31 @@ impl StepBudget {
     }
 }
 
+/// Why a file of unknown origin is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// SQLite refused a setting or the schema query.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// The schema holds code (views, triggers) that reading could run.
+    #[error(
+        "{what} holds {} ({}); only tables and indexes are read",
+        if .objects.len() == 1 { "a view or trigger" } else { "views or triggers" },
+        .objects.join(", ")
+    )]
+    Code {
+        /// The file kind.
+        what: String,
+        /// The objects found (`view name`, `trigger name`).
+        objects: Vec<String>,
+    },
+}
+
 /// Harden `conn` for a file of unknown origin and install its step budget.
 ///
 /// Refuses a schema with views or triggers (`what` names the file kind in
 /// the message).
-pub fn guard(conn: &mut Connection, what: &str) -> Result<StepBudget, String> {
+pub fn guard(conn: &mut Connection, what: &str) -> Result<StepBudget, GuardError> {
     use rusqlite::config::DbConfig;
     for (flag, on) in [
         (DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true),
@@ -46,29 +66,22 @@ pub fn guard(conn: &mut Connection, what: &str) -> Result<StepBudget, String> {
         (DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false),
         (DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false),
     ] {
-        conn.set_db_config(flag, on).map_err(|e| e.to_string())?;
+        conn.set_db_config(flag, on)?;
     }
     let budget = StepBudget::default();
     let counter = budget.clone();
     conn.progress_handler(
         CHECK_EVERY,
         Some(move || counter.0.fetch_add(1, Ordering::Relaxed) >= MAX_CHECKS),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let odd: Vec<String> = conn
         .prepare("SELECT type || ' ' || name FROM sqlite_master WHERE type NOT IN ('table', 'index') ORDER BY name LIMIT 3")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(|e| e.to_string())?;
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())?;
     if !odd.is_empty() {
-        return Err(format!(
-            "{what} holds {} ({}); only tables and indexes are read",
-            if odd.len() == 1 {
-                "a view or trigger"
-            } else {
-                "views or triggers"
-            },
-            odd.join(", ")
-        ));
+        return Err(GuardError::Code {
+            what: what.to_string(),
+            objects: odd,
+        });
     }
     Ok(budget)
 }
@@ -94,7 +107,7 @@ mod tests {
         )
         .unwrap();
         let err = guard(&mut conn, "the file").unwrap_err();
-        assert!(err.contains("view v"), "{err}");
+        assert!(err.to_string().contains("view v"), "{err}");
 
         let mut conn = Connection::open_in_memory().unwrap();
         let budget = guard(&mut conn, "the file").unwrap();

@@ -143,7 +143,7 @@ pub fn parse_file(
         message,
     };
     if let Err(e) = crate::input::yaml_budget::check(text) {
-        return (Vec::new(), vec![file_error(e)], Vec::new());
+        return (Vec::new(), vec![file_error(e.to_string())], Vec::new());
     }
     let mut value: Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
@@ -418,7 +418,7 @@ fn compile(files: &Sources, errors: Vec<Diagnostic>) -> cache::Compiled {
                         .map(|(path, (ns, _), inline)| {
                             let text = match inline {
                                 Some(t) => Ok((*t).to_string()),
-                                None => walk::read_limited(path),
+                                None => walk::read_limited(path).map_err(|e| e.to_string()),
                             };
                             match text {
                                 Ok(text) => parse_file(path, &text, ns),

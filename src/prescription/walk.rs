@@ -38,7 +38,7 @@ pub(super) fn collect(
         match std::fs::read_to_string(&meta)
             .map_err(|e| e.to_string())
             .and_then(|t| {
-                crate::input::yaml_budget::check(&t)?;
+                crate::input::yaml_budget::check(&t).map_err(|e| e.to_string())?;
                 serde_yaml::from_str::<Value>(&t).map_err(|e| e.to_string())
             }) {
             Ok(v) => {
@@ -210,22 +210,31 @@ const WALK_THREADS: usize = 8;
 
 /// Read a file of at most [`MAX_FILE_BYTES`] with as few system calls as
 /// possible (open, read until end, close).
-pub(super) fn read_limited(path: &Path) -> Result<String, String> {
+pub(super) fn read_limited(path: &Path) -> Result<String, Unreadable> {
     use std::io::Read;
     // Opening a FIFO would wait for a writer; a device never ends.
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
-        return Err("not a regular file (a pipe, device or socket is not read)".to_string());
+        return Err(Unreadable::NotAFile);
     }
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path)?;
     let mut buf = Vec::with_capacity(16 * 1024);
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "file is larger than the {MAX_FILE_BYTES}-byte limit"
-        ));
+        return Err(Unreadable::TooLarge);
     }
-    String::from_utf8(buf).map_err(|e| format!("not UTF-8: {e}"))
+    Ok(String::from_utf8(buf)?)
+}
+
+/// Why a prescription file was not read.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Unreadable {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("not a regular file (a pipe, device or socket is not read)")]
+    NotAFile,
+    #[error("file is larger than the {MAX_FILE_BYTES}-byte limit")]
+    TooLarge,
+    #[error("not UTF-8: {0}")]
+    NotUtf8(#[from] std::string::FromUtf8Error),
 }

@@ -2,6 +2,10 @@
 //! a failure, why a release is excluded, and why a package ran out of
 //! versions (the material of the explanation shown when no stack exists).
 
+use std::rc::Rc;
+
+use super::universe::ProjectView;
+
 /// A growable bit set of node ids.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bits(Vec<u64>);
@@ -32,13 +36,104 @@ impl Bits {
     }
 }
 
-/// Why a package ran out of versions, captured when it happened.
+/// A requirement on a package as it stood when the package ran out of
+/// candidates.
 #[derive(Debug, Clone)]
-pub struct Failure {
-    /// The requirements on it then, each with its chain back to the project.
-    pub required_by: Vec<String>,
-    /// Releases and why each was not usable (grouped by reason).
-    pub rejected: Vec<(String, Vec<String>)>,
+pub struct Demand {
+    /// The requirement, e.g. `werkzeug>=3.1.0`.
+    pub requirement: String,
+    /// The requiring package's name; `None` for the project.
+    pub from: Option<String>,
+    /// The requirer with its version (`flask 3.1.3`, `the project`).
+    pub requirer: String,
+    /// The requirement with its chain back to the project
+    /// (`werkzeug>=3.1.0 ← flask==3.1.3 ← the project`).
+    pub chain: String,
+}
+
+/// Why one candidate the search tried could not be used.
+#[derive(Debug, Clone)]
+pub enum Cause {
+    /// Its dependency metadata turned out unusable on the target.
+    Unusable(crate::kb::Rejection),
+    /// A unit's step refused it.
+    NotAcceptable {
+        /// The unit.
+        unit: String,
+        /// What it said.
+        message: String,
+    },
+    /// It clashed with packages decided before it (their labels).
+    Conflicts(Vec<String>),
+    /// A package it brought in ran out of candidates.
+    Below(Rc<Exhausted>),
+    /// A unit refused every complete stack with it.
+    Refused {
+        /// The unit.
+        unit: String,
+        /// What it said.
+        message: String,
+    },
+    /// The search below it failed without a recorded reason.
+    DependenciesFailed,
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unusable(why) => write!(f, "{why}"),
+            Self::NotAcceptable { unit, message } => {
+                write!(f, "not acceptable to unit {unit}: {message}")
+            }
+            Self::Conflicts(with) => write!(f, "conflicts with {}", with.join(", ")),
+            Self::Below(below) => write!(f, "{below}"),
+            Self::Refused { unit, message } => {
+                write!(f, "unit {unit} refused the complete stack: {message}")
+            }
+            Self::DependenciesFailed => f.write_str("every choice for its dependencies failed"),
+        }
+    }
+}
+
+/// A package that ran out of candidates, captured when it happened: who
+/// required it, why each release it could not take was excluded, and why
+/// each one it tried failed. A release that failed because a package it
+/// brought in ran out points at that package's record ([`Cause::Below`]),
+/// so the record of the last failure is the root of a derivation tree.
+#[derive(Debug, Clone)]
+pub struct Exhausted {
+    /// The package's name.
+    pub package: String,
+    /// Its releases (newest first).
+    pub view: Rc<ProjectView>,
+    /// The requirements on it.
+    pub demands: Vec<Demand>,
+    /// Releases excluded before any was tried, grouped by why (release
+    /// indices newest first).
+    pub excluded: Vec<(Exclusion, Vec<usize>)>,
+    /// Candidates tried, in the order tried, with why each failed.
+    pub tried: Vec<(usize, Cause)>,
+}
+
+impl std::fmt::Display for Exhausted {
+    /// One line: the requirements, and the first candidate's failure.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no release of {} could be used with ", self.package)?;
+        for (i, d) in self.demands.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" and ")?;
+            }
+            write!(f, "{} ({})", d.requirement, d.requirer)?;
+        }
+        if let Some((r, why)) = self.tried.first() {
+            let version = self.view.releases.get(*r).map_or_else(
+                || "an alternative".to_string(),
+                |_| self.view.version(*r).to_string(),
+            );
+            write!(f, "; {version} {why}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a release of a node cannot be taken in the current state.

@@ -6,6 +6,7 @@
 //! reports, or an [`Explanation`] of why no stack exists.
 
 pub mod conflict;
+pub mod derivation;
 pub mod explore;
 pub mod hash;
 pub mod pipeline;
@@ -17,6 +18,7 @@ pub mod universe;
 
 use std::collections::BTreeMap;
 
+pub use derivation::Derivation;
 pub use explore::{Budget, Exploration, explore};
 pub use pipeline::{Pipeline, Refusal};
 pub use solver::{Action, Counters, Episode, NewestFirst, Phase, Policy, Predictor, SearchRules};
@@ -159,6 +161,8 @@ pub struct Culprit {
 pub struct Explanation {
     /// The packages at the heart of the conflict, most contested first.
     pub culprits: Vec<Culprit>,
+    /// The failure that ended the search, down to the clash.
+    pub derivation: Option<Box<Derivation>>,
     /// What the units said while the search looked (reported beside the
     /// explanation, as a success reports its stack's).
     #[serde(skip)]
@@ -170,6 +174,9 @@ pub struct Explanation {
 
 impl std::fmt::Display for Explanation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(derivation) = &self.derivation {
+            return write!(f, "{derivation}");
+        }
         for (i, c) in self.culprits.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
@@ -257,14 +264,22 @@ fn explain(solver: &Solver) -> Explanation {
             .into_iter()
             .take(3)
             .map(|n| {
-                let f = n.last_failure.as_ref().expect("filtered");
+                let record = n.last_failure.as_ref().expect("filtered");
+                let d = Derivation::from_record(record);
                 Culprit {
                     name: n.name.clone(),
-                    required_by: f.required_by.clone(),
-                    rejected: f.rejected.clone(),
+                    required_by: d.required_by,
+                    rejected: d
+                        .rejected
+                        .into_iter()
+                        .map(|step| (step.reason, step.versions))
+                        .collect(),
                 }
             })
             .collect(),
+        derivation: solver
+            .derivation()
+            .map(|root| Box::new(Derivation::from_record(&root))),
         stack_info: solver.pipeline.stack_info.clone(),
         pipeline: solver.pipeline.ran.clone(),
     }

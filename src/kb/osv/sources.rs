@@ -36,6 +36,7 @@ fn parse_record(label: &Path, text: &str, json: bool) -> Result<Option<OsvRecord
         serde_json::from_str(text).map_err(|e| e.to_string())
     } else {
         crate::input::yaml_budget::check(text)
+            .map_err(|e| e.to_string())
             .and_then(|()| serde_yaml::from_str(text).map_err(|e| e.to_string()))
     };
     match parsed {

@@ -58,14 +58,16 @@ pub fn should_include(r: &mut Reader, v: &Value) -> ShouldInclude {
             r.selector(v, "should_include.recommendation_types", |r, v, p| {
                 let text = r.string(v, p)?;
                 text.parse::<RecommendationType>()
-                    .map_err(|e| r.error(p, e))
+                    .map_err(|e| r.error(p, e.to_string()))
                     .ok()
             });
     }
     if let Some(v) = m.get("decision_types") {
         out.decision_types = r.selector(v, "should_include.decision_types", |r, v, p| {
             let text = r.string(v, p)?;
-            text.parse::<DecisionType>().map_err(|e| r.error(p, e)).ok()
+            text.parse::<DecisionType>()
+                .map_err(|e| r.error(p, e.to_string()))
+                .ok()
         });
     }
     if let Some(v) = m.get("authenticated") {

@@ -18,6 +18,20 @@ pub(super) enum Why<'a> {
     Requirement(&'a Req),
 }
 
+impl Why<'_> {
+    /// Whether two releases are excluded for the same reason.
+    pub(super) fn same(&self, other: &Why<'_>) -> bool {
+        match (self, other) {
+            (Why::Target(a), Why::Target(b)) => a == b,
+            (Why::Sieve(a), Why::Sieve(b))
+            | (Why::Advisory(a), Why::Advisory(b))
+            | (Why::Constraint(a), Why::Constraint(b)) => a == b,
+            (Why::Requirement(a), Why::Requirement(b)) => std::ptr::eq(*a, *b),
+            _ => false,
+        }
+    }
+}
+
 impl Solver<'_, '_, '_> {
     /// Why release `r` of node `i` is excluded now, if it is, without
     /// building any text (the search loop asks this for every release).
@@ -56,7 +70,12 @@ impl Solver<'_, '_, '_> {
     /// Why release `r` of node `i` is excluded now, if it is. Pre-release
     /// policy is applied by [`Self::candidates`].
     pub fn exclusion(&self, i: usize, r: usize) -> Option<Exclusion> {
-        Some(match self.why_excluded(i, r)? {
+        Some(self.exclusion_of(self.why_excluded(i, r)?))
+    }
+
+    /// The exclusion `why` describes, in owned form.
+    pub(super) fn exclusion_of(&self, why: Why<'_>) -> Exclusion {
+        match why {
             Why::Target(rej) => Exclusion::Target(rej.to_string()),
             Why::Sieve(unit) => Exclusion::Sieve(unit.to_string()),
             Why::Advisory(ids) => Exclusion::Advisory(ids.to_string()),
@@ -64,7 +83,7 @@ impl Solver<'_, '_, '_> {
             Why::Requirement(q) => {
                 Exclusion::Requirement(q.edge().requirement_text(), self.requirer(q))
             }
-        })
+        }
     }
 
     pub(super) fn prereleases_allowed(&self, i: usize) -> bool {

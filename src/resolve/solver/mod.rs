@@ -16,7 +16,7 @@ mod decide;
 mod record;
 mod search;
 
-pub use super::conflict::{Bits, Exclusion, Failure};
+pub use super::conflict::{Bits, Cause, Demand, Exclusion, Exhausted};
 use super::pipeline::{Pinned, Pipeline, StepOutcome};
 pub use super::rules::{Action, Episode, NewestFirst, Phase, Policy, Predictor, SearchRules};
 use super::universe::{Edge, ProjectView, ReleaseDeps, Universe};
@@ -101,7 +101,7 @@ pub struct Decision {
     /// failed (true of the final stack: the decisions before this one
     /// stay as they were when it was taken). A candidate newer than the
     /// release decided and not listed here was ordered after it.
-    pub passed_over: Vec<(usize, String)>,
+    pub passed_over: Vec<(usize, Cause)>,
 }
 
 impl Choice {
@@ -164,8 +164,8 @@ pub struct Node {
     /// Decided before the packages it kept conflicting with (see
     /// [`CONFLICT_THRESHOLD`]).
     pub boosted: bool,
-    /// Why it last ran out of versions.
-    pub last_failure: Option<Failure>,
+    /// Why it last ran out of versions (kept for its first few failures).
+    pub last_failure: Option<Rc<Exhausted>>,
     /// Alternatives pseudonym units offer for its releases, computed once
     /// (see [`Alternative`]).
     pub alternatives: Option<Rc<[Alternative]>>,
@@ -224,9 +224,10 @@ pub struct Solver<'u, 'k, 'p> {
     /// A level to decide again, a boosted package first (set while the
     /// search unwinds to it).
     reorder: Option<usize>,
-    /// The first failure below the decision being tried, in words (the
-    /// reason a release that led to it was passed over).
-    exhausted: Option<String>,
+    /// The failure below the decision being tried (the reason a release
+    /// that led to it was passed over); after an episode with no stack,
+    /// the root of the derivation.
+    below: Option<Cause>,
 }
 
 /// How an episode ended.
@@ -259,7 +260,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             stopped: false,
             options: Rc::from(Vec::new()),
             reorder: None,
-            exhausted: None,
+            below: None,
         }
     }
 
@@ -391,16 +392,26 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
         }
     }
 
+    /// Why the last episode found no stack: the record of the package
+    /// whose failure ended it, each failed release pointing at the failure
+    /// below it.
+    pub fn derivation(&self) -> Option<Rc<Exhausted>> {
+        match &self.below {
+            Some(Cause::Below(root)) => Some(root.clone()),
+            _ => None,
+        }
+    }
+
     fn finish(&mut self) -> Result<(), Bits> {
         let resolved = self.pinned();
         if let Some(refusal) = self.pipeline.stride(&resolved) {
             self.counters.discarded += 1;
             tracing::debug!(unit = %refusal.unit, "stack discarded: {}", refusal.message);
-            if self.exhausted.is_none() {
-                self.exhausted = Some(format!(
-                    "unit {} refused the complete stack: {}",
-                    refusal.unit, refusal.message
-                ));
+            if self.below.is_none() {
+                self.below = Some(Cause::Refused {
+                    unit: refusal.unit.clone(),
+                    message: refusal.message.clone(),
+                });
             }
             // The stack is refused for the packages the unit matched: only
             // their versions, or whatever brought them in, can change that.

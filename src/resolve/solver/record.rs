@@ -2,7 +2,12 @@
 //! learn from it, restarting for the next episode, and the records of
 //! failures that explanations are built from.
 
-use super::{Action, Decision, Episode, Exclusion, Failure, Req, Solver};
+use std::rc::Rc;
+
+use super::candidates::Why;
+use super::{
+    Action, Cause, Decision, Demand, Episode, Exclusion, Exhausted, ProjectView, Req, Solver,
+};
 
 impl Solver<'_, '_, '_> {
     /// Name of the requirer of `req`, with its version.
@@ -101,48 +106,59 @@ impl Solver<'_, '_, '_> {
         out
     }
 
-    pub(super) fn record_failure(&mut self, p: usize, rejected: &[(usize, String)]) {
-        self.nodes[p].failures += 1;
-        tracing::trace!(
-            "{} ran out of versions ({} times); {} rejected: {:?}; required by {:?}",
-            self.nodes[p].name,
-            self.nodes[p].failures,
-            rejected.len(),
-            rejected.iter().take(3).collect::<Vec<_>>(),
-            self.nodes[p]
-                .reqs
-                .iter()
-                .map(|q| self.chain(q))
-                .collect::<Vec<_>>()
-        );
-        if self.nodes[p].failures > 3 {
-            return;
-        }
-        let required_by: Vec<String> = self.nodes[p].reqs.iter().map(|q| self.chain(q)).collect();
-        let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
-        let mut push = |reason: String, version: String| match grouped
-            .iter_mut()
-            .find(|(r, _)| *r == reason)
-        {
-            Some((_, vs)) => vs.push(version),
-            None => grouped.push((reason, vec![version])),
-        };
-        if let Some(view) = self.nodes[p].view.clone() {
-            for r in 0..view.releases.len() {
-                let version = view.version(r).to_string();
-                if let Some((_, why)) = rejected.iter().find(|(rel, _)| *rel == r) {
-                    push(why.clone(), version);
-                } else if let Some(ex) = self.exclusion(p, r) {
-                    push(ex.to_string(), version);
-                } else if view.releases[r].prerelease {
-                    push(Exclusion::Prerelease.to_string(), version);
-                }
+    /// The record of package `p` running out of candidates (the `tried`
+    /// ones, with why each failed): the requirements on it with their
+    /// chains, and why every other release was excluded, grouped.
+    pub(super) fn exhausted(
+        &self,
+        p: usize,
+        view: &Rc<ProjectView>,
+        tried: Vec<(usize, Cause)>,
+    ) -> Exhausted {
+        let node = &self.nodes[p];
+        let demands = node
+            .reqs
+            .iter()
+            .map(|q| Demand {
+                requirement: q.edge().requirement_text(),
+                from: q.from.map(|f| self.nodes[f].name.clone()),
+                requirer: self.requirer(q),
+                chain: self.chain(q),
+            })
+            .collect();
+        let mut groups: Vec<(Option<Why<'_>>, Vec<usize>)> = Vec::new();
+        for r in 0..view.releases.len() {
+            if tried.iter().any(|(t, _)| *t == r) {
+                continue;
+            }
+            let why = match self.why_excluded(p, r) {
+                Some(why) => Some(why),
+                None if view.releases[r].prerelease => None,
+                None => continue,
+            };
+            match groups.iter_mut().find(|(w, _)| match (w, &why) {
+                (Some(a), Some(b)) => a.same(b),
+                (None, None) => true,
+                _ => false,
+            }) {
+                Some((_, releases)) => releases.push(r),
+                None => groups.push((why, vec![r])),
             }
         }
-        self.nodes[p].last_failure = Some(Failure {
-            required_by,
-            rejected: grouped,
-        });
+        let excluded = groups
+            .into_iter()
+            .map(|(why, releases)| {
+                let exclusion = why.map_or(Exclusion::Prerelease, |w| self.exclusion_of(w));
+                (exclusion, releases)
+            })
+            .collect();
+        Exhausted {
+            package: node.name.clone(),
+            view: view.clone(),
+            demands,
+            excluded,
+            tried,
+        }
     }
 }
 

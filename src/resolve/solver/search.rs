@@ -8,7 +8,7 @@
 use std::rc::Rc;
 
 use super::{
-    Alternative, Bits, Choice, Edge, Pinned, Policy, ProjectView, ReleaseDeps, Req, Solver,
+    Alternative, Bits, Cause, Choice, Edge, Pinned, Policy, ProjectView, ReleaseDeps, Req, Solver,
     StepOutcome,
 };
 use crate::kb::KbError;
@@ -33,7 +33,7 @@ struct Attempts {
     /// Earlier decisions blamed so far.
     conflict: Bits,
     /// Candidates that failed, with why.
-    rejected: Vec<(usize, String)>,
+    rejected: Vec<(usize, Cause)>,
     /// The search level.
     level: usize,
 }
@@ -147,7 +147,7 @@ impl Solver<'_, '_, '_> {
     ) -> Result<Option<Answer>, KbError> {
         let p = at.p;
         if let ReleaseDeps::Unusable(why) = self.universe.requirements(&at.view, rel)? {
-            at.rejected.push((rel, why.to_string()));
+            at.rejected.push((rel, Cause::Unusable(why.clone())));
             return Ok(None);
         }
         let mark = self.trail.len();
@@ -165,7 +165,7 @@ impl Solver<'_, '_, '_> {
                     }
                 }
                 at.rejected
-                    .push((rel, format!("not acceptable to unit {unit}: {message}")));
+                    .push((rel, Cause::NotAcceptable { unit, message }));
                 return Ok(None);
             }
             StepOutcome::Skip { unit } => {
@@ -196,10 +196,7 @@ impl Solver<'_, '_, '_> {
         if let Some(done) = self.descend(p, mark, at.level, policy, &mut at.conflict)? {
             return Ok(Some(done));
         }
-        let why = self
-            .exhausted
-            .clone()
-            .unwrap_or_else(|| "every choice for its dependencies failed".to_string());
+        let why = self.below.take().unwrap_or(Cause::DependenciesFailed);
         at.rejected.push((rel, why));
         Ok(None)
     }
@@ -283,8 +280,7 @@ impl Solver<'_, '_, '_> {
             .max();
         self.undo_to(mark);
         at.conflict.union(c);
-        at.rejected
-            .push((rel, format!("conflicts with {}", culprits.join(", "))));
+        at.rejected.push((rel, Cause::Conflicts(culprits)));
         self.counters.backtracks += 1;
         let target = culprit_level?;
         self.nodes[p].conflicts += 1;
@@ -344,7 +340,7 @@ impl Solver<'_, '_, '_> {
         policy: &mut dyn Policy,
         conflict: &mut Bits,
     ) -> Result<Option<Answer>, KbError> {
-        self.exhausted = None;
+        self.below = None;
         let Err(mut cs) = self.search(level + 1, policy)? else {
             return Ok(Some(Ok(())));
         };
@@ -372,28 +368,23 @@ impl Solver<'_, '_, '_> {
         Ok(None)
     }
 
-    /// Every candidate of the package failed: say why (the first failure
-    /// below, kept for the release that led to it), record it, and blame
-    /// the earlier decisions.
+    /// Every candidate of the package failed: record why (the reason the
+    /// release above that led here failed), and blame the earlier
+    /// decisions.
     fn exhaust(&mut self, at: Attempts) -> Bits {
         let p = at.p;
-        if self.exhausted.is_none() {
-            let on: Vec<String> = self.nodes[p]
-                .reqs
-                .iter()
-                .map(|q| format!("{} ({})", q.edge().requirement_text(), self.requirer(q)))
-                .collect();
-            let mut text = format!(
-                "no release of {} could be used with {}",
-                self.nodes[p].name,
-                on.join(" and ")
-            );
-            if let Some((r, why)) = at.rejected.first() {
-                text.push_str(&format!("; {} {why}", at.view.version(*r)));
-            }
-            self.exhausted = Some(text);
+        self.nodes[p].failures += 1;
+        tracing::trace!(
+            "{} ran out of versions ({} times); {} tried",
+            self.nodes[p].name,
+            self.nodes[p].failures,
+            at.rejected.len(),
+        );
+        let record = Rc::new(self.exhausted(p, &at.view, at.rejected));
+        if self.nodes[p].failures <= 3 {
+            self.nodes[p].last_failure = Some(record.clone());
         }
-        self.record_failure(p, &at.rejected);
+        self.below = Some(Cause::Below(record));
         let mut conflict = at.conflict;
         conflict.remove(p);
         conflict
