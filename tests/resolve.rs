@@ -14,6 +14,11 @@ use common::thoth;
 use thoth_rs::kb::{KnowledgeBase, Lookup};
 use thoth_rs::python::{parse_requirement, parse_version};
 
+/// Run the binary in `dir` with `args`.
+fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    thoth().arg("-C").arg(dir).args(args).output().unwrap()
+}
+
 #[test]
 fn example_locks_pass_the_independent_checker() {
     for (name, dev) in [
@@ -109,12 +114,7 @@ fn latest_picks_what_a_newest_first_resolver_picks() {
 #[test]
 fn a_conflict_two_levels_down_is_a_derivation_from_the_project_to_the_clash() {
     let dir = project_with("sphinx>=8\nmarkupsafe<2\n");
-    let out = thoth()
-        .arg("-C")
-        .arg(dir.path())
-        .args(["advise", "--json"])
-        .output()
-        .unwrap();
+    let out = run_in(dir.path(), &["advise", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let root = &report["explanation"]["derivation"];
@@ -182,32 +182,21 @@ fn a_conflict_two_levels_down_is_a_derivation_from_the_project_to_the_clash() {
     );
 
     // The text shows the same tree, indented level by level.
-    let out = thoth()
-        .arg("-C")
-        .arg(dir.path())
-        .args(["advise"])
-        .output()
-        .unwrap();
+    let out = run_in(dir.path(), &["advise"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = |needle: &str| {
+    // Where each package's block starts, and how far it is indented.
+    let block = |package: &str| {
+        let needle = format!("no version of {package} satisfies");
         stderr
             .lines()
-            .position(|l| l.contains(needle))
+            .enumerate()
+            .find(|(_, l)| l.contains(&needle))
+            .map(|(i, l)| (i, l.len() - l.trim_start().len()))
             .unwrap_or_else(|| panic!("no line with {needle:?}:\n{stderr}"))
     };
-    let (sphinx, jinja2, markupsafe) = (
-        line("no version of sphinx satisfies"),
-        line("no version of jinja2 satisfies"),
-        line("no version of markupsafe satisfies"),
-    );
-    assert!(sphinx < jinja2 && jinja2 < markupsafe, "{stderr}");
-    let indent = |i: usize| {
-        stderr.lines().nth(i).unwrap().len() - stderr.lines().nth(i).unwrap().trim_start().len()
-    };
-    assert!(
-        indent(sphinx) < indent(jinja2) && indent(jinja2) < indent(markupsafe),
-        "{stderr}"
-    );
+    let (sphinx, jinja2, markupsafe) = (block("sphinx"), block("jinja2"), block("markupsafe"));
+    assert!(sphinx.0 < jinja2.0 && jinja2.0 < markupsafe.0, "{stderr}");
+    assert!(sphinx.1 < jinja2.1 && jinja2.1 < markupsafe.1, "{stderr}");
 }
 
 #[test]
@@ -215,12 +204,7 @@ fn a_conflict_is_explained_and_nothing_is_written() {
     let dir = project_with("flask>=3\nwerkzeug<2\n");
     let lock = dir.path().join("Pipfile.lock");
     std::fs::write(&lock, "previous lock\n").unwrap();
-    let out = thoth()
-        .arg("-C")
-        .arg(dir.path())
-        .args(["advise"])
-        .output()
-        .unwrap();
+    let out = run_in(dir.path(), &["advise"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -234,12 +218,7 @@ fn a_conflict_is_explained_and_nothing_is_written() {
     );
     assert_eq!(std::fs::read_to_string(&lock).unwrap(), "previous lock\n");
 
-    let out = thoth()
-        .arg("-C")
-        .arg(dir.path())
-        .args(["advise", "--json"])
-        .output()
-        .unwrap();
+    let out = run_in(dir.path(), &["advise", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["error"], true);

@@ -164,7 +164,7 @@ pub enum SdistError {
         "it exists only as a source archive whose dependencies are dynamic: {0} \
          (no Metadata 2.2 PKG-INFO, egg-info or static pyproject.toml either)"
     )]
-    DynamicSetup(Unreadable),
+    DynamicSetup(DynamicArgument),
     /// PKG-INFO older than Metadata 2.2 beside a setup.py that could not
     /// be read (its version, or `unknown`).
     #[error(
@@ -192,14 +192,14 @@ pub enum SdistError {
 
 /// A `setup.py` argument that cannot be read, and which one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unreadable {
+pub struct DynamicArgument {
     /// The argument, when one argument is at fault.
     pub argument: Option<&'static str>,
     /// Why.
     pub why: super::setup_py::Dynamic,
 }
 
-impl std::fmt::Display for Unreadable {
+impl std::fmt::Display for DynamicArgument {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.argument {
             Some(argument) => write!(f, "{argument}: {}", self.why),
@@ -208,9 +208,9 @@ impl std::fmt::Display for Unreadable {
     }
 }
 
-impl From<super::setup_py::Dynamic> for Unreadable {
+impl From<super::setup_py::Dynamic> for DynamicArgument {
     fn from(why: super::setup_py::Dynamic) -> Self {
-        Unreadable {
+        DynamicArgument {
             argument: None,
             why,
         }
@@ -279,7 +279,7 @@ pub fn metadata_from(files: &SdistFiles) -> Result<(CoreMetadata, SdistSource), 
 
 /// Dependencies from `setup.py`'s literal arguments, completed by
 /// `setup.cfg`; `Err` says why they cannot be read.
-fn from_setup_py(setup_py: &str, setup_cfg: Option<&str>) -> Result<CoreMetadata, Unreadable> {
+fn from_setup_py(setup_py: &str, setup_cfg: Option<&str>) -> Result<CoreMetadata, DynamicArgument> {
     use super::setup_py::{Found, read, read_cfg};
     let args = read(setup_py)?;
     let cfg = match setup_cfg {
@@ -288,7 +288,7 @@ fn from_setup_py(setup_py: &str, setup_cfg: Option<&str>) -> Result<CoreMetadata
     };
     let pick = |own: Found<Vec<String>>, from_cfg: Option<Found<Vec<String>>>| match own {
         Found::Literal(l) => Ok(l),
-        Found::Dynamic(why) => Err(Unreadable {
+        Found::Dynamic(why) => Err(DynamicArgument {
             argument: Some("install_requires"),
             why,
         }),
@@ -304,7 +304,7 @@ fn from_setup_py(setup_py: &str, setup_cfg: Option<&str>) -> Result<CoreMetadata
     let extras = match args.extras_require {
         Found::Literal(e) => e,
         Found::Dynamic(why) => {
-            return Err(Unreadable {
+            return Err(DynamicArgument {
                 argument: Some("extras_require"),
                 why,
             });

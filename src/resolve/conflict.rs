@@ -111,7 +111,8 @@ pub struct Exhausted {
     /// Releases excluded before any was tried, grouped by why (release
     /// indices newest first).
     pub excluded: Vec<(Exclusion, Vec<usize>)>,
-    /// Candidates tried, in the order tried, with why each failed.
+    /// Releases tried, in the order tried, with why each failed (an
+    /// alternative that failed is not recorded: it is no release).
     pub tried: Vec<(usize, Cause)>,
 }
 

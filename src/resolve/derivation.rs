@@ -10,11 +10,11 @@
 
 use std::collections::BTreeSet;
 
-use super::conflict::{Cause, Exhausted};
+use super::conflict::{Cause, Exclusion, Exhausted};
 
 /// How deep the text follows failures below failures.
 const TEXT_DEPTH: usize = 6;
-/// How deep the data follows them.
+/// How many levels the data holds.
 const DATA_DEPTH: usize = 16;
 /// Versions listed before "and N more".
 const SHOWN: usize = 6;
@@ -45,93 +45,115 @@ pub struct Step {
     /// That package's failure, when one caused this.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub below: Option<Box<Derivation>>,
-    /// The other requirements on that package (with their chains).
+    /// The other requirements on that package that ruled releases out
+    /// (with their chains).
     #[serde(skip)]
     pub clashes_with: Vec<String>,
 }
 
 /// What groups releases: the same reason in words, or the same failure
 /// below (the package, what these releases require of it, and the other
-/// requirements it clashed with).
+/// requirements on it that ruled releases out).
 #[derive(PartialEq, Eq)]
 enum Key {
     Text(String),
-    Below(String, String, BTreeSet<String>),
+    Below(String, Option<String>, BTreeSet<String>),
+}
+
+/// The group for `key`, added (with the failure below that `below` gives)
+/// when it is new.
+fn group_of(
+    groups: &mut Vec<(Key, Step)>,
+    key: Key,
+    below: impl FnOnce() -> Option<Box<Derivation>>,
+) -> usize {
+    if let Some(g) = groups.iter().position(|(k, _)| *k == key) {
+        return g;
+    }
+    let step = match &key {
+        Key::Text(text) => Step {
+            versions: Vec::new(),
+            reason: text.clone(),
+            requires: None,
+            below: None,
+            clashes_with: Vec::new(),
+        },
+        Key::Below(package, wanted, others) => Step {
+            versions: Vec::new(),
+            reason: match wanted {
+                Some(req) => format!("requires {req}"),
+                None => format!("with it, {package} could not be decided"),
+            },
+            requires: wanted.clone(),
+            below: below(),
+            clashes_with: others.iter().cloned().collect(),
+        },
+    };
+    groups.push((key, step));
+    groups.len() - 1
 }
 
 impl Derivation {
-    /// The derivation rooted at `record`.
+    /// The derivation rooted at `record`, failures below followed.
     pub fn from_record(record: &Exhausted) -> Self {
+        Self::build(record, DATA_DEPTH - 1)
+    }
+
+    /// `record` alone: its releases grouped, failures below only named.
+    pub fn flat(record: &Exhausted) -> Self {
         Self::build(record, 0)
     }
 
+    /// Group `record`'s releases by reason (one step per reason, newest
+    /// group first), following failures below for `depth` more levels.
     fn build(record: &Exhausted, depth: usize) -> Self {
-        let view = &record.view;
-        let mut reasons: Vec<(usize, Key, Option<&Cause>, String)> = Vec::new();
+        let mut groups: Vec<(Key, Step)> = Vec::new();
+        // (release, group) for every release with a reason.
+        let mut members: Vec<(usize, usize)> = Vec::new();
         for (exclusion, releases) in &record.excluded {
-            let text = exclusion.to_string();
-            for &r in releases {
-                reasons.push((r, Key::Text(text.clone()), None, String::new()));
-            }
+            let g = group_of(&mut groups, Key::Text(exclusion.to_string()), || None);
+            members.extend(releases.iter().map(|&r| (r, g)));
         }
         for (r, cause) in &record.tried {
-            if *r >= view.releases.len() {
-                continue;
-            }
-            let (key, reason) = match cause {
+            let g = match cause {
                 Cause::Below(child) => {
                     let wanted = requirement_from(child, &record.package);
-                    let reason = match &wanted {
-                        Some(req) => format!("requires {req}"),
-                        None => format!("with it, {} could not be decided", child.package),
-                    };
+                    // The other requirements that ruled releases out.
                     let others: BTreeSet<String> = child
                         .demands
                         .iter()
                         .filter(|d| d.from.as_deref() != Some(record.package.as_str()))
+                        .filter(|d| {
+                            child.excluded.iter().any(|(e, _)| {
+                                matches!(e, Exclusion::Requirement(req, by)
+                                    if *req == d.requirement && *by == d.requirer)
+                            })
+                        })
                         .map(|d| d.chain.clone())
                         .collect();
-                    let key = Key::Below(child.package.clone(), wanted.unwrap_or_default(), others);
-                    (key, reason)
+                    let key = Key::Below(child.package.clone(), wanted, others);
+                    group_of(&mut groups, key, || {
+                        (depth > 0).then(|| Box::new(Self::build(child, depth - 1)))
+                    })
                 }
-                other => {
-                    let text = other.to_string();
-                    (Key::Text(text.clone()), text)
-                }
+                other => group_of(&mut groups, Key::Text(other.to_string()), || None),
             };
-            reasons.push((*r, key, Some(cause), reason));
+            members.push((*r, g));
         }
-        reasons.sort_by_key(|(r, ..)| *r);
-        let mut groups: Vec<(Key, Step)> = Vec::new();
-        for (r, key, cause, reason) in reasons {
-            let version = view.version(r).to_string();
-            if let Some((_, step)) = groups.iter_mut().find(|(k, _)| *k == key) {
-                step.versions.push(version);
-                continue;
+        members.sort_unstable();
+        let mut order = Vec::with_capacity(groups.len());
+        for (r, g) in members {
+            let step = &mut groups[g].1;
+            if step.versions.is_empty() {
+                order.push(g);
             }
-            let mut step = Step {
-                versions: vec![version],
-                reason,
-                requires: None,
-                below: None,
-                clashes_with: Vec::new(),
-            };
-            match (cause, &key) {
-                (Some(Cause::Below(child)), Key::Below(_, wanted, others)) => {
-                    step.requires = (!wanted.is_empty()).then(|| wanted.clone());
-                    step.below =
-                        (depth + 1 < DATA_DEPTH).then(|| Box::new(Self::build(child, depth + 1)));
-                    step.clashes_with = others.iter().cloned().collect();
-                }
-                (_, Key::Text(text)) => step.reason.clone_from(text),
-                _ => {}
-            }
-            groups.push((key, step));
+            step.versions.push(record.view.version(r).to_string());
         }
+        let mut steps: Vec<Option<Step>> = groups.into_iter().map(|(_, s)| Some(s)).collect();
         Derivation {
             package: record.package.clone(),
             required_by: record.demands.iter().map(|d| d.chain.clone()).collect(),
-            rejected: groups.into_iter().map(|(_, step)| step).collect(),
+            rejected: order.into_iter().filter_map(|g| steps[g].take()).collect(),
         }
     }
 

@@ -265,7 +265,7 @@ fn explain(solver: &Solver) -> Explanation {
             .take(3)
             .map(|n| {
                 let record = n.last_failure.as_ref().expect("filtered");
-                let d = Derivation::from_record(record);
+                let d = Derivation::flat(record);
                 Culprit {
                     name: n.name.clone(),
                     required_by: d.required_by,

@@ -126,11 +126,12 @@ impl Solver<'_, '_, '_> {
                 chain: self.chain(q),
             })
             .collect();
+        let mut was_tried = vec![false; view.releases.len()];
+        for (r, _) in &tried {
+            was_tried[*r] = true;
+        }
         let mut groups: Vec<(Option<Why<'_>>, Vec<usize>)> = Vec::new();
-        for r in 0..view.releases.len() {
-            if tried.iter().any(|(t, _)| *t == r) {
-                continue;
-            }
+        for r in (0..view.releases.len()).filter(|&r| !was_tried[r]) {
             let why = match self.why_excluded(p, r) {
                 Some(why) => Some(why),
                 None if view.releases[r].prerelease => None,
