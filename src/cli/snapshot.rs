@@ -53,45 +53,44 @@ fn written(
     )
 }
 
-/// `snapshot sync --project`: resolve the project online for every
-/// environment and type asked for, then freeze what the searches used.
-fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCode, CliError> {
-    let started = std::time::Instant::now();
-    let args = |env: Option<&String>, t: Option<crate::policy::RecommendationType>| {
-        super::args::AdviseArgs {
-            project: super::args::ProjectArgs {
-                project: Some(p.project.clone()),
-                runtime_environment: env.cloned(),
-                knowledge: super::args::KnowledgeArgs {
-                    index_url: p.index_url.clone(),
-                    refresh: p.refresh,
-                    cache_dir: p.cache_dir.clone(),
-                    concurrency: usize::try_from(p.jobs).unwrap_or(16).max(1),
-                    ..super::args::KnowledgeArgs::default()
-                },
-                dev: true,
-                no_library_usage: true,
-                ..super::args::ProjectArgs::default()
+/// The `advise` arguments of one resolution `snapshot sync --project`
+/// runs (environment `env`, recommendation type `t`).
+fn sync_args(
+    p: &ProjectSync,
+    env: Option<&String>,
+    t: Option<crate::policy::RecommendationType>,
+) -> super::args::AdviseArgs {
+    super::args::AdviseArgs {
+        project: super::args::ProjectArgs {
+            project: Some(p.project.clone()),
+            runtime_environment: env.cloned(),
+            knowledge: super::args::KnowledgeArgs {
+                index_url: p.index_url.clone(),
+                refresh: p.refresh,
+                cache_dir: p.cache_dir.clone(),
+                concurrency: usize::try_from(p.jobs).unwrap_or(16).max(1),
+                ..super::args::KnowledgeArgs::default()
             },
-            recommendation_type: t,
-            exclude_newer: p.exclude_newer.clone(),
-            output: Some(
-                std::env::temp_dir().join(format!("thoth-rs-sync-{}.lock", std::process::id())),
-            ),
-            ..super::args::AdviseArgs::default()
-        }
-    };
-    let first = super::settings::advise_settings(
-        dir,
-        &args(p.environments.first(), p.types.first().copied()),
-    )?;
-    if first.knowledge.live.offline {
-        return Err(CliError::Usage(
-            "snapshot sync --project fetches from the index; it cannot run offline".into(),
-        ));
+            dev: true,
+            no_library_usage: true,
+            ..super::args::ProjectArgs::default()
+        },
+        recommendation_type: t,
+        exclude_newer: p.exclude_newer.clone(),
+        output: Some(
+            std::env::temp_dir().join(format!("thoth-rs-sync-{}.lock", std::process::id())),
+        ),
+        ..super::args::AdviseArgs::default()
     }
-    // Every environment of .thoth.yaml unless some are named.
-    let environments: Vec<Option<String>> = if !p.environments.is_empty() {
+}
+
+/// The environments to resolve for: those named, else every one of
+/// `.thoth.yaml`, else the default.
+fn environments_of(
+    p: &ProjectSync,
+    first: &crate::settings::AdviseSettings,
+) -> Vec<Option<String>> {
+    if !p.environments.is_empty() {
         p.environments.iter().cloned().map(Some).collect()
     } else {
         let names: Vec<Option<String>> = first
@@ -101,7 +100,60 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
             .filter_map(|e| e.name.value().map(|n| Some(n.to_string())))
             .collect();
         if names.is_empty() { vec![None] } else { names }
-    };
+    }
+}
+
+/// What the walk did, and what it could not do.
+fn report_walk(
+    c: &crate::sync::crawl::CrawlReport,
+    max_projects: u64,
+    progress: &Progress<'_>,
+    printer: &Printer,
+) {
+    printer.info(format!(
+        "walked {} projects in {} waves: {} releases chosen, {} with metadata read; {}",
+        c.progress.projects_met,
+        c.waves,
+        c.progress.metadata_wanted,
+        c.progress.metadata_done,
+        progress.line(&c.progress)
+    ));
+    for name in &c.roots_not_found {
+        printer.warn(format!("root {name}: not found on the index"));
+    }
+    if !c.over_limit.is_empty() {
+        printer.warn(format!(
+            "{} projects left out by --max-projects {} (e.g. {})",
+            c.over_limit.len(),
+            max_projects,
+            c.over_limit
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for (what, why) in c.failed_pages.iter().chain(&c.failed_metadata).take(20) {
+        printer.warn(format!("{what}: {why}"));
+    }
+}
+
+/// `snapshot sync --project`: resolve the project online for every
+/// environment and type asked for, then freeze what the searches used.
+fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCode, CliError> {
+    let started = std::time::Instant::now();
+    let args = |env: Option<&String>, t| sync_args(p, env, t);
+    let first = super::settings::advise_settings(
+        dir,
+        &args(p.environments.first(), p.types.first().copied()),
+    )?;
+    if first.knowledge.live.offline {
+        return Err(CliError::Usage(
+            "snapshot sync --project fetches from the index; it cannot run offline".into(),
+        ));
+    }
+    let environments = environments_of(p, &first);
     let types: Vec<Option<crate::policy::RecommendationType>> = if p.types.is_empty() {
         vec![None]
     } else {
@@ -252,10 +304,17 @@ impl Progress<'_> {
     }
 }
 
-/// `snapshot sync --roots/--package`: the dependency closure of the roots,
-/// through the live knowledge base.
-fn sync_roots(dir: &Path, r: &RootsSync, printer: &Printer) -> Result<ExitCode, CliError> {
-    let started = std::time::Instant::now();
+/// What `snapshot sync` walks from: the roots, the constraints on them,
+/// the roots as text (recorded in the snapshot) and the project read.
+struct Roots {
+    roots: Vec<Root>,
+    constraints: std::collections::BTreeMap<String, Vec<crate::python::VersionSpecifiers>>,
+    texts: Vec<String>,
+    project: Option<crate::input::Project>,
+}
+
+/// The roots of `--roots FILE` and `--package`.
+fn gather_roots(dir: &Path, r: &RootsSync) -> Result<Roots, CliError> {
     let mut roots: Vec<Root> = Vec::new();
     let mut constraints: std::collections::BTreeMap<String, Vec<crate::python::VersionSpecifiers>> =
         std::collections::BTreeMap::new();
@@ -292,6 +351,35 @@ fn sync_roots(dir: &Path, r: &RootsSync, printer: &Printer) -> Result<ExitCode, 
             "nothing to sync: give --project FILE, --roots FILE or --package REQUIREMENT".into(),
         ));
     }
+    Ok(Roots {
+        roots,
+        constraints,
+        texts,
+        project,
+    })
+}
+
+/// The walk's spinner (elapsed time and a message).
+fn spinner() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// `snapshot sync --roots/--package`: the dependency closure of the roots,
+/// through the live knowledge base.
+fn sync_roots(dir: &Path, r: &RootsSync, printer: &Printer) -> Result<ExitCode, CliError> {
+    let started = std::time::Instant::now();
+    let Roots {
+        roots,
+        constraints,
+        texts,
+        project,
+    } = gather_roots(dir, r)?;
     let opts = CrawlOptions {
         max_versions: (r.max_versions > 0).then_some(r.max_versions as usize),
         root_extras: if r.all_extras {
@@ -325,15 +413,7 @@ fn sync_roots(dir: &Path, r: &RootsSync, printer: &Printer) -> Result<ExitCode, 
         .as_ref()
         .map_or_else(|| dir.join("snapshot.sqlite"), |o| resolve(dir, o));
     let mut progress = Progress {
-        bar: (want_progress() && !printer.quiet).then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        }),
+        bar: (want_progress() && !printer.quiet).then(spinner),
         printer,
         started,
         last_line: started,
@@ -354,34 +434,7 @@ fn sync_roots(dir: &Path, r: &RootsSync, printer: &Printer) -> Result<ExitCode, 
         bar.finish_and_clear();
     }
     let outcome = outcome?;
-    let c = &outcome.crawl;
-    printer.info(format!(
-        "walked {} projects in {} waves: {} releases chosen, {} with metadata read; {}",
-        c.progress.projects_met,
-        c.waves,
-        c.progress.metadata_wanted,
-        c.progress.metadata_done,
-        progress.line(&c.progress)
-    ));
-    for name in &c.roots_not_found {
-        printer.warn(format!("root {name}: not found on the index"));
-    }
-    if !c.over_limit.is_empty() {
-        printer.warn(format!(
-            "{} projects left out by --max-projects {} (e.g. {})",
-            c.over_limit.len(),
-            r.max_projects,
-            c.over_limit
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    for (what, why) in c.failed_pages.iter().chain(&c.failed_metadata).take(20) {
-        printer.warn(format!("{what}: {why}"));
-    }
+    report_walk(&outcome.crawl, r.max_projects, &progress, printer);
     let knowledge = kb.report();
     printer.info(super::advise::describe_knowledge(&knowledge));
     if let Some(s) = &outcome.snapshot {
@@ -451,99 +504,116 @@ pub fn info(kb: &SqliteKb) -> Result<serde_json::Value, CliError> {
     }))
 }
 
+/// `snapshot info`: what a snapshot holds, as JSON or one line per key.
+fn show_info(
+    dir: &Path,
+    snapshot: Option<&Path>,
+    as_json: bool,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    let kb = open_snapshot(dir, snapshot)?;
+    let info = info(&kb)?;
+    if as_json {
+        printer.stdout(
+            &serde_json::to_string_pretty(&info).map_err(|e| CliError::Failure(e.to_string()))?,
+        )?;
+    } else {
+        let mut lines = Vec::new();
+        for key in [
+            "path",
+            "created_at",
+            "index_url",
+            "index_aliases",
+            "cutoff",
+            "max_versions",
+            "projects",
+            "unavailable_projects",
+            "releases",
+            "releases_with_metadata",
+            "releases_without_metadata",
+            "distributions",
+            "dependency_sets",
+            "dependencies",
+            "dangling_dependencies",
+            "advisories",
+            "affected_releases",
+            "advisories_source",
+            "advisories_newest",
+            "size_bytes",
+        ] {
+            let value = match &info[key] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".into(),
+                other => other.to_string(),
+            };
+            lines.push(format!("{key:<26} {value}"));
+        }
+        let roots = info["roots"].as_array().map(|r| r.len()).unwrap_or(0);
+        lines.push(format!("{:<26} {roots}", "roots"));
+        printer.stdout(&lines.join("\n"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `snapshot import-advisories`: OSV records into a snapshot file.
+fn import_advisories(
+    dir: &Path,
+    advisories: &[PathBuf],
+    snapshot: Option<PathBuf>,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    let path = match snapshot {
+        Some(p) => resolve(dir, &p),
+        None => {
+            return Err(CliError::Usage(
+                "import-advisories needs --snapshot PATH (the bundled snapshot is read-only)"
+                    .into(),
+            ));
+        }
+    };
+    SqliteKb::open(&path).map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut sources = Vec::new();
+    for a in advisories {
+        let source = resolve(dir, a);
+        if !source.is_dir() && !source.is_file() {
+            return Err(CliError::Usage(format!(
+                "{}: no such directory or OSV archive",
+                source.display()
+            )));
+        }
+        sources.push(source);
+    }
+    let imported = crate::kb::osv::import_into_snapshot(&path, &sources)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    printer.info(format!(
+        "imported {} advisories into {}; {} release/advisory pairs; {} duplicates folded, {} withdrawn left out",
+        imported.advisories,
+        path.display(),
+        imported.mapped,
+        imported.duplicates,
+        imported.withdrawn
+    ));
+    for s in &imported.sources {
+        printer.info(format!(
+            "  {}: {} records, newest {}",
+            s.source,
+            s.records,
+            s.newest.as_deref().unwrap_or("undated")
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(dir: &Path, command: SnapshotCommand, printer: &Printer) -> Result<ExitCode, CliError> {
     match command {
         SnapshotCommand::Info {
             snapshot,
             json: as_json,
-        } => {
-            let kb = open_snapshot(dir, snapshot.as_deref())?;
-            let info = info(&kb)?;
-            if as_json {
-                printer.stdout(
-                    &serde_json::to_string_pretty(&info)
-                        .map_err(|e| CliError::Failure(e.to_string()))?,
-                )?;
-            } else {
-                let mut lines = Vec::new();
-                for key in [
-                    "path",
-                    "created_at",
-                    "index_url",
-                    "index_aliases",
-                    "cutoff",
-                    "max_versions",
-                    "projects",
-                    "unavailable_projects",
-                    "releases",
-                    "releases_with_metadata",
-                    "releases_without_metadata",
-                    "distributions",
-                    "dependency_sets",
-                    "dependencies",
-                    "dangling_dependencies",
-                    "advisories",
-                    "affected_releases",
-                    "advisories_source",
-                    "advisories_newest",
-                    "size_bytes",
-                ] {
-                    let value = match &info[key] {
-                        serde_json::Value::String(s) => s.clone(),
-                        serde_json::Value::Null => "-".into(),
-                        other => other.to_string(),
-                    };
-                    lines.push(format!("{key:<26} {value}"));
-                }
-                let roots = info["roots"].as_array().map(|r| r.len()).unwrap_or(0);
-                lines.push(format!("{:<26} {roots}", "roots"));
-                printer.stdout(&lines.join("\n"))?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => show_info(dir, snapshot.as_deref(), as_json, printer),
         SnapshotCommand::ImportAdvisories {
             dir: advisories,
             snapshot,
-        } => {
-            let path = match snapshot {
-                Some(p) => resolve(dir, &p),
-                None => return Err(CliError::Usage(
-                    "import-advisories needs --snapshot PATH (the bundled snapshot is read-only)"
-                        .into(),
-                )),
-            };
-            SqliteKb::open(&path).map_err(|e| CliError::Usage(e.to_string()))?;
-            let mut sources = Vec::new();
-            for a in &advisories {
-                let source = resolve(dir, a);
-                if !source.is_dir() && !source.is_file() {
-                    return Err(CliError::Usage(format!(
-                        "{}: no such directory or OSV archive",
-                        source.display()
-                    )));
-                }
-                sources.push(source);
-            }
-            let imported = crate::kb::osv::import_into_snapshot(&path, &sources)
-                .map_err(|e| CliError::Usage(e.to_string()))?;
-            printer.info(format!(
-                "imported {} advisories into {}; {} release/advisory pairs; {} duplicates folded, {} withdrawn left out",
-                imported.advisories,
-                path.display(),
-                imported.mapped,
-                imported.duplicates,
-                imported.withdrawn
-            ));
-            for s in &imported.sources {
-                printer.info(format!(
-                    "  {}: {} records, newest {}",
-                    s.source,
-                    s.records,
-                    s.newest.as_deref().unwrap_or("undated")
-                ));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => import_advisories(dir, &advisories, snapshot, printer),
         SnapshotCommand::Upgrade { snapshot } => {
             let path = resolve(dir, &snapshot);
             let packed =

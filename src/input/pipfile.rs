@@ -127,57 +127,7 @@ impl Pipfile {
         }
         let cx = Cx::new(path, text);
 
-        let mut sources: Vec<Source> = Vec::new();
-        for (i, source) in raw.source.iter().enumerate() {
-            let at = cx.pos(source.span().start);
-            let key = format!("source[{i}]");
-            let table = source.get_ref();
-            let url = cx.string(table, "url", &key, at)?.ok_or_else(|| {
-                cx.err(
-                    at,
-                    format!("{key}.url"),
-                    "missing required key: expected the index URL",
-                )
-            })?;
-            let name = cx.string(table, "name", &key, at)?.ok_or_else(|| {
-                cx.err(
-                    at,
-                    format!("{key}.name"),
-                    "missing required key: expected a source name",
-                )
-            })?;
-            let verify_ssl = match table.get("verify_ssl") {
-                None => true,
-                Some(toml::Value::Boolean(b)) => *b,
-                Some(other) => {
-                    return Err(cx.err(
-                        at,
-                        format!("{key}.verify_ssl"),
-                        format!("expected true or false, found {}", other.type_str()),
-                    ));
-                }
-            };
-            if sources.iter().any(|s| s.name == name) {
-                return Err(cx.err(
-                    at,
-                    format!("{key}.name"),
-                    format!("duplicate source name `{name}`"),
-                ));
-            }
-            for extra in table.keys() {
-                if !matches!(extra.as_str(), "url" | "name" | "verify_ssl") {
-                    warnings.push(format!(
-                        "{}: unknown key `{key}.{extra}` ignored",
-                        path.display()
-                    ));
-                }
-            }
-            sources.push(Source {
-                name,
-                url,
-                verify_ssl,
-            });
-        }
+        let sources = cx.sources(&raw.source, &mut warnings)?;
 
         let packages = cx.entries(&raw.packages, "packages", &sources, &mut warnings)?;
         let (dev_packages, dev_error) =
@@ -186,21 +136,7 @@ impl Pipfile {
                 Err(e) => (Vec::new(), Some(e)),
             };
 
-        let mut requires = Requires::default();
-        if let Some(req) = &raw.requires {
-            let at = cx.pos(req.span().start);
-            requires.python_version = cx.string(req.get_ref(), "python_version", "requires", at)?;
-            requires.python_full_version =
-                cx.string(req.get_ref(), "python_full_version", "requires", at)?;
-            if let Some(v) = &requires.python_version {
-                python::parse_version(v)
-                    .map_err(|e| cx.err(at, "requires.python_version", e.message))?;
-            }
-            if let Some(v) = &requires.python_full_version {
-                python::parse_version(v)
-                    .map_err(|e| cx.err(at, "requires.python_full_version", e.message))?;
-            }
-        }
+        let requires = cx.requires(raw.requires.as_ref())?;
 
         let mut allow_prereleases = false;
         if let Some(section) = &raw.pipenv {
@@ -210,50 +146,7 @@ impl Pipfile {
                 .unwrap_or(false);
         }
 
-        let mut thoth = ThothSection::default();
-        if let Some(section) = &raw.thoth {
-            let at = cx.pos(section.span().start);
-            for (key, value) in section.get_ref() {
-                match (key.as_str(), value) {
-                    ("allow_prereleases", toml::Value::Table(map)) => {
-                        for (name, allowed) in map {
-                            let toml::Value::Boolean(allowed) = allowed else {
-                                return Err(cx.err(
-                                    at,
-                                    format!("thoth.allow_prereleases.{name}"),
-                                    "expected true or false",
-                                ));
-                            };
-                            let name = python::parse_name(name).map_err(|e| {
-                                cx.err(at, format!("thoth.allow_prereleases.{name}"), e.message)
-                            })?;
-                            thoth.allow_prereleases.insert(name.to_string(), *allowed);
-                        }
-                    }
-                    ("allow_prereleases", _) => {
-                        return Err(cx.err(
-                            at,
-                            "thoth.allow_prereleases",
-                            "expected a table of package = true/false",
-                        ));
-                    }
-                    ("disable_index_adjustment", toml::Value::Boolean(b)) => {
-                        thoth.disable_index_adjustment = *b
-                    }
-                    ("disable_index_adjustment", _) => {
-                        return Err(cx.err(
-                            at,
-                            "thoth.disable_index_adjustment",
-                            "expected true or false",
-                        ));
-                    }
-                    (other, _) => warnings.push(format!(
-                        "{}: unknown key `thoth.{other}` ignored",
-                        path.display()
-                    )),
-                }
-            }
-        }
+        let thoth = cx.thoth_section(raw.thoth.as_ref(), &mut warnings)?;
 
         Ok(Self {
             path: path.to_path_buf(),
@@ -279,6 +172,140 @@ struct Cx<'a> {
 }
 
 impl<'a> Cx<'a> {
+    /// The `[[source]]` tables.
+    fn sources(
+        &self,
+        raw: &[Spanned<toml::Table>],
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Source>, InputError> {
+        let mut sources: Vec<Source> = Vec::new();
+        for (i, source) in raw.iter().enumerate() {
+            let at = self.pos(source.span().start);
+            let key = format!("source[{i}]");
+            let table = source.get_ref();
+            let url = self.string(table, "url", &key, at)?.ok_or_else(|| {
+                self.err(
+                    at,
+                    format!("{key}.url"),
+                    "missing required key: expected the index URL",
+                )
+            })?;
+            let name = self.string(table, "name", &key, at)?.ok_or_else(|| {
+                self.err(
+                    at,
+                    format!("{key}.name"),
+                    "missing required key: expected a source name",
+                )
+            })?;
+            let verify_ssl = match table.get("verify_ssl") {
+                None => true,
+                Some(toml::Value::Boolean(b)) => *b,
+                Some(other) => {
+                    return Err(self.err(
+                        at,
+                        format!("{key}.verify_ssl"),
+                        format!("expected true or false, found {}", other.type_str()),
+                    ));
+                }
+            };
+            if sources.iter().any(|s| s.name == name) {
+                return Err(self.err(
+                    at,
+                    format!("{key}.name"),
+                    format!("duplicate source name `{name}`"),
+                ));
+            }
+            for extra in table.keys() {
+                if !matches!(extra.as_str(), "url" | "name" | "verify_ssl") {
+                    warnings.push(format!(
+                        "{}: unknown key `{key}.{extra}` ignored",
+                        self.path.display()
+                    ));
+                }
+            }
+            sources.push(Source {
+                name,
+                url,
+                verify_ssl,
+            });
+        }
+        Ok(sources)
+    }
+
+    /// The `[requires]` table.
+    fn requires(&self, raw: Option<&Spanned<toml::Table>>) -> Result<Requires, InputError> {
+        let mut requires = Requires::default();
+        if let Some(req) = raw {
+            let at = self.pos(req.span().start);
+            requires.python_version =
+                self.string(req.get_ref(), "python_version", "requires", at)?;
+            requires.python_full_version =
+                self.string(req.get_ref(), "python_full_version", "requires", at)?;
+            if let Some(v) = &requires.python_version {
+                python::parse_version(v)
+                    .map_err(|e| self.err(at, "requires.python_version", e.message))?;
+            }
+            if let Some(v) = &requires.python_full_version {
+                python::parse_version(v)
+                    .map_err(|e| self.err(at, "requires.python_full_version", e.message))?;
+            }
+        }
+        Ok(requires)
+    }
+
+    /// The `[thoth]` table.
+    fn thoth_section(
+        &self,
+        raw: Option<&Spanned<toml::Table>>,
+        warnings: &mut Vec<String>,
+    ) -> Result<ThothSection, InputError> {
+        let mut thoth = ThothSection::default();
+        if let Some(section) = raw {
+            let at = self.pos(section.span().start);
+            for (key, value) in section.get_ref() {
+                match (key.as_str(), value) {
+                    ("allow_prereleases", toml::Value::Table(map)) => {
+                        for (name, allowed) in map {
+                            let toml::Value::Boolean(allowed) = allowed else {
+                                return Err(self.err(
+                                    at,
+                                    format!("thoth.allow_prereleases.{name}"),
+                                    "expected true or false",
+                                ));
+                            };
+                            let name = python::parse_name(name).map_err(|e| {
+                                self.err(at, format!("thoth.allow_prereleases.{name}"), e.message)
+                            })?;
+                            thoth.allow_prereleases.insert(name.to_string(), *allowed);
+                        }
+                    }
+                    ("allow_prereleases", _) => {
+                        return Err(self.err(
+                            at,
+                            "thoth.allow_prereleases",
+                            "expected a table of package = true/false",
+                        ));
+                    }
+                    ("disable_index_adjustment", toml::Value::Boolean(b)) => {
+                        thoth.disable_index_adjustment = *b
+                    }
+                    ("disable_index_adjustment", _) => {
+                        return Err(self.err(
+                            at,
+                            "thoth.disable_index_adjustment",
+                            "expected true or false",
+                        ));
+                    }
+                    (other, _) => warnings.push(format!(
+                        "{}: unknown key `thoth.{other}` ignored",
+                        self.path.display()
+                    )),
+                }
+            }
+        }
+        Ok(thoth)
+    }
+
     fn new(path: &'a Path, text: &'a str) -> Self {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
@@ -380,6 +407,56 @@ impl<'a> Cx<'a> {
         Ok(out)
     }
 
+    /// `index = "NAME"` of a package: the name of one of `sources`.
+    fn source_name(
+        &self,
+        v: &toml::Value,
+        here: String,
+        at: (usize, usize),
+        sources: &[Source],
+    ) -> Result<String, InputError> {
+        let toml::Value::String(index) = v else {
+            return Err(self.err(at, here, "expected the name of a [[source]]"));
+        };
+        if !sources.iter().any(|s| &s.name == index) {
+            let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+            return Err(self.err(
+                at,
+                here,
+                format!(
+                    "index `{index}` is not a [[source]] name (known: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+        }
+        Ok(index.clone())
+    }
+
+    /// `extras = [...]` of a package.
+    fn extras(
+        &self,
+        v: &toml::Value,
+        here: &str,
+        at: (usize, usize),
+    ) -> Result<Vec<python::ExtraName>, InputError> {
+        let toml::Value::Array(items) = v else {
+            return Err(self.err(at, here, "expected a list of extra names"));
+        };
+        items
+            .iter()
+            .map(|item| {
+                let toml::Value::String(extra) = item else {
+                    return Err(self.err(at, here, "expected a list of extra names"));
+                };
+                python::parse_extra(extra).map_err(|e| self.err(at, here, e.message))
+            })
+            .collect()
+    }
+
     fn entry(
         &self,
         value: &toml::Value,
@@ -424,32 +501,7 @@ impl<'a> Cx<'a> {
                             entry.specifiers = python::parse_specifiers(spec)
                                 .map_err(|e| self.err(at, &here, e.message))?;
                         }
-                        "index" => {
-                            let toml::Value::String(index) = v else {
-                                return Err(self.err(
-                                    at,
-                                    here,
-                                    "expected the name of a [[source]]",
-                                ));
-                            };
-                            if !sources.iter().any(|s| &s.name == index) {
-                                let names: Vec<&str> =
-                                    sources.iter().map(|s| s.name.as_str()).collect();
-                                return Err(self.err(
-                                    at,
-                                    here,
-                                    format!(
-                                        "index `{index}` is not a [[source]] name (known: {})",
-                                        if names.is_empty() {
-                                            "none".to_string()
-                                        } else {
-                                            names.join(", ")
-                                        }
-                                    ),
-                                ));
-                            }
-                            entry.index = Some(index.clone());
-                        }
+                        "index" => entry.index = Some(self.source_name(v, here, at, sources)?),
                         "markers" => {
                             let toml::Value::String(m) = v else {
                                 return Err(self.err(at, here, "expected a marker string"));
@@ -457,24 +509,7 @@ impl<'a> Cx<'a> {
                             python::parse_marker(m).map_err(|e| self.err(at, &here, e.message))?;
                             markers.push(m.trim().to_string());
                         }
-                        "extras" => {
-                            let toml::Value::Array(items) = v else {
-                                return Err(self.err(at, here, "expected a list of extra names"));
-                            };
-                            for item in items {
-                                let toml::Value::String(extra) = item else {
-                                    return Err(self.err(
-                                        at,
-                                        &here,
-                                        "expected a list of extra names",
-                                    ));
-                                };
-                                entry.extras.push(
-                                    python::parse_extra(extra)
-                                        .map_err(|e| self.err(at, &here, e.message))?,
-                                );
-                            }
-                        }
+                        "extras" => entry.extras = self.extras(v, &here, at)?,
                         marker_key if MARKER_KEYS.contains(&marker_key) => {
                             let toml::Value::String(cond) = v else {
                                 return Err(self.err(

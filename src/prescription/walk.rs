@@ -10,6 +10,15 @@ use serde_yaml::Value;
 use super::manifest::{self, Manifest};
 use super::{Diagnostic, MAX_FILE_BYTES};
 
+/// A directory entry: its path, whether it is a directory, and the entry.
+type Entry = (PathBuf, bool, Option<std::fs::DirEntry>);
+
+/// Whether a file is a prescription file.
+fn taken(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.ends_with(".yaml") || name.ends_with(".yml")
+}
+
 /// Walk `dir` in sorted order for prescription files, each with its
 /// namespace; with `manifest`, record every directory entered and every
 /// file taken (relative to `root`).
@@ -28,41 +37,17 @@ pub(super) fn collect(
         record = manifest::DirRecord::new(dir.strip_prefix(root).unwrap_or(dir), dir);
         m.complete &= record.is_some();
     }
-    let mut ns = namespace.clone();
     let meta = dir.join("_prescription_metadata.yaml");
     let meta_stat = std::fs::metadata(&meta).ok().filter(|m| m.is_file());
     if let (Some(record), Some(m)) = (record.as_mut(), &meta_stat) {
         record.file("_prescription_metadata.yaml", m);
     }
-    if meta_stat.is_some() {
-        match std::fs::read_to_string(&meta)
-            .map_err(|e| e.to_string())
-            .and_then(|t| {
-                crate::input::yaml_budget::check(&t).map_err(|e| e.to_string())?;
-                serde_yaml::from_str::<Value>(&t).map_err(|e| e.to_string())
-            }) {
-            Ok(v) => {
-                let p = &v["prescription"];
-                ns = (
-                    p["name"].as_str().unwrap_or("UNKNOWN").to_string(),
-                    match &p["release"] {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        _ => "UNKNOWN".into(),
-                    },
-                );
-            }
-            Err(message) => errors.push(Diagnostic {
-                file: meta.display().to_string(),
-                unit: String::new(),
-                path: String::new(),
-                message,
-            }),
-        }
-    }
+    let ns = match meta_stat {
+        Some(_) => namespace_of(&meta, errors).unwrap_or_else(|| namespace.clone()),
+        None => namespace.clone(),
+    };
     // The entry's file type comes with the directory listing.
-    let mut entries: Vec<(PathBuf, bool, Option<std::fs::DirEntry>)> = match std::fs::read_dir(dir)
-    {
+    let mut entries: Vec<Entry> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .filter_map(|e| {
                 e.ok().map(|e| {
@@ -92,13 +77,9 @@ pub(super) fn collect(
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         !name.starts_with('.') && name != "_prescription_metadata.yaml"
     });
-    let taken = |path: &Path| {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        name.ends_with(".yaml") || name.ends_with(".yml")
-    };
     // This directory's files are recorded with it, before its subdirectories.
     if let (Some(m), Some(mut record)) = (manifest.as_deref_mut(), record) {
-        m.complete &= record_files(&mut record, &entries, taken);
+        m.complete &= record_files(&mut record, &entries);
         m.dirs.push(record);
     }
     // The top level of a directory argument is walked by several threads
@@ -107,63 +88,7 @@ pub(super) fn collect(
     // becomes free; results are joined in entry order.
     let subdirs: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].1).collect();
     if dir == root && subdirs.len() > 1 {
-        type Part = (
-            Vec<(PathBuf, (String, String))>,
-            Vec<Diagnostic>,
-            Option<Manifest>,
-        );
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let threads = WALK_THREADS.min(subdirs.len());
-        let recording = manifest.is_some();
-        let mut parts: Vec<(usize, Part)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    let (ns, next, subdirs, entries) = (&ns, &next, &subdirs, &entries);
-                    scope.spawn(move || {
-                        let mut done = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(&at) = subdirs.get(i) else {
-                                break;
-                            };
-                            let mut out = Vec::new();
-                            let mut errors = Vec::new();
-                            let mut part = recording.then(|| Manifest {
-                                complete: true,
-                                ..Manifest::default()
-                            });
-                            let path = &entries[at].0;
-                            collect(root, path, ns, &mut out, &mut errors, part.as_mut());
-                            done.push((at, (out, errors, part)));
-                        }
-                        done
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        parts.sort_unstable_by_key(|p| p.0);
-        let mut parts = parts.into_iter().peekable();
-        for (at, (path, is_dir, _)) in entries.iter().enumerate() {
-            if !is_dir {
-                if taken(path) {
-                    out.push((path.clone(), ns.clone()));
-                }
-                continue;
-            }
-            let Some((_, (found, errs, part))) = parts.next_if(|p| p.0 == at) else {
-                continue;
-            };
-            out.extend(found);
-            errors.extend(errs);
-            if let (Some(m), Some(part)) = (manifest.as_deref_mut(), part) {
-                m.dirs.extend(part.dirs);
-                m.complete &= part.complete;
-            }
-        }
+        walk_in_parallel(root, &ns, &entries, &subdirs, out, errors, manifest);
         return;
     }
     for (path, is_dir, _) in &entries {
@@ -175,14 +100,114 @@ pub(super) fn collect(
     }
 }
 
-/// Record in `record` the files of `entries` that are `taken`, with their
-/// size and time as the compiler reads them (through a symbolic link);
-/// false if one cannot be recorded.
-fn record_files(
-    record: &mut manifest::DirRecord,
-    entries: &[(PathBuf, bool, Option<std::fs::DirEntry>)],
-    taken: impl Fn(&Path) -> bool,
-) -> bool {
+/// The namespace (name, release) `_prescription_metadata.yaml` at `meta`
+/// gives; `None`, with the error recorded, when it cannot be read.
+fn namespace_of(meta: &Path, errors: &mut Vec<Diagnostic>) -> Option<(String, String)> {
+    match std::fs::read_to_string(meta)
+        .map_err(|e| e.to_string())
+        .and_then(|t| {
+            crate::input::yaml_budget::check(&t).map_err(|e| e.to_string())?;
+            serde_yaml::from_str::<Value>(&t).map_err(|e| e.to_string())
+        }) {
+        Ok(v) => {
+            let p = &v["prescription"];
+            Some((
+                p["name"].as_str().unwrap_or("UNKNOWN").to_string(),
+                match &p["release"] {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => "UNKNOWN".into(),
+                },
+            ))
+        }
+        Err(message) => {
+            errors.push(Diagnostic {
+                file: meta.display().to_string(),
+                unit: String::new(),
+                path: String::new(),
+                message,
+            });
+            None
+        }
+    }
+}
+
+/// Walk the subdirectories `subdirs` of `entries` (the top level of a
+/// directory argument) on several threads, each taking the next one as it
+/// becomes free, and join the results in entry order with the files of
+/// the top level.
+fn walk_in_parallel(
+    root: &Path,
+    ns: &(String, String),
+    entries: &[Entry],
+    subdirs: &[usize],
+    out: &mut Vec<(PathBuf, (String, String))>,
+    errors: &mut Vec<Diagnostic>,
+    mut manifest: Option<&mut Manifest>,
+) {
+    type Part = (
+        Vec<(PathBuf, (String, String))>,
+        Vec<Diagnostic>,
+        Option<Manifest>,
+    );
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = WALK_THREADS.min(subdirs.len());
+    let recording = manifest.is_some();
+    let mut parts: Vec<(usize, Part)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let next = &next;
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&at) = subdirs.get(i) else {
+                            break;
+                        };
+                        let mut out = Vec::new();
+                        let mut errors = Vec::new();
+                        let mut part = recording.then(|| Manifest {
+                            complete: true,
+                            ..Manifest::default()
+                        });
+                        let path = &entries[at].0;
+                        collect(root, path, ns, &mut out, &mut errors, part.as_mut());
+                        done.push((at, (out, errors, part)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    parts.sort_unstable_by_key(|p| p.0);
+    let mut parts = parts.into_iter().peekable();
+    for (at, (path, is_dir, _)) in entries.iter().enumerate() {
+        if !is_dir {
+            if taken(path) {
+                out.push((path.clone(), ns.clone()));
+            }
+            continue;
+        }
+        let Some((_, (found, errs, part))) = parts.next_if(|p| p.0 == at) else {
+            continue;
+        };
+        out.extend(found);
+        errors.extend(errs);
+        if let (Some(m), Some(part)) = (manifest.as_deref_mut(), part) {
+            m.dirs.extend(part.dirs);
+            m.complete &= part.complete;
+        }
+    }
+}
+
+/// Record in `record` the prescription files of `entries` ([`taken`]),
+/// with their size and time as the compiler reads them (through a symbolic
+/// link); false if one cannot be recorded.
+fn record_files(record: &mut manifest::DirRecord, entries: &[Entry]) -> bool {
     let mut complete = true;
     for (path, is_dir, entry) in entries {
         // A name the manifest cannot hold.

@@ -326,9 +326,8 @@ fn edge_marker(edge: &Edge) -> Option<String> {
     simplified.try_to_string()
 }
 
-fn collect(solver: &Solver, develop_of_root: &[bool]) -> Resolution {
-    let nodes = &solver.nodes;
-    // Which decided nodes the runtime (default) and dev roots reach.
+/// Which decided nodes the runtime (default) and the dev roots reach.
+fn reach(nodes: &[solver::Node], develop_of_root: &[bool]) -> (Vec<bool>, Vec<bool>) {
     let n = nodes.len();
     let mut default = vec![false; n];
     let mut develop = vec![false; n];
@@ -354,9 +353,78 @@ fn collect(solver: &Solver, develop_of_root: &[bool]) -> Resolution {
             }
         }
         if !changed {
-            break;
+            return (default, develop);
         }
     }
+}
+
+/// Who requires `node`, with what and under which markers.
+fn via_of(solver: &Solver, node: &solver::Node) -> Vec<Via> {
+    node.reqs
+        .iter()
+        .map(|q| Via {
+            from: q.from.map(|f| {
+                (
+                    solver.nodes[f].name.clone(),
+                    solver
+                        .decided_version(f)
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                )
+            }),
+            requirement: q.edge().requirement_text(),
+            marker: if q.from.is_none() {
+                q.edge().marker_text.clone()
+            } else {
+                edge_marker(q.edge())
+            },
+        })
+        .collect()
+}
+
+/// The markers a package is needed under: `None` when one requirement on
+/// it holds everywhere, else the requirements' markers or-ed.
+fn markers_of(via: &[Via]) -> Option<String> {
+    if via.iter().any(|v| v.marker.is_none()) {
+        return None;
+    }
+    let mut ms: Vec<String> = via.iter().filter_map(|v| v.marker.clone()).collect();
+    ms.sort();
+    ms.dedup();
+    if ms.len() == 1 {
+        ms.pop()
+    } else {
+        Some(
+            ms.iter()
+                .map(|m| format!("({m})"))
+                .collect::<Vec<_>>()
+                .join(" or "),
+        )
+    }
+}
+
+/// The newest release above `rel` the project's own requirements admit
+/// (not a pre-release, yanked or too new), when the project requires the
+/// package directly: the release a user would expect instead.
+fn held_back(node: &solver::Node, view: &universe::ProjectView, rel: usize) -> Option<usize> {
+    let direct: Vec<&solver::Req> = node.reqs.iter().filter(|q| q.from.is_none()).collect();
+    if direct.is_empty() {
+        return None;
+    }
+    (0..rel).find(|&r| {
+        let info = &view.releases[r];
+        !info.prerelease
+            && !matches!(
+                info.rejection,
+                Some(crate::kb::Rejection::Yanked(_) | crate::kb::Rejection::TooNew(_))
+            )
+            && direct.iter().all(|q| q.edge().admits(view, r))
+    })
+}
+
+fn collect(solver: &Solver, develop_of_root: &[bool]) -> Resolution {
+    let nodes = &solver.nodes;
+    let (default, develop) = reach(nodes, develop_of_root);
     let mut packages = Vec::new();
     let mut skipped = BTreeMap::new();
     let mut score = 0.0;
@@ -381,66 +449,12 @@ fn collect(solver: &Solver, develop_of_root: &[bool]) -> Resolution {
         };
         let view = node.view.as_ref().expect("decided nodes have views");
         let version = view.version(rel).clone();
-        let via: Vec<Via> = node
-            .reqs
-            .iter()
-            .map(|q| Via {
-                from: q.from.map(|f| {
-                    (
-                        nodes[f].name.clone(),
-                        solver
-                            .decided_version(f)
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                    )
-                }),
-                requirement: q.edge().requirement_text(),
-                marker: if q.from.is_none() {
-                    q.edge().marker_text.clone()
-                } else {
-                    edge_marker(q.edge())
-                },
-            })
-            .collect();
-        let markers = if via.iter().any(|v| v.marker.is_none()) {
-            None
-        } else {
-            let mut ms: Vec<String> = via.iter().filter_map(|v| v.marker.clone()).collect();
-            ms.sort();
-            ms.dedup();
-            if ms.len() == 1 {
-                ms.pop()
-            } else {
-                Some(
-                    ms.iter()
-                        .map(|m| format!("({m})"))
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                )
-            }
-        };
-        let newer_rejected = (0..rel)
+        let via = via_of(solver, node);
+        let markers = markers_of(&via);
+        let newer_rejected: Vec<(String, String)> = (0..rel)
             .map(|r| (view.version(r).to_string(), passed_over(solver, i, d, r)))
             .collect();
-        let held_back = if node.reqs.iter().any(|q| q.from.is_none()) {
-            (0..rel)
-                .find(|&r| {
-                    let info = &view.releases[r];
-                    !info.prerelease
-                        && !matches!(
-                            info.rejection,
-                            Some(crate::kb::Rejection::Yanked(_) | crate::kb::Rejection::TooNew(_))
-                        )
-                        && node
-                            .reqs
-                            .iter()
-                            .filter(|q| q.from.is_none())
-                            .all(|q| q.edge().admits(view, r))
-                })
-                .map(|r| (view.version(r).to_string(), passed_over(solver, i, d, r)))
-        } else {
-            None
-        };
+        let held_back = held_back(node, view, rel).map(|r| newer_rejected[r].clone());
         score += d.score;
         justification.extend(d.justification.iter().cloned());
         packages.push(ResolvedPackage {

@@ -102,6 +102,61 @@ fn before(record: &mut ProjectRecord, cutoff: i64) {
         .retain(|r| !r.distributions.is_empty() && !late(&r.upload_time));
 }
 
+/// Fill in what the layers know of `record`'s releases (metadata the
+/// listing did not carry, advisories by `rules`), drop digests of
+/// releases without metadata when `lean`, and count them in `report`.
+fn complete(
+    kb: &LayeredKb,
+    record: &mut ProjectRecord,
+    index: Option<std::sync::Arc<str>>,
+    rules: &[crate::kb::sqlite::AdvisoryRule],
+    lean: bool,
+    report: &mut ProjectSnapshot,
+) -> Result<(), KbError> {
+    // The record as the index lists it (digests included), for finding
+    // what the layers know of each release.
+    let listed = ProjectRecord {
+        index,
+        ..record.clone()
+    };
+    for (i, release) in record.releases.iter_mut().enumerate() {
+        if matches!(release.dependencies, Requires::NotFetched) {
+            match kb.known_metadata(&listed, i)? {
+                Some(MetadataAnswer::Known(meta)) => {
+                    release.dependencies = Requires::Known(meta.dependencies.clone());
+                    release.requires_python = meta
+                        .requires_python
+                        .clone()
+                        .or(release.requires_python.take());
+                    release.provides_extras = meta.provides_extras.clone();
+                }
+                Some(MetadataAnswer::Unavailable(reason)) => {
+                    release.dependencies = Requires::Unavailable(reason);
+                }
+                None => {}
+            }
+        }
+        if lean && matches!(release.dependencies, Requires::NotFetched) {
+            for d in &mut release.distributions {
+                d.sha256 = None;
+                d.url = None;
+            }
+        }
+        release.advisories = rules
+            .iter()
+            .filter(|r| r.affects(&release.version))
+            .map(|r| r.id.clone())
+            .collect();
+        report.releases += 1;
+        match release.dependencies {
+            Requires::Known(_) => report.with_metadata += 1,
+            Requires::Unavailable(_) => report.metadata_unavailable += 1,
+            Requires::NotFetched => report.not_fetched += 1,
+        }
+    }
+    Ok(())
+}
+
 /// Write a snapshot of everything `kb` looked up to `output`, atomically.
 pub fn write_project_snapshot(
     kb: &LayeredKb,
@@ -154,47 +209,14 @@ pub fn write_project_snapshot(
             before(&mut record, cutoff);
         }
         let rules = base_rules(&name)?;
-        // The record as the index lists it (digests included), for finding
-        // what the layers know of each release.
-        let listed = ProjectRecord {
-            index: found.index.clone(),
-            ..record.clone()
-        };
-        for (i, release) in record.releases.iter_mut().enumerate() {
-            if matches!(release.dependencies, Requires::NotFetched) {
-                match kb.known_metadata(&listed, i)? {
-                    Some(MetadataAnswer::Known(meta)) => {
-                        release.dependencies = Requires::Known(meta.dependencies.clone());
-                        release.requires_python = meta
-                            .requires_python
-                            .clone()
-                            .or(release.requires_python.take());
-                        release.provides_extras = meta.provides_extras.clone();
-                    }
-                    Some(MetadataAnswer::Unavailable(reason)) => {
-                        release.dependencies = Requires::Unavailable(reason);
-                    }
-                    None => {}
-                }
-            }
-            if facts.lean && matches!(release.dependencies, Requires::NotFetched) {
-                for d in &mut release.distributions {
-                    d.sha256 = None;
-                    d.url = None;
-                }
-            }
-            release.advisories = rules
-                .iter()
-                .filter(|r| r.affects(&release.version))
-                .map(|r| r.id.clone())
-                .collect();
-            report.releases += 1;
-            match release.dependencies {
-                Requires::Known(_) => report.with_metadata += 1,
-                Requires::Unavailable(_) => report.metadata_unavailable += 1,
-                Requires::NotFetched => report.not_fetched += 1,
-            }
-        }
+        complete(
+            kb,
+            &mut record,
+            found.index.clone(),
+            &rules,
+            facts.lean,
+            &mut report,
+        )?;
         for release in &record.releases {
             if let Requires::Known(deps) = &release.dependencies {
                 referenced.extend(deps.iter().map(|d| d.name.clone()));

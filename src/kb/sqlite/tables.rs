@@ -22,107 +22,27 @@ pub(crate) fn load_tables(
     display_name: String,
 ) -> Result<(Vec<i64>, ProjectRecord), KbError> {
     let e = sql_err(path);
-    let mut sets: HashMap<i64, Arc<Vec<Dependency>>> = HashMap::new();
-    {
-        let mut stmt = conn
-            .prepare_cached(
-            "SELECT d.set_id, d.name, d.extras, d.specifier, d.marker, d.extra FROM dependencies d \
-             WHERE d.set_id IN (SELECT dependency_set_id FROM releases WHERE project_id = ?1) \
-             ORDER BY d.set_id, d.position",
-            )
-            .map_err(&e)?;
-        let mut grouped: HashMap<i64, Vec<Dependency>> = HashMap::new();
-        let rows = stmt
-            .query_map([project_id], |r| {
-                let extras: String = r.get(2)?;
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    Dependency {
-                        name: r.get(1)?,
-                        extras: if extras.is_empty() {
-                            Vec::new()
-                        } else {
-                            extras.split(',').map(str::to_string).collect()
-                        },
-                        specifier: r.get(3)?,
-                        marker: r.get(4)?,
-                        extra: r.get(5)?,
-                    },
-                ))
-            })
-            .map_err(&e)?;
-        for row in rows {
-            let (set, dep) = row.map_err(&e)?;
-            grouped.entry(set).or_default().push(dep);
-        }
-        for (set, deps) in grouped {
-            sets.insert(set, Arc::new(deps));
-        }
-    }
+    let sets = dependency_sets(conn, path, project_id)?;
 
-    // Only what resolution needs; digests, sizes and URLs come with
-    // [`SqliteKb::files`].
-    let mut dists: HashMap<i64, Vec<(i64, Distribution)>> = HashMap::new();
-    {
-        // Sorted by row id here rather than with `ORDER BY`, which would
-        // make SQLite sort through a temporary b-tree.
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT release_id, filename, upload_time, requires_python, yanked, id FROM distributions \
-                 WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1)",
-            )
-            .map_err(&e)?;
-        let rows = stmt
-            .query_map([project_id], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(5)?,
-                    Distribution {
-                        filename: r.get(1)?,
-                        sha256: None,
-                        size: None,
-                        upload_time: r.get(2)?,
-                        requires_python: r.get(3)?,
-                        yanked: r.get::<_, i64>(4)? != 0,
-                        url: None,
-                    },
-                ))
-            })
-            .map_err(&e)?;
-        for row in rows {
-            let (release, id, dist) = row.map_err(&e)?;
-            dists.entry(release).or_default().push((id, dist));
-        }
-    }
+    let mut dists = distributions(conn, path, project_id)?;
     let mut files_of = |release: i64| -> Vec<Distribution> {
         let mut files = dists.remove(&release).unwrap_or_default();
         files.sort_unstable_by_key(|f| f.0);
         files.into_iter().map(|f| f.1).collect()
     };
 
-    let mut extras: HashMap<i64, Vec<String>> = HashMap::new();
-    let mut affected: HashMap<i64, Vec<String>> = HashMap::new();
-    for (sql, target) in [
-        (
-            "SELECT release_id, name FROM provides_extras WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY release_id, name",
-            &mut extras,
-        ),
-        (
-            "SELECT release_id, advisory_id FROM affected WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY release_id, advisory_id",
-            &mut affected,
-        ),
-    ] {
-        let mut stmt = conn.prepare_cached(sql).map_err(&e)?;
-        let rows = stmt
-            .query_map([project_id], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(&e)?;
-        for row in rows {
-            let (release, value) = row.map_err(&e)?;
-            target.entry(release).or_default().push(value);
-        }
-    }
+    let mut extras = per_release(
+        conn,
+        path,
+        project_id,
+        "SELECT release_id, name FROM provides_extras WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY release_id, name",
+    )?;
+    let mut affected = per_release(
+        conn,
+        path,
+        project_id,
+        "SELECT release_id, advisory_id FROM affected WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1) ORDER BY release_id, advisory_id",
+    )?;
 
     let mut releases = Vec::new();
     {
@@ -188,4 +108,113 @@ pub(crate) fn load_tables(
             index: None,
         },
     ))
+}
+
+/// The project's dependency sets by id.
+fn dependency_sets(
+    conn: &Connection,
+    path: &Path,
+    project_id: i64,
+) -> Result<HashMap<i64, Arc<Vec<Dependency>>>, KbError> {
+    let e = sql_err(path);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT d.set_id, d.name, d.extras, d.specifier, d.marker, d.extra FROM dependencies d \
+         WHERE d.set_id IN (SELECT dependency_set_id FROM releases WHERE project_id = ?1) \
+         ORDER BY d.set_id, d.position",
+        )
+        .map_err(&e)?;
+    let mut grouped: HashMap<i64, Vec<Dependency>> = HashMap::new();
+    let rows = stmt
+        .query_map([project_id], |r| {
+            let extras: String = r.get(2)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                Dependency {
+                    name: r.get(1)?,
+                    extras: if extras.is_empty() {
+                        Vec::new()
+                    } else {
+                        extras.split(',').map(str::to_string).collect()
+                    },
+                    specifier: r.get(3)?,
+                    marker: r.get(4)?,
+                    extra: r.get(5)?,
+                },
+            ))
+        })
+        .map_err(&e)?;
+    for row in rows {
+        let (set, dep) = row.map_err(&e)?;
+        grouped.entry(set).or_default().push(dep);
+    }
+    Ok(grouped
+        .into_iter()
+        .map(|(set, deps)| (set, Arc::new(deps)))
+        .collect())
+}
+
+/// The project's distributions by release id, each with its row id.
+/// Only what resolution needs; digests, sizes and URLs come with
+/// [`SqliteKb::files`](super::SqliteKb::files).
+fn distributions(
+    conn: &Connection,
+    path: &Path,
+    project_id: i64,
+) -> Result<HashMap<i64, Vec<(i64, Distribution)>>, KbError> {
+    let e = sql_err(path);
+    let mut dists: HashMap<i64, Vec<(i64, Distribution)>> = HashMap::new();
+    // Sorted by row id here rather than with `ORDER BY`, which would
+    // make SQLite sort through a temporary b-tree.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT release_id, filename, upload_time, requires_python, yanked, id FROM distributions \
+             WHERE release_id IN (SELECT id FROM releases WHERE project_id = ?1)",
+        )
+        .map_err(&e)?;
+    let rows = stmt
+        .query_map([project_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(5)?,
+                Distribution {
+                    filename: r.get(1)?,
+                    sha256: None,
+                    size: None,
+                    upload_time: r.get(2)?,
+                    requires_python: r.get(3)?,
+                    yanked: r.get::<_, i64>(4)? != 0,
+                    url: None,
+                },
+            ))
+        })
+        .map_err(&e)?;
+    for row in rows {
+        let (release, id, dist) = row.map_err(&e)?;
+        dists.entry(release).or_default().push((id, dist));
+    }
+    Ok(dists)
+}
+
+/// The values `sql` lists per release of the project (`?1` is its id;
+/// rows are `(release_id, value)`).
+fn per_release(
+    conn: &Connection,
+    path: &Path,
+    project_id: i64,
+    sql: &str,
+) -> Result<HashMap<i64, Vec<String>>, KbError> {
+    let e = sql_err(path);
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut stmt = conn.prepare_cached(sql).map_err(&e)?;
+    let rows = stmt
+        .query_map([project_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(&e)?;
+    for row in rows {
+        let (release, value) = row.map_err(&e)?;
+        out.entry(release).or_default().push(value);
+    }
+    Ok(out)
 }

@@ -1,6 +1,8 @@
 //! Parsing the sections of a unit (`should_include`, `match`, `run`) and
 //! whole units from YAML values.
 
+use std::collections::BTreeMap;
+
 use serde_yaml::{Mapping, Value};
 
 mod runtime;
@@ -74,74 +76,96 @@ pub fn should_include(r: &mut Reader, v: &Value) -> ShouldInclude {
         out.authenticated = r.boolean(v, "should_include.authenticated");
     }
     if let Some(v) = m.get("labels") {
-        match v {
-            Value::Mapping(map) => {
-                for (k, val) in map {
-                    let key = k.as_str().unwrap_or("?").to_string();
-                    if let Some(val) = r.string(val, &format!("should_include.labels.{key}")) {
-                        out.labels.insert(key, val);
-                    }
-                }
-            }
-            other => r.error(
-                "should_include.labels",
-                format!("expected a map of label = value, found {}", describe(other)),
-            ),
-        }
+        out.labels = labels(r, v);
     }
     if let Some(v) = m.get("library_usage") {
-        match v {
-            Value::Mapping(map) => {
-                for (k, syms) in map {
-                    let key = k.as_str().unwrap_or("?").to_string();
-                    let path = format!("should_include.library_usage.{key}");
-                    match syms {
-                        Value::Sequence(items) if !items.is_empty() => {
-                            let list = items
-                                .iter()
-                                .enumerate()
-                                .filter_map(|(i, s)| r.string(s, &format!("{path}[{i}]")))
-                                .collect();
-                            out.library_usage.insert(key, list);
-                        }
-                        _ => r.error(&path, "expected a non-empty list of symbols"),
-                    }
-                }
-            }
-            other => r.error(
-                "should_include.library_usage",
-                format!("expected a map, found {}", describe(other)),
-            ),
-        }
+        out.library_usage = library_usage(r, v);
     }
-    if let Some(v) = m.get("dependencies")
-        && let Some(map) = r.map(
-            v,
-            "should_include.dependencies",
-            &["boots", "pseudonyms", "sieves", "steps", "strides", "wraps"],
-        )
-    {
-        for (k, names) in map {
-            let key = k.as_str().unwrap_or("?").to_string();
-            let path = format!("should_include.dependencies.{key}");
-            match names {
-                Value::Sequence(items) => {
-                    let list = items
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, s)| r.string(s, &format!("{path}[{i}]")))
-                        .collect();
-                    out.dependencies.insert(key, list);
-                }
-                other => r.error(
-                    &path,
-                    format!("expected a list of unit names, found {}", describe(other)),
-                ),
-            }
-        }
+    if let Some(v) = m.get("dependencies") {
+        out.dependencies = dependencies(r, v);
     }
     if let Some(v) = m.get("runtime_environments") {
         out.runtime_environments = runtime(r, v).map(Box::new);
+    }
+    out
+}
+
+/// `should_include.labels`: label = value.
+fn labels(r: &mut Reader, v: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    match v {
+        Value::Mapping(map) => {
+            for (k, val) in map {
+                let key = k.as_str().unwrap_or("?").to_string();
+                if let Some(val) = r.string(val, &format!("should_include.labels.{key}")) {
+                    out.insert(key, val);
+                }
+            }
+        }
+        other => r.error(
+            "should_include.labels",
+            format!("expected a map of label = value, found {}", describe(other)),
+        ),
+    }
+    out
+}
+
+/// `should_include.library_usage`: library = symbols.
+fn library_usage(r: &mut Reader, v: &Value) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    match v {
+        Value::Mapping(map) => {
+            for (k, syms) in map {
+                let key = k.as_str().unwrap_or("?").to_string();
+                let path = format!("should_include.library_usage.{key}");
+                match syms {
+                    Value::Sequence(items) if !items.is_empty() => {
+                        let list = items
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, s)| r.string(s, &format!("{path}[{i}]")))
+                            .collect();
+                        out.insert(key, list);
+                    }
+                    _ => r.error(&path, "expected a non-empty list of symbols"),
+                }
+            }
+        }
+        other => r.error(
+            "should_include.library_usage",
+            format!("expected a map, found {}", describe(other)),
+        ),
+    }
+    out
+}
+
+/// `should_include.dependencies`: unit kind = unit names.
+fn dependencies(r: &mut Reader, v: &Value) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let Some(map) = r.map(
+        v,
+        "should_include.dependencies",
+        &["boots", "pseudonyms", "sieves", "steps", "strides", "wraps"],
+    ) else {
+        return out;
+    };
+    for (k, names) in map {
+        let key = k.as_str().unwrap_or("?").to_string();
+        let path = format!("should_include.dependencies.{key}");
+        match names {
+            Value::Sequence(items) => {
+                let list = items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| r.string(s, &format!("{path}[{i}]")))
+                    .collect();
+                out.insert(key, list);
+            }
+            other => r.error(
+                &path,
+                format!("expected a list of unit names, found {}", describe(other)),
+            ),
+        }
     }
     out
 }
@@ -175,150 +199,119 @@ pub fn matches(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Vec<MatchEn
         }
         other => vec![("match".to_string(), other)],
     };
-    let mut out = Vec::new();
-    for (path, entry) in entries {
-        let allowed: &[&str] = match kind {
-            UnitKind::Boot | UnitKind::SieveSkipPackage => &["package_name"],
-            UnitKind::Pseudonym | UnitKind::Sieve => &["package_version"],
-            UnitKind::Step | UnitKind::StepSkipPackage | UnitKind::StepAddPackage => {
-                &["package_version", "state"]
-            }
-            UnitKind::StepGroup => &["group"],
-            UnitKind::Stride | UnitKind::Wrap | UnitKind::WrapGhReleaseNotes => &["state"],
-        };
-        let Some(m) = r.map(entry, &path, allowed) else {
-            continue;
-        };
-        let mut e = MatchEntry::default();
-        if let Some(v) = m.get("package_name") {
-            e.package_name = r.name(v, &join(&path, "package_name"));
-        } else if kind == UnitKind::SieveSkipPackage {
-            r.error(&join(&path, "package_name"), "missing package_name");
+    entries
+        .into_iter()
+        .filter_map(|(path, entry)| match_entry(r, kind, &path, entry))
+        .collect()
+}
+
+/// One entry of `match` at `path`.
+fn match_entry(r: &mut Reader, kind: UnitKind, path: &str, entry: &Value) -> Option<MatchEntry> {
+    let allowed: &[&str] = match kind {
+        UnitKind::Boot | UnitKind::SieveSkipPackage => &["package_name"],
+        UnitKind::Pseudonym | UnitKind::Sieve => &["package_version"],
+        UnitKind::Step | UnitKind::StepSkipPackage | UnitKind::StepAddPackage => {
+            &["package_version", "state"]
         }
-        if let Some(v) = m.get("package_version") {
-            e.package_version = r.matcher(
-                v,
-                &join(&path, "package_version"),
-                kind == UnitKind::Pseudonym,
-            );
-        } else if matches!(
-            kind,
-            UnitKind::Pseudonym
-                | UnitKind::Sieve
-                | UnitKind::Step
-                | UnitKind::StepSkipPackage
-                | UnitKind::StepAddPackage
-        ) {
-            r.error(&join(&path, "package_version"), "missing package_version");
-        }
-        if let Some(v) = m.get("state") {
-            let sp = join(&path, "state");
-            if let Some(s) = r.map(
-                v,
-                &sp,
-                &[
-                    "resolved_dependencies",
-                    "package_version_from",
-                    "package_version_from_allow_other",
-                ],
-            ) {
-                let mut st = StateMatch::default();
-                if let Some(v) = s.get("resolved_dependencies") {
-                    st.resolved_dependencies = r.matchers(v, &join(&sp, "resolved_dependencies"));
-                }
-                if let Some(v) = s.get("package_version_from") {
-                    st.package_version_from = r.matchers(v, &join(&sp, "package_version_from"));
-                }
-                if let Some(v) = s.get("package_version_from_allow_other") {
-                    st.package_version_from_allow_other = r
-                        .boolean(v, &join(&sp, "package_version_from_allow_other"))
-                        .unwrap_or(false);
-                }
-                e.state = Some(st);
-            }
-        } else if matches!(kind, UnitKind::Stride | UnitKind::WrapGhReleaseNotes) {
-            r.error(&join(&path, "state"), "missing state.resolved_dependencies");
-        }
-        if kind == UnitKind::WrapGhReleaseNotes
-            && let Some(st) = &e.state
-            && st.resolved_dependencies.len() != 1
-        {
-            r.error(
-                &join(&path, "state.resolved_dependencies"),
-                "wrap.GHReleaseNotes matches exactly one package",
-            );
-        }
-        if let Some(v) = m.get("group") {
-            let gp = join(&path, "group");
-            match v {
-                Value::Sequence(items) if items.len() >= 2 => {
-                    for (i, it) in items.iter().enumerate() {
-                        let ip = format!("{gp}[{i}]");
-                        if let Some(g) = r.map(it, &ip, &["package_version"]) {
-                            match g.get("package_version") {
-                                Some(pv) => e.group.extend(r.matcher(
-                                    pv,
-                                    &join(&ip, "package_version"),
-                                    true,
-                                )),
-                                None => r.error(
-                                    &join(&ip, "package_version"),
-                                    "missing package_version",
-                                ),
+        UnitKind::StepGroup => &["group"],
+        UnitKind::Stride | UnitKind::Wrap | UnitKind::WrapGhReleaseNotes => &["state"],
+    };
+    let m = r.map(entry, path, allowed)?;
+    let mut e = MatchEntry::default();
+    if let Some(v) = m.get("package_name") {
+        e.package_name = r.name(v, &join(path, "package_name"));
+    } else if kind == UnitKind::SieveSkipPackage {
+        r.error(&join(path, "package_name"), "missing package_name");
+    }
+    if let Some(v) = m.get("package_version") {
+        e.package_version = r.matcher(
+            v,
+            &join(path, "package_version"),
+            kind == UnitKind::Pseudonym,
+        );
+    } else if matches!(
+        kind,
+        UnitKind::Pseudonym
+            | UnitKind::Sieve
+            | UnitKind::Step
+            | UnitKind::StepSkipPackage
+            | UnitKind::StepAddPackage
+    ) {
+        r.error(&join(path, "package_version"), "missing package_version");
+    }
+    if let Some(v) = m.get("state") {
+        let sp = join(path, "state");
+        e.state = state_match(r, v, &sp);
+    } else if matches!(kind, UnitKind::Stride | UnitKind::WrapGhReleaseNotes) {
+        r.error(&join(path, "state"), "missing state.resolved_dependencies");
+    }
+    if kind == UnitKind::WrapGhReleaseNotes
+        && let Some(st) = &e.state
+        && st.resolved_dependencies.len() != 1
+    {
+        r.error(
+            &join(path, "state.resolved_dependencies"),
+            "wrap.GHReleaseNotes matches exactly one package",
+        );
+    }
+    if let Some(v) = m.get("group") {
+        let gp = join(path, "group");
+        match v {
+            Value::Sequence(items) if items.len() >= 2 => {
+                for (i, it) in items.iter().enumerate() {
+                    let ip = format!("{gp}[{i}]");
+                    if let Some(g) = r.map(it, &ip, &["package_version"]) {
+                        match g.get("package_version") {
+                            Some(pv) => {
+                                e.group
+                                    .extend(r.matcher(pv, &join(&ip, "package_version"), true))
+                            }
+                            None => {
+                                r.error(&join(&ip, "package_version"), "missing package_version")
                             }
                         }
                     }
                 }
-                _ => r.error(&gp, "expected a list of at least two packages"),
             }
-        } else if kind == UnitKind::StepGroup {
-            r.error(&join(&path, "group"), "missing group");
+            _ => r.error(&gp, "expected a list of at least two packages"),
         }
-        out.push(e);
+    } else if kind == UnitKind::StepGroup {
+        r.error(&join(path, "group"), "missing group");
     }
-    out
+    Some(e)
+}
+
+/// `match.state`: what the resolved stack and the package's introducers
+/// must hold.
+fn state_match(r: &mut Reader, v: &Value, sp: &str) -> Option<StateMatch> {
+    let s = r.map(
+        v,
+        sp,
+        &[
+            "resolved_dependencies",
+            "package_version_from",
+            "package_version_from_allow_other",
+        ],
+    )?;
+    let mut st = StateMatch::default();
+    if let Some(v) = s.get("resolved_dependencies") {
+        st.resolved_dependencies = r.matchers(v, &join(sp, "resolved_dependencies"));
+    }
+    if let Some(v) = s.get("package_version_from") {
+        st.package_version_from = r.matchers(v, &join(sp, "package_version_from"));
+    }
+    if let Some(v) = s.get("package_version_from_allow_other") {
+        st.package_version_from_allow_other = r
+            .boolean(v, &join(sp, "package_version_from_allow_other"))
+            .unwrap_or(false);
+    }
+    Some(st)
 }
 
 /// Parse `run` for a unit kind.
 pub fn run(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Run {
     let mut out = Run::default();
-    let allowed: &[&str] = match kind {
-        UnitKind::Boot => &["log", "stack_info", "not_acceptable", "eager_stop_pipeline"],
-        UnitKind::Pseudonym => &["log", "stack_info", "yield"],
-        UnitKind::Sieve | UnitKind::SieveSkipPackage => &["log", "stack_info"],
-        UnitKind::Step => &[
-            "log",
-            "stack_info",
-            "score",
-            "justification",
-            "not_acceptable",
-            "eager_stop_pipeline",
-            "multi_package_resolution",
-        ],
-        UnitKind::StepSkipPackage => &["log", "stack_info", "multi_package_resolution"],
-        UnitKind::StepAddPackage => &[
-            "log",
-            "stack_info",
-            "package_version",
-            "multi_package_resolution",
-        ],
-        UnitKind::StepGroup => &[
-            "log",
-            "stack_info",
-            "score",
-            "justification",
-            "not_acceptable",
-            "eager_stop_pipeline",
-        ],
-        UnitKind::Stride => &["log", "stack_info", "not_acceptable", "eager_stop_pipeline"],
-        UnitKind::Wrap => &[
-            "log",
-            "stack_info",
-            "justification",
-            "advised_manifest_changes",
-        ],
-        UnitKind::WrapGhReleaseNotes => &["release_notes", "log", "stack_info"],
-    };
+    let allowed = run_keys(kind);
     let Some(v) = v else {
         if matches!(
             kind,
@@ -354,22 +347,7 @@ pub fn run(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Run {
         }
     }
     if let Some(v) = m.get("score") {
-        match v {
-            Value::Number(n) if n.is_f64() => {
-                let s = n.as_f64().unwrap_or(0.0);
-                if !(-1.0..=1.0).contains(&s) {
-                    r.error("run.score", format!("score {s} is outside [-1, 1]"));
-                }
-                out.score = Some(s.clamp(-1.0, 1.0));
-            }
-            Value::Number(n) => {
-                r.error("run.score", format!("score must be a float (write {n}.0)"))
-            }
-            other => r.error(
-                "run.score",
-                format!("expected a float, found {}", describe(other)),
-            ),
-        }
+        out.score = score(r, v);
     }
     if let Some(v) = m.get("multi_package_resolution") {
         out.multi_package_resolution = r
@@ -397,132 +375,216 @@ pub fn run(r: &mut Reader, kind: UnitKind, v: Option<&Value>) -> Run {
         );
     }
     if kind == UnitKind::Pseudonym {
-        match m.get("yield") {
-            Some(v) => {
-                if let Some(y) = r.map(
-                    v,
-                    "run.yield",
-                    &["yield_matched_version", "package_version"],
-                ) {
-                    let matched = y
-                        .get("yield_matched_version")
-                        .and_then(|v| r.boolean(v, "run.yield.yield_matched_version"))
-                        .unwrap_or(false);
-                    if let Some(pv) = y.get("package_version").and_then(|pv| {
-                        r.map(
-                            pv,
-                            "run.yield.package_version",
-                            &["name", "locked_version", "index_url"],
-                        )
-                    }) {
-                        let name = r.name(
-                            pv.get("name").unwrap_or(&Value::Null),
-                            "run.yield.package_version.name",
-                        );
-                        let locked = pv.get("locked_version").and_then(|v| {
-                            r.specifier(v, "run.yield.package_version.locked_version")
-                        });
-                        if matched && locked.is_some() {
-                            r.error(
-                                "run.yield",
-                                "yield_matched_version and locked_version exclude each other",
-                            );
-                        }
-                        let index_url = pv
-                            .get("index_url")
-                            .and_then(|v| r.index_match(v, "run.yield.package_version.index_url"));
-                        if let Some(name) = name {
-                            out.pseudonym = Some(Box::new(PseudonymYield {
-                                yield_matched_version: matched,
-                                name,
-                                locked_version: locked,
-                                index_url,
-                            }));
-                        }
-                    } else if y.get("package_version").is_none() {
-                        r.error("run.yield.package_version", "missing package_version");
-                    }
-                }
-            }
-            None => r.error("run.yield", "pseudonyms need run.yield"),
-        }
+        out.pseudonym = pseudonym_yield(r, m);
     }
     if kind == UnitKind::StepAddPackage {
-        match m.get("package_version").and_then(|pv| {
-            r.map(
-                pv,
-                "run.package_version",
-                &["name", "locked_version", "index_url", "develop"],
-            )
-        }) {
-            Some(pv) => {
-                let name = r.name(
-                    pv.get("name").unwrap_or(&Value::Null),
-                    "run.package_version.name",
-                );
-                let locked = pv
-                    .get("locked_version")
-                    .and_then(|v| r.string(v, "run.package_version.locked_version"));
-                let index = pv
-                    .get("index_url")
-                    .and_then(|v| r.string(v, "run.package_version.index_url"));
-                let develop = pv
-                    .get("develop")
-                    .and_then(|v| r.boolean(v, "run.package_version.develop"))
-                    .unwrap_or(false);
-                match (name, locked) {
-                    (Some(name), Some(locked_version)) => {
-                        out.add_package = Some(Box::new(AddPackage {
-                            name,
-                            locked_version,
-                            index_url: index,
-                            develop,
-                        }))
-                    }
-                    _ => r.error("run.package_version", "needs name and locked_version"),
-                }
-            }
-            None => r.error(
-                "run.package_version",
-                "step.AddPackage needs run.package_version",
-            ),
-        }
+        out.add_package = add_package(r, m);
     }
     if kind == UnitKind::WrapGhReleaseNotes {
-        match m.get("release_notes").and_then(|v| {
-            r.map(
-                v,
-                "run.release_notes",
-                &["organization", "repository", "tag_version_prefix"],
-            )
-        }) {
-            Some(rn) => {
-                let org = r.string(
-                    rn.get("organization").unwrap_or(&Value::Null),
-                    "run.release_notes.organization",
-                );
-                let repo = r.string(
-                    rn.get("repository").unwrap_or(&Value::Null),
-                    "run.release_notes.repository",
-                );
-                let prefix = rn
-                    .get("tag_version_prefix")
-                    .and_then(|v| r.string(v, "run.release_notes.tag_version_prefix"));
-                if let (Some(organization), Some(repository)) = (org, repo) {
-                    out.release_notes = Some(Box::new(ReleaseNotes {
-                        organization,
-                        repository,
-                        tag_version_prefix: prefix,
-                    }));
-                }
-            }
-            None => r.error(
-                "run.release_notes",
-                "wrap.GHReleaseNotes needs run.release_notes",
-            ),
-        }
+        out.release_notes = release_notes(r, m);
     }
     out
+}
+
+/// The `run` keys a unit kind may have.
+fn run_keys(kind: UnitKind) -> &'static [&'static str] {
+    match kind {
+        UnitKind::Boot => &["log", "stack_info", "not_acceptable", "eager_stop_pipeline"],
+        UnitKind::Pseudonym => &["log", "stack_info", "yield"],
+        UnitKind::Sieve | UnitKind::SieveSkipPackage => &["log", "stack_info"],
+        UnitKind::Step => &[
+            "log",
+            "stack_info",
+            "score",
+            "justification",
+            "not_acceptable",
+            "eager_stop_pipeline",
+            "multi_package_resolution",
+        ],
+        UnitKind::StepSkipPackage => &["log", "stack_info", "multi_package_resolution"],
+        UnitKind::StepAddPackage => &[
+            "log",
+            "stack_info",
+            "package_version",
+            "multi_package_resolution",
+        ],
+        UnitKind::StepGroup => &[
+            "log",
+            "stack_info",
+            "score",
+            "justification",
+            "not_acceptable",
+            "eager_stop_pipeline",
+        ],
+        UnitKind::Stride => &["log", "stack_info", "not_acceptable", "eager_stop_pipeline"],
+        UnitKind::Wrap => &[
+            "log",
+            "stack_info",
+            "justification",
+            "advised_manifest_changes",
+        ],
+        UnitKind::WrapGhReleaseNotes => &["release_notes", "log", "stack_info"],
+    }
+}
+
+/// `run.score`: a float in [-1, 1] (clamped, with an error, when outside).
+fn score(r: &mut Reader, v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let s = n.as_f64().unwrap_or(0.0);
+            if !(-1.0..=1.0).contains(&s) {
+                r.error("run.score", format!("score {s} is outside [-1, 1]"));
+            }
+            Some(s.clamp(-1.0, 1.0))
+        }
+        Value::Number(n) => {
+            r.error("run.score", format!("score must be a float (write {n}.0)"));
+            None
+        }
+        other => {
+            r.error(
+                "run.score",
+                format!("expected a float, found {}", describe(other)),
+            );
+            None
+        }
+    }
+}
+
+/// `run.yield` of a pseudonym: the package offered in place of the
+/// matched one.
+fn pseudonym_yield(r: &mut Reader, m: &Mapping) -> Option<Box<PseudonymYield>> {
+    match m.get("yield") {
+        Some(v) => {
+            if let Some(y) = r.map(
+                v,
+                "run.yield",
+                &["yield_matched_version", "package_version"],
+            ) {
+                let matched = y
+                    .get("yield_matched_version")
+                    .and_then(|v| r.boolean(v, "run.yield.yield_matched_version"))
+                    .unwrap_or(false);
+                if let Some(pv) = y.get("package_version").and_then(|pv| {
+                    r.map(
+                        pv,
+                        "run.yield.package_version",
+                        &["name", "locked_version", "index_url"],
+                    )
+                }) {
+                    let name = r.name(
+                        pv.get("name").unwrap_or(&Value::Null),
+                        "run.yield.package_version.name",
+                    );
+                    let locked = pv
+                        .get("locked_version")
+                        .and_then(|v| r.specifier(v, "run.yield.package_version.locked_version"));
+                    if matched && locked.is_some() {
+                        r.error(
+                            "run.yield",
+                            "yield_matched_version and locked_version exclude each other",
+                        );
+                    }
+                    let index_url = pv
+                        .get("index_url")
+                        .and_then(|v| r.index_match(v, "run.yield.package_version.index_url"));
+                    return name.map(|name| {
+                        Box::new(PseudonymYield {
+                            yield_matched_version: matched,
+                            name,
+                            locked_version: locked,
+                            index_url,
+                        })
+                    });
+                } else if y.get("package_version").is_none() {
+                    r.error("run.yield.package_version", "missing package_version");
+                }
+            }
+        }
+        None => r.error("run.yield", "pseudonyms need run.yield"),
+    }
+    None
+}
+
+/// `run.package_version` of a step that adds a package.
+fn add_package(r: &mut Reader, m: &Mapping) -> Option<Box<AddPackage>> {
+    match m.get("package_version").and_then(|pv| {
+        r.map(
+            pv,
+            "run.package_version",
+            &["name", "locked_version", "index_url", "develop"],
+        )
+    }) {
+        Some(pv) => {
+            let name = r.name(
+                pv.get("name").unwrap_or(&Value::Null),
+                "run.package_version.name",
+            );
+            let locked = pv
+                .get("locked_version")
+                .and_then(|v| r.string(v, "run.package_version.locked_version"));
+            let index = pv
+                .get("index_url")
+                .and_then(|v| r.string(v, "run.package_version.index_url"));
+            let develop = pv
+                .get("develop")
+                .and_then(|v| r.boolean(v, "run.package_version.develop"))
+                .unwrap_or(false);
+            match (name, locked) {
+                (Some(name), Some(locked_version)) => {
+                    return Some(Box::new(AddPackage {
+                        name,
+                        locked_version,
+                        index_url: index,
+                        develop,
+                    }));
+                }
+                _ => r.error("run.package_version", "needs name and locked_version"),
+            }
+        }
+        None => r.error(
+            "run.package_version",
+            "step.AddPackage needs run.package_version",
+        ),
+    }
+    None
+}
+
+/// `run.release_notes` of `wrap.GHReleaseNotes`.
+fn release_notes(r: &mut Reader, m: &Mapping) -> Option<Box<ReleaseNotes>> {
+    match m.get("release_notes").and_then(|v| {
+        r.map(
+            v,
+            "run.release_notes",
+            &["organization", "repository", "tag_version_prefix"],
+        )
+    }) {
+        Some(rn) => {
+            let org = r.string(
+                rn.get("organization").unwrap_or(&Value::Null),
+                "run.release_notes.organization",
+            );
+            let repo = r.string(
+                rn.get("repository").unwrap_or(&Value::Null),
+                "run.release_notes.repository",
+            );
+            let prefix = rn
+                .get("tag_version_prefix")
+                .and_then(|v| r.string(v, "run.release_notes.tag_version_prefix"));
+            if let (Some(organization), Some(repository)) = (org, repo) {
+                return Some(Box::new(ReleaseNotes {
+                    organization,
+                    repository,
+                    tag_version_prefix: prefix,
+                }));
+            }
+        }
+        None => r.error(
+            "run.release_notes",
+            "wrap.GHReleaseNotes needs run.release_notes",
+        ),
+    }
+    None
 }
 
 /// Parse one unit (`name`, `type`, `should_include`, `metadata`, `match`, `run`).
