@@ -121,24 +121,17 @@ fn check_package(
         package_version: Some(p.version.to_string()),
         section: Some(section),
     };
-    match kb.project(&p.name)? {
-        Lookup::Found(_) => {}
-        Lookup::Unavailable(reason) => {
-            out.push(finding(
-                MessageType::Error,
-                "MISSING-PACKAGE",
-                format!("{} is not available in the snapshot: {reason}", p.name),
-            ));
-            return Ok(());
-        }
-        Lookup::Missing => {
-            out.push(finding(
-                MessageType::Error,
-                "MISSING-PACKAGE",
-                format!("{} is not in the snapshot", p.name),
-            ));
-            return Ok(());
-        }
+    let missing = match kb.project(&p.name)? {
+        Lookup::Found(_) => None,
+        Lookup::Unavailable(reason) => Some(format!(
+            "{} is not available in the snapshot: {reason}",
+            p.name
+        )),
+        Lookup::Missing => Some(format!("{} is not in the snapshot", p.name)),
+    };
+    if let Some(message) = missing {
+        out.push(finding(MessageType::Error, "MISSING-PACKAGE", message));
+        return Ok(());
     }
     if kb.release(&p.name, &p.version)?.is_none() {
         out.push(finding(

@@ -318,6 +318,29 @@ pub fn search_plan(s: &AdviseSettings) -> (Box<dyn Predictor>, Budget) {
     )
 }
 
+/// The lock in the format asked for (`pipfile_lock` is already built).
+fn render(
+    s: &AdviseSettings,
+    resolution: &Resolution,
+    lock_ctx: &LockContext<'_>,
+    pipfile_lock: &serde_json::Value,
+) -> Result<String, AdviseError> {
+    let kb_err = |e: crate::kb::KbError| AdviseError::Resolve(ResolveError::Kb(e));
+    match s.format {
+        OutputFormat::PipfileLock => Ok(lock::render_pipfile_lock(pipfile_lock)),
+        OutputFormat::Requirements => lock::requirements_txt(resolution, lock_ctx).map_err(kb_err),
+        OutputFormat::Pylock => {
+            let env = &s.environment;
+            let (sys_platform, _, machine, _) = env.platform_parts();
+            let (python, requires_python) = env.python_bounds();
+            let marker = format!(
+                "sys_platform == '{sys_platform}' and platform_machine == '{machine}' and {python}"
+            );
+            lock::pylock(resolution, lock_ctx, &marker, Some(&requires_python)).map_err(kb_err)
+        }
+    }
+}
+
 /// Resolve the settings' project against `kb` with `prescriptions`, and
 /// render the lock in the requested format.
 pub fn advise(
@@ -397,21 +420,7 @@ pub fn advise(
     };
     let kb_err = |e: crate::kb::KbError| AdviseError::Resolve(ResolveError::Kb(e));
     let pipfile_lock = lock::pipfile_lock(&resolution, &lock_ctx).map_err(kb_err)?;
-    let rendered = match s.format {
-        OutputFormat::PipfileLock => lock::render_pipfile_lock(&pipfile_lock),
-        OutputFormat::Requirements => {
-            lock::requirements_txt(&resolution, &lock_ctx).map_err(kb_err)?
-        }
-        OutputFormat::Pylock => {
-            let env = &s.environment;
-            let (sys_platform, _, machine, _) = env.platform_parts();
-            let (python, requires_python) = env.python_bounds();
-            let marker = format!(
-                "sys_platform == '{sys_platform}' and platform_machine == '{machine}' and {python}"
-            );
-            lock::pylock(&resolution, &lock_ctx, &marker, Some(&requires_python)).map_err(kb_err)?
-        }
-    };
+    let rendered = render(s, &resolution, &lock_ctx, &pipfile_lock)?;
     let others = others
         .into_iter()
         .map(|r| {

@@ -251,19 +251,8 @@ impl StackGraph {
                 continue;
             }
             done.insert(name.clone(), wanted.clone());
-            let version = versions[name.as_str()];
-            let Ok(v) = parse_version(version) else {
+            let Some(deps) = locked_dependencies(kb, &name, versions[name.as_str()])? else {
                 continue;
-            };
-            let Some((record, i)) = kb.release(&name, &v)? else {
-                continue;
-            };
-            let deps = match &record.releases[i].dependencies {
-                Requires::Known(d) => d.clone(),
-                _ => match kb.metadata(&record, i)? {
-                    MetadataAnswer::Known(m) => m.dependencies.clone(),
-                    MetadataAnswer::Unavailable(_) => Arc::new(Vec::new()),
-                },
             };
             let extra_names: Vec<ExtraName> =
                 wanted.iter().filter_map(|e| parse_extra(e).ok()).collect();
@@ -294,15 +283,27 @@ impl StackGraph {
                 }
             }
         }
+        g.hang_unrequired(locked);
         for l in locked {
-            let n = g.nodes[&l.name];
-            if g.graph
+            let reasons = g.newer_reasons(kb, &l.name, &l.version, query)?;
+            g.newer_rejected.insert(l.name.clone(), reasons);
+        }
+        Ok(g)
+    }
+
+    /// Locked packages nothing requires hang from the project, with a
+    /// note as their requirement.
+    fn hang_unrequired(&mut self, locked: &[Locked]) {
+        for l in locked {
+            let n = self.nodes[&l.name];
+            if self
+                .graph
                 .edges_directed(n, Direction::Incoming)
                 .next()
                 .is_none()
             {
-                g.graph.add_edge(
-                    g.root,
+                self.graph.add_edge(
+                    self.root,
                     n,
                     Requirement {
                         requirement: "(in the lock; nothing requires it)".into(),
@@ -311,10 +312,7 @@ impl StackGraph {
                     },
                 );
             }
-            let reasons = g.newer_reasons(kb, &l.name, &l.version, query)?;
-            g.newer_rejected.insert(l.name.clone(), reasons);
         }
-        Ok(g)
     }
 
     /// Why each release newer than `version` of `name` is not in the lock:
@@ -604,4 +602,27 @@ fn without_extra(marker: &str) -> Option<String> {
         .filter(|c| !c.trim_start_matches('(').starts_with("extra"))
         .collect();
     (!kept.is_empty()).then(|| kept.join(" and "))
+}
+
+/// The dependencies of `name` at the locked `version`, as `kb` knows them
+/// (none when its metadata is unavailable); `None` when `kb` does not
+/// know the release.
+fn locked_dependencies(
+    kb: &dyn KnowledgeBase,
+    name: &str,
+    version: &str,
+) -> Result<Option<Arc<Vec<crate::kb::Dependency>>>, KbError> {
+    let Ok(v) = parse_version(version) else {
+        return Ok(None);
+    };
+    let Some((record, i)) = kb.release(name, &v)? else {
+        return Ok(None);
+    };
+    Ok(Some(match &record.releases[i].dependencies {
+        Requires::Known(d) => d.clone(),
+        _ => match kb.metadata(&record, i)? {
+            MetadataAnswer::Known(m) => m.dependencies.clone(),
+            MetadataAnswer::Unavailable(_) => Arc::new(Vec::new()),
+        },
+    }))
 }

@@ -181,6 +181,40 @@ fn distro_python_version(xy: &str, deb: &[DebPackage], rpm: &[RpmPackage]) -> Op
         .filter(|v| v.strip_prefix(xy).is_some_and(|r| r.starts_with('.')))
 }
 
+/// The interpreter `bin/NAME` (Python `xy`) of the virtual environment at
+/// `real_prefix` whose pyvenv.cfg says `cfg`, with its grouping key.
+fn venv_interpreter(
+    real_prefix: &str,
+    name: &str,
+    xy: &str,
+    cfg: &BTreeMap<String, String>,
+) -> (String, Interpreter) {
+    let path = format!("/{}", join(real_prefix, &format!("bin/{name}")));
+    let full = cfg
+        .get("version")
+        .or_else(|| cfg.get("version_info"))
+        .filter(|v| v.strip_prefix(xy).is_some_and(|r| r.starts_with('.')))
+        .map(|v| v.split('.').take(3).collect::<Vec<_>>().join("."));
+    (
+        format!("venv:{path}"),
+        Interpreter {
+            path,
+            version: xy.to_string(),
+            full_version: full,
+            kind: InterpreterKind::VirtualEnvironment,
+            prefix: format!("/{real_prefix}"),
+            externally_managed: false,
+            system_site_packages: Some(
+                cfg.get("include-system-site-packages")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            ),
+            home: cfg.get("home").cloned(),
+            aliases: Vec::new(),
+            site_dirs: Vec::new(),
+        },
+    )
+}
+
 /// Python interpreters (`…/bin/pythonX.Y`), each once.
 pub fn interpreters(
     root: &dyn Root,
@@ -219,34 +253,8 @@ pub fn interpreters(
         for (name, xy) in found_names {
             let xy = xy.as_str();
             let found = format!("/{bin}/{name}");
-            let cfg = cfg.clone();
-            let (key, interpreter) = match cfg {
-                Some(cfg) => {
-                    let path = format!("/{}", join(&real_prefix, &format!("bin/{name}")));
-                    let full = cfg
-                        .get("version")
-                        .or_else(|| cfg.get("version_info"))
-                        .filter(|v| v.strip_prefix(xy).is_some_and(|r| r.starts_with('.')))
-                        .map(|v| v.split('.').take(3).collect::<Vec<_>>().join("."));
-                    (
-                        format!("venv:{path}"),
-                        Interpreter {
-                            path,
-                            version: xy.to_string(),
-                            full_version: full,
-                            kind: InterpreterKind::VirtualEnvironment,
-                            prefix: format!("/{real_prefix}"),
-                            externally_managed: false,
-                            system_site_packages: Some(
-                                cfg.get("include-system-site-packages")
-                                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-                            ),
-                            home: cfg.get("home").cloned(),
-                            aliases: Vec::new(),
-                            site_dirs: Vec::new(),
-                        },
-                    )
-                }
+            let (key, interpreter) = match &cfg {
+                Some(cfg) => venv_interpreter(&real_prefix, &name, xy, cfg),
                 None => {
                     let Some(real) = root.canonical(&join(&bin, &name)) else {
                         continue;

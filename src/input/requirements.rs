@@ -143,6 +143,60 @@ impl RequirementsFile {
         result
     }
 
+    /// One option line (`-r FILE`, `--index-url URL`, …) of `path`.
+    fn option(
+        &mut self,
+        path: &Path,
+        line_no: usize,
+        line: &str,
+        target: Target,
+        walk: &mut Walk,
+    ) -> Result<(), InputError> {
+        let err = |message: String| InputError::file(path, message).at_line(line_no);
+        let (option, value) = split_option(line);
+        match option {
+            "-r" | "--requirement" | "-c" | "--constraint" => {
+                let value = value.ok_or_else(|| err(format!("`{option}` needs a file name")))?;
+                let base = path.parent().unwrap_or_else(|| Path::new("."));
+                let included = base.join(value);
+                let nested = if matches!(option, "-c" | "--constraint") {
+                    Target::Constraints
+                } else {
+                    target
+                };
+                self.read(&included, nested, walk, Some((path, line_no)))?;
+            }
+            "-i" | "--index-url" => {
+                let value = value.ok_or_else(|| err(format!("`{option}` needs a URL")))?;
+                self.index_url = Some(check_url(value).map_err(|e| err(e.to_string()))?);
+            }
+            "--extra-index-url" => {
+                let value = value.ok_or_else(|| err(format!("`{option}` needs a URL")))?;
+                self.extra_index_urls
+                    .push(check_url(value).map_err(|e| err(e.to_string()))?);
+            }
+            "--no-index" => self.no_index = true,
+            "--pre" => self.pre = true,
+            "-e" | "--editable" => {
+                return Err(err(
+                    "editable requirements (`-e`) are not supported: thoth-rs resolves \
+                     released distributions from an index snapshot"
+                        .into(),
+                ));
+            }
+            "-f" | "--find-links" | "--trusted-host" | "--prefer-binary" | "--only-binary"
+            | "--no-binary" | "--use-feature" | "--require-hashes" | "--config-settings"
+            | "--global-option" => {
+                self.warnings.push(format!(
+                    "{}:{line_no}: option `{option}` has no effect in thoth-rs and was ignored",
+                    path.display()
+                ));
+            }
+            _ => return Err(err(format!("unknown option `{option}`"))),
+        }
+        Ok(())
+    }
+
     fn parse_text(
         &mut self,
         path: &Path,
@@ -158,48 +212,7 @@ impl RequirementsFile {
                 continue;
             }
             if line.starts_with('-') {
-                let (option, value) = split_option(line);
-                match option {
-                    "-r" | "--requirement" | "-c" | "--constraint" => {
-                        let value =
-                            value.ok_or_else(|| err(format!("`{option}` needs a file name")))?;
-                        let base = path.parent().unwrap_or_else(|| Path::new("."));
-                        let included = base.join(value);
-                        let nested = if matches!(option, "-c" | "--constraint") {
-                            Target::Constraints
-                        } else {
-                            target
-                        };
-                        self.read(&included, nested, walk, Some((path, line_no)))?;
-                    }
-                    "-i" | "--index-url" => {
-                        let value = value.ok_or_else(|| err(format!("`{option}` needs a URL")))?;
-                        self.index_url = Some(check_url(value).map_err(|e| err(e.to_string()))?);
-                    }
-                    "--extra-index-url" => {
-                        let value = value.ok_or_else(|| err(format!("`{option}` needs a URL")))?;
-                        self.extra_index_urls
-                            .push(check_url(value).map_err(|e| err(e.to_string()))?);
-                    }
-                    "--no-index" => self.no_index = true,
-                    "--pre" => self.pre = true,
-                    "-e" | "--editable" => {
-                        return Err(err(
-                            "editable requirements (`-e`) are not supported: thoth-rs resolves \
-                             released distributions from an index snapshot"
-                                .into(),
-                        ));
-                    }
-                    "-f" | "--find-links" | "--trusted-host" | "--prefer-binary"
-                    | "--only-binary" | "--no-binary" | "--use-feature" | "--require-hashes"
-                    | "--config-settings" | "--global-option" => {
-                        self.warnings.push(format!(
-                            "{}:{line_no}: option `{option}` has no effect in thoth-rs and was ignored",
-                            path.display()
-                        ));
-                    }
-                    _ => return Err(err(format!("unknown option `{option}`"))),
-                }
+                self.option(path, line_no, line, target, walk)?;
                 continue;
             }
             let (spec, hashes) = split_hashes(line).map_err(|e| err(e.to_string()))?;

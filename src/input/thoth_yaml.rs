@@ -338,49 +338,7 @@ impl ThothConfig {
                     crate::python::parse_version(&v.0).map_err(|e| err(k, e.message))?;
                 }
             }
-            if let Some(platform) = env.platform.value()
-                && (platform.is_empty() || platform.contains(char::is_whitespace))
-            {
-                return Err(err(
-                    "platform",
-                    format!("invalid platform `{platform}`: expected e.g. linux-x86_64"),
-                ));
-            }
-            if let Some(image) = env.base_image.value()
-                && (image.is_empty() || image.contains(char::is_whitespace))
-            {
-                return Err(err(
-                    "base_image",
-                    format!("invalid base_image `{image}`: expected image:tag"),
-                ));
-            }
-            if let Some(image) = env.base_image.value()
-                && image.len() > crate::image::MAX_REFERENCE_LEN
-            {
-                return Err(err(
-                    "base_image",
-                    format!(
-                        "base_image is {} characters long; an image name or path is at most {}",
-                        image.len(),
-                        crate::image::MAX_REFERENCE_LEN
-                    ),
-                ));
-            }
-            if let Some(mode) = env.base_image_mode.value()
-                && crate::image::ImageMode::parse(mode).is_none()
-            {
-                return Err(err(
-                    "base_image_mode",
-                    format!(
-                        "invalid base_image_mode `{mode}`: expected one of {}",
-                        crate::image::ImageMode::NAMES
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
+            check_platform_and_image(env, &err)?;
         }
         Ok(())
     }
@@ -500,4 +458,56 @@ fn check_keys(path: &Path, text: &str, value: &serde_yaml::Value, warnings: &mut
             }
         }
     }
+}
+
+/// `platform`, `base_image` and `base_image_mode` of one runtime
+/// environment (`err` names the key).
+fn check_platform_and_image(
+    env: &RuntimeEnvironment,
+    err: &dyn Fn(&str, String) -> InputError,
+) -> Result<(), InputError> {
+    if let Some(platform) = env.platform.value()
+        && (platform.is_empty() || platform.contains(char::is_whitespace))
+    {
+        return Err(err(
+            "platform",
+            format!("invalid platform `{platform}`: expected e.g. linux-x86_64"),
+        ));
+    }
+    if let Some(image) = env.base_image.value()
+        && (image.is_empty() || image.contains(char::is_whitespace))
+    {
+        return Err(err(
+            "base_image",
+            format!("invalid base_image `{image}`: expected image:tag"),
+        ));
+    }
+    if let Some(image) = env.base_image.value()
+        && image.len() > crate::image::MAX_REFERENCE_LEN
+    {
+        return Err(err(
+            "base_image",
+            format!(
+                "base_image is {} characters long; an image name or path is at most {}",
+                image.len(),
+                crate::image::MAX_REFERENCE_LEN
+            ),
+        ));
+    }
+    if let Some(mode) = env.base_image_mode.value()
+        && crate::image::ImageMode::parse(mode).is_none()
+    {
+        return Err(err(
+            "base_image_mode",
+            format!(
+                "invalid base_image_mode `{mode}`: expected one of {}",
+                crate::image::ImageMode::NAMES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -21,7 +21,7 @@ mod writer;
 
 use super::layered::{Delivery, Key, Layers, PageAnswer};
 use super::metadata::CoreMetadata;
-use super::store::{Store, StoredMetadata};
+use super::store::{Store, StoredMetadata, StoredPage};
 use super::{
     Distribution, KbError, MetadataAnswer, ProjectRecord, ReleaseMetadata, Target, Wanted,
 };
@@ -325,6 +325,59 @@ impl Ctx {
         }
     }
 
+    /// A project page arrived from index `index` (fetched from `url`):
+    /// parse it, keep the stored files when the index suddenly lists none,
+    /// else queue it for the store and answer with what this run can use.
+    fn page_arrived(
+        &self,
+        index: Arc<str>,
+        name: &str,
+        url: &str,
+        parsed: Result<page::Page, page::PageError>,
+        cache: CacheHeaders,
+        stored: Option<&StoredPage>,
+    ) -> Delivery {
+        let counters = &self.layers.counters;
+        let (display, files) = match parsed {
+            Ok(p) => p,
+            Err(e) => return Delivery::Failed(format!("{}: {e}", redact(url))),
+        };
+        let file_count = files.len();
+        let record = page::to_record(
+            name,
+            display.filter(|d| d != name),
+            files,
+            Some(index.clone()),
+        );
+        if file_count == 0
+            && let Some(previous) = stored.filter(|p| p.files > 0)
+            && let Some(old) = &previous.record
+        {
+            tracing::warn!(
+                "{}: the index now lists no files for {name}; keeping the {} stored files",
+                redact(url),
+                previous.files
+            );
+            return Delivery::Page(PageAnswer::Found(
+                Arc::new(self.layers.for_run(old)),
+                previous.age(super::store::now()),
+            ));
+        }
+        counters.pages_fetched.fetch_add(1, Ordering::Relaxed);
+        // The whole page goes to the store; this run keeps only what
+        // its target can use.
+        let kept = self.layers.for_run(&record);
+        let blob = Store::page_blob(&record);
+        drop(record);
+        self.write(Write::Page {
+            index,
+            name: name.to_string(),
+            blob: Some(blob),
+            cache,
+        });
+        Delivery::Page(PageAnswer::Found(Arc::new(kept), 0))
+    }
+
     async fn fetch_page(&self, i: usize, name: &str, priority: &Priority) -> Delivery {
         let counters = &self.layers.counters;
         let index = self.layers.index_keys[i].clone();
@@ -366,44 +419,7 @@ impl Ctx {
             }) => {
                 let parsed = page::parse_page(&url, &bytes, content_type.as_deref());
                 drop(bytes);
-                let (display, files) = match parsed {
-                    Ok(p) => p,
-                    Err(e) => return Delivery::Failed(format!("{}: {e}", redact(&url))),
-                };
-                let file_count = files.len();
-                let record = page::to_record(
-                    name,
-                    display.filter(|d| d != name),
-                    files,
-                    Some(index.clone()),
-                );
-                if file_count == 0
-                    && let Some(previous) = stored.as_ref().filter(|p| p.files > 0)
-                    && let Some(old) = &previous.record
-                {
-                    tracing::warn!(
-                        "{}: the index now lists no files for {name}; keeping the {} stored files",
-                        redact(&url),
-                        previous.files
-                    );
-                    return Delivery::Page(PageAnswer::Found(
-                        Arc::new(self.layers.for_run(old)),
-                        previous.age(super::store::now()),
-                    ));
-                }
-                counters.pages_fetched.fetch_add(1, Ordering::Relaxed);
-                // The whole page goes to the store; this run keeps only what
-                // its target can use.
-                let kept = self.layers.for_run(&record);
-                let blob = Store::page_blob(&record);
-                drop(record);
-                self.write(Write::Page {
-                    index,
-                    name: name.to_string(),
-                    blob: Some(blob),
-                    cache,
-                });
-                Delivery::Page(PageAnswer::Found(Arc::new(kept), 0))
+                self.page_arrived(index, name, &url, parsed, cache, stored.as_ref())
             }
             Ok(Reply::NotModified(cache)) => match stored.and_then(|p| p.record) {
                 Some(record) => {

@@ -157,6 +157,26 @@ fn complete(
     Ok(())
 }
 
+/// The facts a project snapshot records about itself.
+fn snapshot_meta(kb: &LayeredKb, facts: SnapshotFacts, cutoff: &str) -> SnapshotMeta {
+    SnapshotMeta {
+        schema_version: crate::kb::SCHEMA_VERSION,
+        created_at: Some(crate::time::Timestamp::now().to_string()),
+        index_url: kb.meta().index_url.clone(),
+        roots: facts.roots,
+        cutoff: Some(cutoff.to_string()),
+        max_versions: facts.max_versions,
+        advisories_source: kb.base().and_then(|b| b.meta().advisories_source.clone()),
+        index_aliases: if facts.index_aliases.is_empty() {
+            kb.base()
+                .map(|b| b.meta().index_aliases.clone())
+                .unwrap_or_default()
+        } else {
+            facts.index_aliases
+        },
+    }
+}
+
 /// Write a snapshot of everything `kb` looked up to `output`, atomically.
 pub fn write_project_snapshot(
     kb: &LayeredKb,
@@ -247,22 +267,7 @@ pub fn write_project_snapshot(
     report.cutoff = crate::time::Timestamp::from_unix(oldest)
         .map(|t| t.to_string())
         .unwrap_or_default();
-    let meta = SnapshotMeta {
-        schema_version: crate::kb::SCHEMA_VERSION,
-        created_at: Some(crate::time::Timestamp::now().to_string()),
-        index_url: kb.meta().index_url.clone(),
-        roots: facts.roots,
-        cutoff: Some(report.cutoff.clone()),
-        max_versions: facts.max_versions,
-        advisories_source: kb.base().and_then(|b| b.meta().advisories_source.clone()),
-        index_aliases: if facts.index_aliases.is_empty() {
-            kb.base()
-                .map(|b| b.meta().index_aliases.clone())
-                .unwrap_or_default()
-        } else {
-            facts.index_aliases
-        },
-    };
+    let meta = snapshot_meta(kb, facts, &report.cutoff);
     writer.set_meta(&meta)?;
     writer.finish()?;
     Ok(report)

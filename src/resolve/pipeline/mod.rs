@@ -401,6 +401,37 @@ impl<'p> Pipeline<'p> {
             })
     }
 
+    /// Units about an already resolved package (in `refs`) whose state
+    /// condition `pkg` completes, each with that package's name: they fire
+    /// now, whatever the order of resolution.
+    fn completed_by(
+        &self,
+        pkg: &PackageRef<'_>,
+        refs: &[PackageRef<'_>],
+    ) -> Vec<(&'p Unit, Option<String>)> {
+        let mut fired = Vec::new();
+        let Some(list) = self.by_state_name.get(pkg.name) else {
+            return fired;
+        };
+        let mut with_new = refs.to_vec();
+        with_new.push(pkg.clone());
+        for &i in list {
+            let unit = &self.prescriptions.units[i];
+            for other in refs {
+                if other.name == pkg.name {
+                    continue;
+                }
+                if match_fires(unit, Some(other), &with_new)
+                    && !match_fires(unit, Some(other), refs)
+                {
+                    fired.push((unit, Some(other.name.to_string())));
+                    break;
+                }
+            }
+        }
+        fired
+    }
+
     /// Run the steps for adding `package` to a stack holding `resolved`;
     /// `introduced_by` are the resolved releases that require it and
     /// `direct` says whether the project does (`state.package_version_from`).
@@ -427,26 +458,7 @@ impl<'p> Pipeline<'p> {
             })
             .map(|u| (u, None))
             .collect();
-        // Units about an already resolved package whose state condition
-        // `package` completes: they fire now, whatever the order of resolution.
-        if let Some(list) = self.by_state_name.get(&package.name) {
-            let mut with_new = refs.clone();
-            with_new.push(pkg.clone());
-            for &i in list {
-                let unit = &self.prescriptions.units[i];
-                for other in &refs {
-                    if other.name == package.name {
-                        continue;
-                    }
-                    if match_fires(unit, Some(other), &with_new)
-                        && !match_fires(unit, Some(other), &refs)
-                    {
-                        fired.push((unit, Some(other.name.to_string())));
-                        break;
-                    }
-                }
-            }
-        }
+        fired.extend(self.completed_by(&pkg, &refs));
         let mut score = 0.0;
         let mut justification = Vec::new();
         let mut add = Vec::new();
