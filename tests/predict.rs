@@ -304,6 +304,30 @@ fn dependency_monkey_writes_distinct_valid_stacks() {
 }
 
 #[test]
+fn dependency_monkey_takes_the_same_resolve_options_as_advise() {
+    // Constraints apply to every stack, as they do to advise's.
+    let dir = tempfile::tempdir().unwrap();
+    let constraints = dir.path().join("constraints.txt");
+    std::fs::write(&constraints, "flask<3\nwerkzeug<3\n").unwrap();
+    let summary = common::json_ok(
+        common::thoth()
+            .arg("-C")
+            .arg(example("flask-app"))
+            .args(["dependency-monkey", "--count", "3", "--seed", "2", "--json"])
+            .args(["--dry-run", "-t", "latest", "--constraints"])
+            .arg(&constraints),
+    );
+    assert_eq!(summary["found"], 3);
+    for stack in summary["stacks"].as_array().unwrap() {
+        for (name, below) in [("flask", 3), ("werkzeug", 3)] {
+            let version = stack["packages"][name].as_str().unwrap();
+            let major: u64 = version.split('.').next().unwrap().parse().unwrap();
+            assert!(major < below, "{name} {version} breaks the constraint");
+        }
+    }
+}
+
+#[test]
 fn provenance_check_flags_unknown_packages_hashes_and_indexes() {
     let dir = tempfile::tempdir().unwrap();
     for f in ["Pipfile", ".thoth.yaml"] {

@@ -180,21 +180,16 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
     }
     describe_project(s, printer);
     describe_environment(s, printer);
-    let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;
-    let snapshot = describe_sources(s, kb, printer);
-    let prescriptions = load_prescriptions(s)?;
+    let session = super::session::Session::open(s, printer)?;
+    let snapshot = describe_sources(s, session.kb, printer);
     let started = std::time::Instant::now();
-    let outcome = crate::advise::advise(s, kb, prescriptions);
-    kb.finish();
-    let knowledge = kb.report();
+    let outcome = session.advise(s);
+    let knowledge = session.finish();
     printer.info(describe_knowledge(&knowledge));
     let advice = match outcome {
         Ok(a) => a,
         Err(e) => {
-            let mut message = e.to_string();
-            if let Some(hint) = super::knowledge::missing_hint(kb, &s.project.path) {
-                message = format!("{message}\n{hint}");
-            }
+            let message = session.failure_message(&e, &s.project.path);
             if s.json {
                 let seconds = started.elapsed().as_secs_f64();
                 printer.stdout(&failure_json(
@@ -387,31 +382,6 @@ fn describe_sources(s: &AdviseSettings, kb: &LayeredKb, printer: &Printer) -> se
         printer.warn(note);
     }
     snapshot
-}
-
-/// Our prescriptions and the directories given, compiled; any error stops
-/// the run.
-pub(super) fn load_prescriptions(
-    s: &AdviseSettings,
-) -> Result<&'static crate::prescription::Prescriptions, CliError> {
-    // Also kept to the end: a large corpus is tens of thousands of units.
-    let prescriptions: &crate::prescription::Prescriptions = Box::leak(Box::new(
-        crate::prescription::load_bundled_and(&s.prescriptions),
-    ));
-    if !prescriptions.errors.is_empty() {
-        let lines: Vec<String> = prescriptions
-            .errors
-            .iter()
-            .take(20)
-            .map(|d| format!("{}: {}: {}: {}", d.file, d.unit, d.path, d.message))
-            .collect();
-        return Err(CliError::Usage(format!(
-            "{} prescription error(s):\n{}",
-            prescriptions.errors.len(),
-            lines.join("\n")
-        )));
-    }
-    Ok(prescriptions)
 }
 
 /// The JSON report of a run that failed with `e` (`message` with its

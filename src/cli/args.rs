@@ -126,10 +126,7 @@ pub struct StackArgs {
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
     #[command(flatten)]
-    pub project: ProjectArgs,
-    /// What the fresh resolution optimises for.
-    #[arg(short = 't', long, value_parser = recommendation_parser(), env = "THOTH_RECOMMENDATION_TYPE")]
-    pub recommendation_type: Option<RecommendationType>,
+    pub resolve: ResolveArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -198,9 +195,11 @@ pub struct ProjectArgs {
     pub no_library_usage: bool,
 }
 
-/// `advise` options.
-#[derive(Debug, Args, Default)]
-pub struct AdviseArgs {
+/// What every command that resolves a project afresh takes (`advise`,
+/// `dependency-monkey`, and `tree`/`why` without `--lock`): the project
+/// and what the search aims for.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ResolveArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
     /// What to optimise for.
@@ -215,6 +214,30 @@ pub struct AdviseArgs {
     /// Seed of the random number generator (same seed, same lock).
     #[arg(long, env = "THOTH_SEED")]
     pub seed: Option<u64>,
+    /// Wall-clock budget for the search, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub time_budget: Option<f64>,
+    /// Predictor steering the search (auto, asa, td, mcts, hill-climbing, random-walk, approximating-latest, sampling; auto picks by recommendation or decision type).
+    #[arg(long, value_name = "NAME", value_parser = predictor_parser())]
+    pub predictor: Option<PredictorKind>,
+    /// Ignore releases uploaded after DATE (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub exclude_newer: Option<String>,
+}
+
+/// `advise` options.
+#[derive(Debug, Args, Default)]
+pub struct AdviseArgs {
+    #[command(flatten)]
+    pub resolve: ResolveArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// What only `advise` takes: how many stacks it looks at and the lock it
+/// writes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LockArgs {
     /// Number of accepted stacks to explore.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
@@ -224,15 +247,6 @@ pub struct AdviseArgs {
     /// Width of the search beam.
     #[arg(long, value_name = "N")]
     pub beam_width: Option<u64>,
-    /// Wall-clock budget for the search, in seconds.
-    #[arg(long, value_name = "SECONDS")]
-    pub time_budget: Option<f64>,
-    /// Predictor steering the search (auto, asa, td, mcts, hill-climbing, random-walk, approximating-latest, sampling).
-    #[arg(long, value_name = "NAME", value_parser = predictor_parser())]
-    pub predictor: Option<PredictorKind>,
-    /// Ignore releases uploaded after DATE (YYYY-MM-DD or RFC 3339).
-    #[arg(long, value_name = "DATE")]
-    pub exclude_newer: Option<String>,
     /// Lock format to write.
     #[arg(long, value_parser = format_parser())]
     pub format: Option<OutputFormat>,
@@ -251,7 +265,7 @@ pub struct AdviseArgs {
 #[derive(Debug, Args)]
 pub struct DependencyMonkeyArgs {
     #[command(flatten)]
-    pub project: ProjectArgs,
+    pub resolve: ResolveArgs,
     /// Number of distinct stacks.
     #[arg(long, default_value_t = 3)]
     pub count: u64,
@@ -264,12 +278,6 @@ pub struct DependencyMonkeyArgs {
     /// Find the stacks but write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Seed.
-    #[arg(long, env = "THOTH_SEED")]
-    pub seed: Option<u64>,
-    /// Predictor (default: by decision type).
-    #[arg(long, value_name = "NAME", value_parser = predictor_parser())]
-    pub predictor: Option<PredictorKind>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -12,6 +12,7 @@ mod image;
 mod knowledge;
 mod monkey;
 mod prescriptions;
+mod session;
 mod settings;
 pub mod snapshot;
 mod stack;
@@ -220,7 +221,7 @@ fn run(cli: Cli, printer: &Printer) -> Result<ExitCode, CliError> {
     };
     match cli.command {
         Command::Advise(args) => {
-            let settings = settings::advise_settings(&dir, &args)?;
+            let settings = settings::advise_settings(&dir, &args.resolve, &args.lock)?;
             advise::run(&settings, printer)
         }
         Command::Config(args) => config::run(&dir, &args, printer),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::args::{AdviseArgs, DependencyMonkeyArgs, ProvenanceArgs};
+use super::args::{DependencyMonkeyArgs, LockArgs, ProvenanceArgs};
 use super::{CliError, Printer};
 use crate::input::InputError;
 use crate::input::pipfile_lock::PipfileLock;
@@ -18,27 +18,17 @@ pub fn dependency_monkey(
     args: &DependencyMonkeyArgs,
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
-    let advise_args = AdviseArgs {
-        project: args.project.clone(),
-        seed: args.seed,
-        count: Some(args.count),
-        predictor: args.predictor,
-        json: args.json,
-        ..AdviseArgs::default()
-    };
-    let s = super::settings::advise_settings(dir, &advise_args)?;
-    let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;
-    let prescriptions = super::advise::load_prescriptions(&s)?;
-    let outcome =
-        crate::monkey::dependency_monkey(&s, kb, prescriptions, args.decision_type, args.count);
-    kb.finish();
-    printer.info(super::advise::describe_knowledge(&kb.report()));
-    let monkey = outcome.map_err(|e| {
-        let hint = super::knowledge::missing_hint(kb, &s.project.path)
-            .map(|h| format!("\n{h}"))
-            .unwrap_or_default();
-        CliError::from_advise(&e, format!("{e}{hint}"))
-    })?;
+    let s = super::settings::advise_settings(dir, &args.resolve, &LockArgs::default())?;
+    let session = super::session::Session::open(&s, printer)?;
+    let outcome = crate::monkey::dependency_monkey(
+        &s,
+        session.kb,
+        session.prescriptions,
+        args.decision_type,
+        args.count,
+    );
+    printer.info(super::advise::describe_knowledge(&session.finish()));
+    let monkey = outcome.map_err(|e| session.failure(&e, &s.project.path))?;
     let out_dir = args
         .output
         .as_ref()

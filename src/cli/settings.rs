@@ -8,7 +8,7 @@ use crate::input::ProjectKind;
 use std::path::{Path, PathBuf};
 
 use super::CliError;
-use super::args::AdviseArgs;
+use super::args::{LockArgs, ResolveArgs};
 use crate::environment::TargetEnvironment;
 use crate::input::constraints::read_constraints;
 use crate::input::labels::parse_labels;
@@ -32,8 +32,14 @@ pub fn resolve_path(dir: &Path, path: &Path) -> PathBuf {
 /// The longest `--time-budget` accepted, in seconds (a year).
 const MAX_TIME_BUDGET: f64 = 31_536_000.0;
 
-/// Build the settings of an `advise` run rooted at `dir`.
-pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, CliError> {
+/// Build the settings of a resolution rooted at `dir`: what every
+/// resolving command takes (`args`) and what only `advise` takes (`lock`;
+/// the defaults for the others).
+pub fn advise_settings(
+    dir: &Path,
+    args: &ResolveArgs,
+    lock: &LockArgs,
+) -> Result<AdviseSettings, CliError> {
     let mut project = load_project(dir, &args.project)?;
 
     let yaml_path = dir.join(THOTH_YAML);
@@ -76,7 +82,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
 
     let labels = labels(runtime.as_ref(), args.labels.as_deref())?;
 
-    let (limit, count) = search_numbers(args)?;
+    let (limit, count) = search_numbers(lock, args.time_budget)?;
     let exclude_newer = args
         .exclude_newer
         .as_deref()
@@ -97,7 +103,7 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
     }
     let knowledge = super::knowledge::settings(dir, &args.project.knowledge, Some(&project))?;
 
-    let (format, output) = default_output(dir, &project, args.format, args.output.as_deref());
+    let (format, output) = default_output(dir, &project, lock.format, lock.output.as_deref());
     let project_dir = project
         .path
         .parent()
@@ -119,20 +125,20 @@ pub fn advise_settings(dir: &Path, args: &AdviseArgs) -> Result<AdviseSettings, 
         seed: args.seed.unwrap_or(0),
         limit,
         count,
-        beam_width: args.beam_width,
+        beam_width: lock.beam_width,
         time_budget: args.time_budget,
         predictor: args.predictor.unwrap_or_default(),
         exclude_newer,
         format,
-        json: args.json,
-        keep_lock: args.keep_lock,
+        json: lock.json,
+        keep_lock: lock.keep_lock,
         output,
         image,
     })
 }
 
 /// `--limit`, `--count`, `--beam-width` and `--time-budget`, checked.
-fn search_numbers(args: &AdviseArgs) -> Result<(u64, u64), CliError> {
+fn search_numbers(args: &LockArgs, time_budget: Option<f64>) -> Result<(u64, u64), CliError> {
     let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
     let count = args.count.unwrap_or(DEFAULT_COUNT);
     if limit == 0 {
@@ -149,7 +155,7 @@ fn search_numbers(args: &AdviseArgs) -> Result<(u64, u64), CliError> {
     if args.beam_width == Some(0) {
         return Err(CliError::Usage("--beam-width must be at least 1".into()));
     }
-    if let Some(budget) = args.time_budget
+    if let Some(budget) = time_budget
         && !(budget.is_finite() && budget > 0.0 && budget <= MAX_TIME_BUDGET)
     {
         return Err(CliError::Usage(format!(
@@ -265,7 +271,7 @@ fn labels(
 fn library_usage(
     dir: &Path,
     project_dir: &Path,
-    args: &AdviseArgs,
+    args: &ResolveArgs,
 ) -> Result<Option<crate::settings::LibraryUsageInput>, CliError> {
     if args.project.no_library_usage {
         return Ok(None);

@@ -59,8 +59,8 @@ fn sync_args(
     p: &ProjectSync,
     env: Option<&String>,
     t: Option<crate::policy::RecommendationType>,
-) -> super::args::AdviseArgs {
-    super::args::AdviseArgs {
+) -> (super::args::ResolveArgs, super::args::LockArgs) {
+    let resolve = super::args::ResolveArgs {
         project: super::args::ProjectArgs {
             project: Some(p.project.clone()),
             runtime_environment: env.cloned(),
@@ -77,11 +77,15 @@ fn sync_args(
         },
         recommendation_type: t,
         exclude_newer: p.exclude_newer.clone(),
+        ..super::args::ResolveArgs::default()
+    };
+    let lock = super::args::LockArgs {
         output: Some(
             std::env::temp_dir().join(format!("thoth-rs-sync-{}.lock", std::process::id())),
         ),
-        ..super::args::AdviseArgs::default()
-    }
+        ..super::args::LockArgs::default()
+    };
+    (resolve, lock)
 }
 
 /// The environments to resolve for: those named, else every one of
@@ -143,11 +147,11 @@ fn report_walk(
 /// environment and type asked for, then freeze what the searches used.
 fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCode, CliError> {
     let started = std::time::Instant::now();
-    let args = |env: Option<&String>, t| sync_args(p, env, t);
-    let first = super::settings::advise_settings(
-        dir,
-        &args(p.environments.first(), p.types.first().copied()),
-    )?;
+    let settings = |env: Option<&String>, t| {
+        let (resolve, lock) = sync_args(p, env, t);
+        super::settings::advise_settings(dir, &resolve, &lock)
+    };
+    let first = settings(p.environments.first(), p.types.first().copied())?;
     if first.knowledge.live.offline {
         return Err(CliError::Usage(
             "snapshot sync --project fetches from the index; it cannot run offline".into(),
@@ -159,20 +163,19 @@ fn sync_project(dir: &Path, p: &ProjectSync, printer: &Printer) -> Result<ExitCo
     } else {
         p.types.iter().copied().map(Some).collect()
     };
-    let kb = super::knowledge::open(&first.knowledge, printer.quiet)?;
-    let prescriptions: &crate::prescription::Prescriptions =
-        Box::leak(Box::new(crate::prescription::load_bundled_and(&[])));
+    let session = super::session::Session::open(&first, printer)?;
+    let kb = session.kb;
     let mut runs = Vec::new();
     let mut failed = 0;
     for env in &environments {
         for t in &types {
-            let s = super::settings::advise_settings(dir, &args(env.as_ref(), *t))?;
+            let s = settings(env.as_ref(), *t)?;
             let label = format!(
                 "{} / {}",
                 env.as_deref().unwrap_or("default environment"),
                 s.recommendation_type.0
             );
-            match crate::advise::advise(&s, kb, prescriptions) {
+            match session.advise(&s) {
                 Ok(advice) => {
                     printer.info(format!(
                         "resolved {label}: {} packages",

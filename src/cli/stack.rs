@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::args::{AdviseArgs, StackArgs, TreeArgs, WhyArgs};
+use super::args::{LockArgs, StackArgs, TreeArgs, WhyArgs};
 use super::{CliError, Printer};
 use crate::graph::{RootRequirement, StackGraph, TreeOptions, read_lock, render_tree};
 use crate::settings::AdviseSettings;
@@ -18,29 +18,23 @@ fn build(
     args: &StackArgs,
     printer: &Printer,
 ) -> Result<(StackGraph, AdviseSettings, String), CliError> {
-    let advise_args = AdviseArgs {
-        project: args.project.clone(),
-        recommendation_type: args.recommendation_type,
-        json: args.json,
-        ..AdviseArgs::default()
-    };
-    let s = super::settings::advise_settings(dir, &advise_args)?;
+    let s = super::settings::advise_settings(dir, &args.resolve, &LockArgs::default())?;
     for w in &s.project.warnings {
         printer.warn(w);
     }
-    let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;
     let label = s.project.path.file_name().map_or_else(
         || "the project".to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
     if let Some(lock) = &args.lock {
         let path = super::settings::resolve_path(dir, lock);
-        let locked = read_lock(&path, args.project.dev)?;
+        let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;
+        let locked = read_lock(&path, s.dev)?;
         let roots: Vec<RootRequirement> = s
             .project
             .requirements
             .iter()
-            .chain(if args.project.dev {
+            .chain(if s.dev {
                 s.project.dev_requirements.as_slice()
             } else {
                 &[]
@@ -68,16 +62,10 @@ fn build(
         kb.finish();
         return Ok((graph?, s, path.display().to_string()));
     }
-    let prescriptions: &crate::prescription::Prescriptions =
-        Box::leak(Box::new(crate::prescription::load_bundled_and(&[])));
-    let outcome = crate::advise::advise(&s, kb, prescriptions);
-    kb.finish();
-    let advice = outcome.map_err(|e| {
-        let hint = super::knowledge::missing_hint(kb, &s.project.path)
-            .map(|h| format!("\n{h}"))
-            .unwrap_or_default();
-        CliError::from_advise(&e, format!("{e}{hint}"))
-    })?;
+    let session = super::session::Session::open(&s, printer)?;
+    let outcome = session.advise(&s);
+    session.finish();
+    let advice = outcome.map_err(|e| session.failure(&e, &s.project.path))?;
     let graph = StackGraph::from_resolution(&advice.resolution, &label);
     Ok((graph, s, "a fresh resolution (nothing written)".to_string()))
 }
