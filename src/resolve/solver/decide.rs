@@ -4,14 +4,13 @@
 
 use std::rc::Rc;
 
-use super::{Bits, Choice, Decision, Req, Solver, Undo, wanted};
-use crate::kb::KbError;
+use super::{Backtrack, Bits, Choice, Decision, Req, Solver, Undo, caught, wanted};
 use crate::prescription::schema::Message;
 use crate::python::ExtraName;
 use crate::resolve::universe::Edge;
 
 impl Solver<'_, '_, '_> {
-    pub(super) fn add_req(&mut self, t: usize, req: Req) -> Result<Result<(), Bits>, KbError> {
+    pub(super) fn add_req(&mut self, t: usize, req: Req) -> Result<(), Backtrack> {
         if self.nodes[t].reqs.is_empty() {
             self.nodes[t].seq = self.next_seq;
             self.next_seq += 1;
@@ -23,12 +22,12 @@ impl Solver<'_, '_, '_> {
             let Some(d) = &node.decision else {
                 self.nodes[t].reqs.push(req);
                 self.trail.push(Undo::Req(t));
-                return Ok(Ok(()));
+                return Ok(());
             };
             let Some(rel) = d.release() else {
                 self.nodes[t].reqs.push(req);
                 self.trail.push(Undo::Req(t));
-                return Ok(Ok(()));
+                return Ok(());
             };
             let view = node.view.as_ref().expect("decided nodes have views");
             edge_spec_ok = req.edge().admits(view, rel);
@@ -45,10 +44,10 @@ impl Solver<'_, '_, '_> {
         let mut conflict = Bits::default();
         conflict.insert(t);
         if !edge_spec_ok {
-            return Ok(Err(conflict));
+            return Err(Backtrack::Conflict(conflict));
         }
         if new_extras.is_empty() {
-            return Ok(Ok(()));
+            return Ok(());
         }
         // The package is already decided; the new extras pull in more.
         let d = self.nodes[t].decision.as_ref().expect("checked above");
@@ -68,11 +67,11 @@ impl Solver<'_, '_, '_> {
         let edges = self.universe.edges(&view, rel);
         let env = self.universe.markers().clone();
         let newly = |e: &Edge| e.applies(&env, &all) && !e.applies(&env, &old);
-        if let Err(c) = self.require(t, &edges, level, newly)? {
+        if let Some(c) = caught(self.require(t, &edges, level, newly))? {
             conflict.union(&c);
-            return Ok(Err(conflict));
+            return Err(Backtrack::Conflict(conflict));
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
     /// Decide node `i` as release `rel` (or skipped when `None`) and add
@@ -87,7 +86,7 @@ impl Solver<'_, '_, '_> {
             Vec<Message>,
             Vec<crate::prescription::schema::AddPackage>,
         ),
-    ) -> Result<Result<(), Bits>, KbError> {
+    ) -> Result<(), Backtrack> {
         let mut extras: Vec<ExtraName> = Vec::new();
         for q in &self.nodes[i].reqs {
             for e in &q.edge().extras {
@@ -110,14 +109,12 @@ impl Solver<'_, '_, '_> {
         self.trail.push(Undo::Decision(i));
         self.counters.decisions += 1;
         let Some(rel) = rel else {
-            return Ok(Ok(()));
+            return Ok(());
         };
         let view = self.view(i)?;
         let edges = self.universe.edges(&view, rel);
         let env = self.universe.markers().clone();
-        if let Err(c) = self.require(i, &edges, level, |e| e.applies(&env, &extras))? {
-            return Ok(Err(c));
-        }
+        self.require(i, &edges, level, |e| e.applies(&env, &extras))?;
         if !adds.is_empty() {
             let added: Rc<[Edge]> = adds
                 .iter()
@@ -127,11 +124,9 @@ impl Solver<'_, '_, '_> {
                     Edge::new(&a.name, Vec::new(), spec, None)
                 })
                 .collect();
-            if let Err(c) = self.require(i, &added, level, |_| true)? {
-                return Ok(Err(c));
-            }
+            self.require(i, &added, level, |_| true)?;
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
     /// Add the requirements of node `from` (decided at `level`) for the
@@ -142,7 +137,7 @@ impl Solver<'_, '_, '_> {
         edges: &Rc<[Edge]>,
         level: usize,
         wanted: impl Fn(&Edge) -> bool,
-    ) -> Result<Result<(), Bits>, KbError> {
+    ) -> Result<(), Backtrack> {
         // Names met for the first time are passed on as a prefetch hint
         // before any of them is looked at.
         let met: Vec<crate::kb::Wanted> = edges
@@ -167,10 +162,8 @@ impl Solver<'_, '_, '_> {
                 index,
                 level,
             };
-            if let Err(c) = self.add_req(t, req)? {
-                return Ok(Err(c));
-            }
+            self.add_req(t, req)?;
         }
-        Ok(Ok(()))
+        Ok(())
     }
 }

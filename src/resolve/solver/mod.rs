@@ -28,6 +28,33 @@ use crate::python::{ExtraName, Version};
 /// before them (uv uses the same number).
 pub const CONFLICT_THRESHOLD: usize = 5;
 
+/// Why the search does not go on from where it is: a conflict blamed on
+/// earlier decisions (undo and try something else), or a knowledge base
+/// that failed (stop). One type for both, so `?` carries either upwards.
+#[derive(Debug)]
+pub enum Backtrack {
+    /// The earlier decisions the failure is blamed on.
+    Conflict(Bits),
+    /// The knowledge base could not answer.
+    Kb(KbError),
+}
+
+impl From<KbError> for Backtrack {
+    fn from(e: KbError) -> Self {
+        Self::Kb(e)
+    }
+}
+
+/// A conflict, caught where it is handled (`Some` of the decisions
+/// blamed); a knowledge-base failure still goes up.
+fn caught(r: Result<(), Backtrack>) -> Result<Option<Bits>, KbError> {
+    match r {
+        Ok(()) => Ok(None),
+        Err(Backtrack::Conflict(c)) => Ok(Some(c)),
+        Err(Backtrack::Kb(e)) => Err(e),
+    }
+}
+
 /// An edge as a prefetch hint.
 fn wanted(edge: &Edge) -> crate::kb::Wanted {
     crate::kb::Wanted {
@@ -307,7 +334,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
                 level: 0,
             };
             // Nothing is decided yet, so adding cannot conflict.
-            let _ = self.add_req(t, req)?;
+            let _ = caught(self.add_req(t, req))?;
         }
         Ok(())
     }
@@ -385,10 +412,10 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
 
     /// Run one episode with `policy` ordering candidate versions.
     pub fn run(&mut self, policy: &mut dyn Policy) -> Result<Outcome, KbError> {
-        match self.search(1, policy)? {
-            Ok(()) => Ok(Outcome::Found),
-            Err(_) if self.stopped => Ok(Outcome::Stopped),
-            Err(_) => Ok(Outcome::NoSolution),
+        match caught(self.search(1, policy))? {
+            None => Ok(Outcome::Found),
+            Some(_) if self.stopped => Ok(Outcome::Stopped),
+            Some(_) => Ok(Outcome::NoSolution),
         }
     }
 

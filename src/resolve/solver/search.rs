@@ -8,14 +8,20 @@
 use std::rc::Rc;
 
 use super::{
-    Alternative, Bits, Cause, Choice, Edge, Pinned, Policy, ProjectView, ReleaseDeps, Req, Solver,
-    StepOutcome,
+    Alternative, Backtrack, Bits, Cause, Choice, Edge, Pinned, Policy, ProjectView, ReleaseDeps,
+    Req, Solver, StepOutcome, caught,
 };
 use crate::kb::KbError;
 
-/// What one search call answers: a stack below (`Ok`), or the earlier
-/// decisions a failure is blamed on.
-pub(super) type Answer = Result<(), Bits>;
+/// What trying one candidate led to when it did not backtrack past this
+/// level.
+enum Tried {
+    /// A stack below: the search is done.
+    Found,
+    /// The candidate failed for a reason this package is part of: try the
+    /// next one.
+    Next,
+}
 
 /// Releases of one package asked for ahead when the search walks down its
 /// versions.
@@ -39,18 +45,19 @@ struct Attempts {
 }
 
 impl Solver<'_, '_, '_> {
-    /// Decide the next package and everything below it.
+    /// Decide the next package and everything below it: `Ok` when a
+    /// stack is complete, else why not.
     pub(super) fn search(
         &mut self,
         level: usize,
         policy: &mut dyn Policy,
-    ) -> Result<Answer, KbError> {
+    ) -> Result<(), Backtrack> {
         if self.pipeline.eager_stop.is_some() {
             self.stopped = true;
-            return Ok(Err(Bits::default()));
+            return Err(Backtrack::Conflict(Bits::default()));
         }
         let Some(p) = self.pick() else {
-            return Ok(self.finish());
+            return self.finish().map_err(Backtrack::Conflict);
         };
         if let Some(unit) = self.skip_unit(p) {
             return self.search_skipped(p, unit, level, policy);
@@ -73,7 +80,7 @@ impl Solver<'_, '_, '_> {
         for tried in 0..order.len() {
             self.prefetch_ahead(&at, &order, tried);
             let candidate = order[tried];
-            let answer = if candidate < n {
+            let tried = if candidate < n {
                 self.try_release(&mut at, candidate, policy)?
             } else {
                 let alternative = alternatives
@@ -83,11 +90,11 @@ impl Solver<'_, '_, '_> {
                     .expect("ordered candidates are the offered ones");
                 self.try_alternative(&mut at, candidate, &alternative, policy)?
             };
-            if let Some(answer) = answer {
-                return Ok(answer);
+            if let Tried::Found = tried {
+                return Ok(());
             }
         }
-        Ok(Err(self.exhaust(at)))
+        Err(Backtrack::Conflict(self.exhaust(at)))
     }
 
     /// The unit that leaves package `p` out, if one does (asked once).
@@ -105,15 +112,16 @@ impl Solver<'_, '_, '_> {
         unit: String,
         level: usize,
         policy: &mut dyn Policy,
-    ) -> Result<Answer, KbError> {
+    ) -> Result<(), Backtrack> {
         let mark = self.trail.len();
-        let _ = self.decide(p, Choice::Skipped { unit }, level, Default::default())?;
-        if let Err(mut cs) = self.search(level + 1, policy)? {
+        // Nothing is required of a package left out, so it cannot conflict.
+        let _ = caught(self.decide(p, Choice::Skipped { unit }, level, Default::default()))?;
+        if let Some(mut cs) = caught(self.search(level + 1, policy))? {
             self.undo_to(mark);
             cs.remove(p);
-            return Ok(Err(cs));
+            return Err(Backtrack::Conflict(cs));
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
     /// Ask for the dependencies of the releases the search is about to
@@ -137,18 +145,17 @@ impl Solver<'_, '_, '_> {
         }
     }
 
-    /// Try release `rel`: `Some` is the answer for this level, `None` means
-    /// try the next candidate.
+    /// Try release `rel`.
     fn try_release(
         &mut self,
         at: &mut Attempts,
         rel: usize,
         policy: &mut dyn Policy,
-    ) -> Result<Option<Answer>, KbError> {
+    ) -> Result<Tried, Backtrack> {
         let p = at.p;
         if let ReleaseDeps::Unusable(why) = self.universe.requirements(&at.view, rel)? {
             at.rejected.push((rel, Cause::Unusable(why.clone())));
-            return Ok(None);
+            return Ok(Tried::Next);
         }
         let mark = self.trail.len();
         self.options = at.options.clone();
@@ -166,10 +173,10 @@ impl Solver<'_, '_, '_> {
                 }
                 at.rejected
                     .push((rel, Cause::NotAcceptable { unit, message }));
-                return Ok(None);
+                return Ok(Tried::Next);
             }
             StepOutcome::Skip { unit } => {
-                self.decide(p, Choice::Skipped { unit }, at.level, Default::default())?
+                self.decide(p, Choice::Skipped { unit }, at.level, Default::default())
             }
             StepOutcome::Accept {
                 score,
@@ -181,7 +188,7 @@ impl Solver<'_, '_, '_> {
                     Choice::Release(rel),
                     at.level,
                     (score, justification, add),
-                )?;
+                );
                 if !at.rejected.is_empty()
                     && let Some(d) = self.nodes[p].decision.as_mut()
                 {
@@ -190,15 +197,15 @@ impl Solver<'_, '_, '_> {
                 decided
             }
         };
-        if let Err(c) = decided {
-            return Ok(self.conflicted(at, rel, mark, &c));
+        if let Some(c) = caught(decided)? {
+            return self.conflicted(at, rel, mark, &c);
         }
-        if let Some(done) = self.descend(p, mark, at.level, policy, &mut at.conflict)? {
-            return Ok(Some(done));
+        if let Tried::Found = self.descend(p, mark, at.level, policy, &mut at.conflict)? {
+            return Ok(Tried::Found);
         }
         let why = self.below.take().unwrap_or(Cause::DependenciesFailed);
         at.rejected.push((rel, why));
-        Ok(None)
+        Ok(Tried::Next)
     }
 
     /// What the units' steps and the advisory step say about release
@@ -265,7 +272,7 @@ impl Solver<'_, '_, '_> {
         rel: usize,
         mark: usize,
         c: &Bits,
-    ) -> Option<Answer> {
+    ) -> Result<Tried, Backtrack> {
         let p = at.p;
         let culprits: Vec<String> = (0..self.nodes.len())
             .filter(|&i| c.contains(i))
@@ -282,16 +289,18 @@ impl Solver<'_, '_, '_> {
         at.conflict.union(c);
         at.rejected.push((rel, Cause::Conflicts(culprits)));
         self.counters.backtracks += 1;
-        let target = culprit_level?;
+        let Some(target) = culprit_level else {
+            return Ok(Tried::Next);
+        };
         self.nodes[p].conflicts += 1;
         if !self.nodes[p].boosted && self.nodes[p].conflicts >= super::CONFLICT_THRESHOLD {
             self.nodes[p].boosted = true;
             self.reorder = Some(target);
             let mut cs = at.conflict.clone();
             cs.remove(p);
-            return Some(Err(cs));
+            return Err(Backtrack::Conflict(cs));
         }
-        None
+        Ok(Tried::Next)
     }
 
     /// Try the alternative `alternative` (candidate `candidate`): the
@@ -302,7 +311,7 @@ impl Solver<'_, '_, '_> {
         candidate: usize,
         alternative: &Alternative,
         policy: &mut dyn Policy,
-    ) -> Result<Option<Answer>, KbError> {
+    ) -> Result<Tried, Backtrack> {
         let p = at.p;
         let mark = self.trail.len();
         self.options = at.options.clone();
@@ -311,7 +320,8 @@ impl Solver<'_, '_, '_> {
             requirement: alternative.edge.requirement_text(),
             candidate,
         };
-        let _ = self.decide(p, choice, at.level, Default::default())?;
+        // A replaced package requires nothing itself, so it cannot conflict.
+        let _ = caught(self.decide(p, choice, at.level, Default::default()))?;
         let t = self.intern(&alternative.edge.name);
         let edges: Rc<[Edge]> = Rc::from(vec![alternative.edge.clone()]);
         let req = Req {
@@ -320,18 +330,18 @@ impl Solver<'_, '_, '_> {
             index: 0,
             level: at.level,
         };
-        if let Err(c) = self.add_req(t, req)? {
+        if let Some(c) = caught(self.add_req(t, req))? {
             self.undo_to(mark);
             at.conflict.union(&c);
-            return Ok(None);
+            return Ok(Tried::Next);
         }
         self.descend(p, mark, at.level, policy, &mut at.conflict)
     }
 
-    /// Search below the decision of `p` (trail mark `mark`). `Some` is the
-    /// answer for `p`'s level: a stack, or a conflict `p` is not part of (a
-    /// backjump over it). `None`: undone, and the deeper conflict merged into
-    /// `conflict`; `p` tries its next choice.
+    /// Search below the decision of `p` (trail mark `mark`): a stack, or
+    /// a conflict `p` is not part of (a backjump over it), or `Next`:
+    /// undone, and the deeper conflict merged into `conflict`; `p` tries
+    /// its next choice.
     fn descend(
         &mut self,
         p: usize,
@@ -339,33 +349,34 @@ impl Solver<'_, '_, '_> {
         level: usize,
         policy: &mut dyn Policy,
         conflict: &mut Bits,
-    ) -> Result<Option<Answer>, KbError> {
+    ) -> Result<Tried, Backtrack> {
         self.below = None;
-        let Err(mut cs) = self.search(level + 1, policy)? else {
-            return Ok(Some(Ok(())));
+        let Some(mut cs) = caught(self.search(level + 1, policy))? else {
+            return Ok(Tried::Found);
         };
         self.undo_to(mark);
         if self.stopped {
-            return Ok(Some(Err(cs)));
+            return Err(Backtrack::Conflict(cs));
         }
         match self.reorder {
             // Unwinding to a level to decide again.
-            Some(target) if level > target => return Ok(Some(Err(cs))),
+            Some(target) if level > target => return Err(Backtrack::Conflict(cs)),
             Some(_) => {
                 self.reorder = None;
                 self.counters.backjumps += 1;
-                return Ok(Some(self.search(level, policy)?));
+                self.search(level, policy)?;
+                return Ok(Tried::Found);
             }
             None => {}
         }
         self.counters.backtracks += 1;
         if !cs.contains(p) {
             self.counters.backjumps += 1;
-            return Ok(Some(Err(cs)));
+            return Err(Backtrack::Conflict(cs));
         }
         cs.remove(p);
         conflict.union(&cs);
-        Ok(None)
+        Ok(Tried::Next)
     }
 
     /// Every candidate of the package failed: record why (the reason the
