@@ -3,122 +3,15 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
-
+use super::report::{Report, requirement_list};
 use super::{CliError, Printer};
-use crate::input::DeclaredRequirement;
 use crate::kb::KnowledgeBase;
 use crate::kb::layered::LayeredKb;
 use crate::settings::AdviseSettings;
 
-fn requirement_list(reqs: &[DeclaredRequirement]) -> Vec<String> {
-    reqs.iter()
-        .map(|r| match &r.index {
-            Some(index) => format!("{} (index {index})", r.requirement),
-            None => r.requirement.to_string(),
-        })
-        .collect()
-}
-
-/// The inputs as a JSON object (also the `inputs` part of the report).
-pub fn inputs_json(s: &AdviseSettings) -> serde_json::Value {
-    let p = &s.project;
-    json!({
-        "project": {
-            "file": p.path.display().to_string(),
-            "kind": p.kind.as_str(),
-            "requirements": requirement_list(&p.requirements),
-            "dev_requirements": requirement_list(&p.dev_requirements),
-            "sources": p.sources,
-            "requires_python": p.requires_python.as_ref().map(ToString::to_string),
-            "allow_prereleases": p.allow_prereleases,
-            "existing_lock": p.lock.as_ref().map(|l| json!({
-                "file": l.path.display().to_string(),
-                "default": l.default.len(),
-                "develop": l.develop.len(),
-            })),
-        },
-        "environment": s.environment,
-        "base_image": s.image.as_ref().map(|a| json!({
-            "reference": a.reference,
-            "source": a.source,
-            "kind": a.kind,
-            "os": a.os,
-            "glibc": a.glibc,
-            "python_interpreters": a.python_interpreters,
-            "python_packages": a.python_packages.len(),
-            "interpreter": s.image_target().map(|(i, _)| i.path.clone()),
-            "mode": s.image_target().map(|(_, m)| m.name()),
-            "installed": s.image_installed().len(),
-            "rpm_packages": a.rpm.packages.len(),
-            "deb_packages": a.deb_packages.len(),
-        })),
-        "thoth_yaml": s.thoth_config.as_ref().map(|c| c.path.display().to_string()),
-        "recommendation_type": s.recommendation_type.0,
-        "recommendation_type_from": s.recommendation_type.1,
-        "constraints": requirement_list(&s.constraints),
-        "labels": s.labels,
-        "library_usage": s.library_usage.as_ref().map(|u| json!({
-            "from": u.origin,
-            "report": u.usage,
-        })),
-        "prescriptions": s.prescriptions.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "snapshot": s.knowledge.snapshot.as_ref().map(|p| p.display().to_string()),
-        "offline": s.knowledge.live.offline,
-        "dev": s.dev,
-        "seed": s.seed,
-        "limit": s.limit,
-        "count": s.count,
-        "beam_width": s.beam_width,
-        "time_budget": s.time_budget,
-        "predictor": s.predictor,
-        "exclude_newer": s.exclude_newer,
-        "format": s.format,
-        "output": s.output.display().to_string(),
-    })
-}
-
-/// The base snapshot, as the report has always named it, with where its
-/// advisories come from and how old the newest is.
-fn snapshot_json(kb: &LayeredKb) -> serde_json::Value {
-    match kb.base() {
-        Some(base) => {
-            let meta = base.meta();
-            let (newest, age) = advisory_age(base);
-            json!({
-                "path": base.path().display().to_string(),
-                "cutoff": meta.cutoff,
-                "created_at": meta.created_at,
-                "index_url": meta.index_url,
-                "advisories": {
-                    "source": meta.advisories_source,
-                    "newest": newest,
-                    "age_days": age,
-                    "stale": age.is_some_and(|d| d > STALE_ADVISORY_DAYS),
-                },
-            })
-        }
-        None => serde_json::Value::Null,
-    }
-}
-
-/// Advisory data older than this many days is said to be stale.
-pub const STALE_ADVISORY_DAYS: i64 = 30;
-
-/// The newest advisory's time and its age in whole days (today by the
-/// system clock).
-fn advisory_age(base: &crate::kb::sqlite::SqliteKb) -> (Option<String>, Option<i64>) {
-    let newest = base.advisories_newest();
-    let age = newest
-        .as_deref()
-        .and_then(crate::time::Timestamp::parse_time)
-        .map(|t| t.days_until(crate::time::Timestamp::now()));
-    (newest, age)
-}
-
 /// The report's line on advisories, and a warning when they are stale.
 fn describe_advisories(base: &crate::kb::sqlite::SqliteKb, printer: &Printer) {
-    let (newest, age) = advisory_age(base);
+    let (newest, age) = super::report::advisory_age(base);
     let source = base
         .meta()
         .advisories_source
@@ -130,7 +23,7 @@ fn describe_advisories(base: &crate::kb::sqlite::SqliteKb, printer: &Printer) {
                 "advisories   {source}; newest {} ({age} days old)",
                 newest.get(..10).unwrap_or(newest)
             ));
-            if age > STALE_ADVISORY_DAYS {
+            if age > super::report::STALE_ADVISORY_DAYS {
                 printer.warn(format!(
                     "the newest advisory in the snapshot is {age} days old, so releases affected by newer advisories are not flagged; import current ones with `thoth-rs snapshot import-advisories SOURCE... --snapshot FILE` (an OSV archive or directory) and pass --snapshot FILE"
                 ));
@@ -192,9 +85,8 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
             let message = session.failure_message(&e, &s.project.path);
             if s.json {
                 let seconds = started.elapsed().as_secs_f64();
-                printer.stdout(&failure_json(
-                    s, &e, &message, snapshot, knowledge, seconds,
-                )?)?;
+                let report = Report::failure(s, &e, &message, snapshot, &knowledge, seconds);
+                printer.stdout(&report.render()?)?;
             }
             return Err(CliError::from_advise(&e, message));
         }
@@ -213,7 +105,8 @@ pub fn run(s: &AdviseSettings, printer: &Printer) -> Result<ExitCode, CliError> 
     })?;
     printer.info(format!("wrote {}", s.output.display()));
     if s.json {
-        printer.stdout(&success_json(s, &advice, snapshot, knowledge, elapsed)?)?;
+        let report = Report::success(s, &advice, snapshot, &knowledge, elapsed);
+        printer.stdout(&report.render()?)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -352,8 +245,12 @@ fn describe_environment(s: &AdviseSettings, printer: &Printer) {
 
 /// The snapshot's and the indexes' lines of the header; the snapshot as
 /// the JSON report has it.
-fn describe_sources(s: &AdviseSettings, kb: &LayeredKb, printer: &Printer) -> serde_json::Value {
-    let snapshot = snapshot_json(kb);
+fn describe_sources<'a>(
+    s: &AdviseSettings,
+    kb: &'a LayeredKb,
+    printer: &Printer,
+) -> Option<super::report::Snapshot<'a>> {
+    let snapshot = super::report::snapshot_of(kb);
     if let Some(base) = kb.base() {
         printer.info(format!(
             "snapshot     {} (cutoff {}{})",
@@ -382,89 +279,6 @@ fn describe_sources(s: &AdviseSettings, kb: &LayeredKb, printer: &Printer) -> se
         printer.warn(note);
     }
     snapshot
-}
-
-/// The JSON report of a run that failed with `e` (`message` with its
-/// hint): the same sections as a success, the error the stack's one piece
-/// of information, and the explanation when no stack exists.
-fn failure_json(
-    s: &AdviseSettings,
-    e: &crate::advise::AdviseError,
-    message: &str,
-    snapshot: serde_json::Value,
-    knowledge: crate::kb::layered::LiveReport,
-    seconds: f64,
-) -> Result<String, CliError> {
-    let explanation = match e {
-        crate::advise::AdviseError::Resolve(crate::resolve::ResolveError::NoSolution(x)) => Some(x),
-        _ => None,
-    };
-    let report = json!({
-        "inputs": inputs_json(s),
-        "snapshot": snapshot,
-        "knowledge_base": knowledge,
-        "products": [],
-        "stack_info": std::iter::once(json!({"type": "ERROR", "message": message}))
-            .chain(explanation.iter().flat_map(|x| x.stack_info.iter().map(|m| json!(m))))
-            .collect::<Vec<_>>(),
-        "pipeline": explanation.map(|x| pipeline_json(&x.pipeline)).unwrap_or_default(),
-        "statistics": {"seconds": seconds},
-        "output": serde_json::Value::Null,
-        "error": true,
-        "error_msg": message,
-        "explanation": explanation.map(|x| json!(x)).unwrap_or_default(),
-    });
-    serde_json::to_string_pretty(&report).map_err(|e| CliError::Failure(e.to_string()))
-}
-
-/// The JSON report of a run that found a stack.
-fn success_json(
-    s: &AdviseSettings,
-    advice: &crate::advise::Advice,
-    snapshot: serde_json::Value,
-    knowledge: crate::kb::layered::LiveReport,
-    elapsed: f64,
-) -> Result<String, CliError> {
-    let r = &advice.resolution;
-    let pipeline = pipeline_json(&r.pipeline);
-    let product = |r: &crate::resolve::Resolution, lock: &serde_json::Value, kept: bool| {
-        json!({
-            "lock": lock,
-            "score": r.score,
-            "justification": r.justification,
-            "packages": crate::lock::packages_json(r),
-            "skipped": r.skipped,
-            "existing_lock_kept": kept,
-        })
-    };
-    let products: Vec<serde_json::Value> =
-        std::iter::once(product(r, &advice.pipfile_lock, advice.kept_lock))
-            .chain(advice.others.iter().map(|(o, l)| product(o, l, false)))
-            .collect();
-    let report = json!({
-        "inputs": inputs_json(s),
-        "snapshot": snapshot,
-        "knowledge_base": knowledge,
-        "products": products,
-        "stack_info": r.stack_info,
-        "pipeline": pipeline,
-        "statistics": {
-            "predictor": r.statistics.predictor,
-            "episodes": r.statistics.episodes,
-            "accepted": r.statistics.accepted,
-            "distinct_stacks": r.statistics.distinct,
-            "found_in_episode": r.statistics.found_in_episode,
-            "polish_episodes": r.statistics.polish_episodes,
-            "search_seconds": r.statistics.seconds,
-            "search": r.statistics.search,
-            "projects_loaded": r.statistics.projects_loaded,
-            "units_included": r.statistics.units_included,
-            "seconds": elapsed,
-        },
-        "output": s.output.display().to_string(),
-        "error": false,
-    });
-    serde_json::to_string_pretty(&report).map_err(|e| CliError::Failure(e.to_string()))
 }
 
 /// The chosen stack and why, for people (stderr).
@@ -559,14 +373,4 @@ fn report_human(
             _ => printer.warn(line),
         }
     }
-}
-
-/// The report's `pipeline`: unit name → its kind and how often it acted.
-fn pipeline_json(
-    ran: &std::collections::BTreeMap<String, (crate::prescription::schema::UnitKind, usize)>,
-) -> serde_json::Value {
-    ran.iter()
-        .map(|(name, (kind, n))| (name.clone(), json!({"kind": kind, "runs": n})))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
 }

@@ -12,6 +12,7 @@ mod image;
 mod knowledge;
 mod monkey;
 mod prescriptions;
+mod report;
 mod session;
 mod settings;
 pub mod snapshot;

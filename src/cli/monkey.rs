@@ -9,7 +9,7 @@ use super::args::{DependencyMonkeyArgs, LockArgs, ProvenanceArgs};
 use super::{CliError, Printer};
 use crate::input::InputError;
 use crate::input::pipfile_lock::PipfileLock;
-use crate::prescription::schema::MessageType;
+use crate::prescription::schema::{Message, MessageType};
 
 /// `dependency-monkey`: N distinct valid stacks written as `DIR/<n>/Pipfile.lock`
 /// plus `DIR/summary.json`.
@@ -51,18 +51,23 @@ pub fn dependency_monkey(
             monkey.episodes, args.count
         ));
     }
-    let summary = json!({
-        "decision_type": args.decision_type,
-        "predictor": monkey.predictor,
-        "requested": args.count,
-        "found": found,
-        "episodes": monkey.episodes,
-        "seed": s.seed,
-        "stacks": stacks,
-        "stack_info": monkey.stacks.first().map(|(r, _)| r.stack_info.clone()).unwrap_or_default(),
-    });
+    let summary = Summary {
+        decision_type: args.decision_type,
+        predictor: &monkey.predictor,
+        requested: args.count,
+        found,
+        episodes: monkey.episodes,
+        seed: s.seed,
+        stacks,
+        stack_info: monkey
+            .stacks
+            .first()
+            .map(|(r, _)| r.stack_info.as_slice())
+            .unwrap_or_default(),
+    };
+    let value = serde_json::to_value(&summary).map_err(|e| CliError::Failure(e.to_string()))?;
     let text =
-        serde_json::to_string_pretty(&summary).map_err(|e| CliError::Failure(e.to_string()))?;
+        serde_json::to_string_pretty(&value).map_err(|e| CliError::Failure(e.to_string()))?;
     if let (Some(d), false) = (&out_dir, args.dry_run) {
         let path = d.join("summary.json");
         crate::write::write_atomic(&path, format!("{text}\n").as_bytes())
@@ -77,18 +82,18 @@ pub fn dependency_monkey(
 
 /// Stack `n`: its Pipfile.lock written under `out_dir` (unless a dry
 /// run), its line on stderr, and its entry of the summary.
-fn write_stack(
+fn write_stack<'a>(
     n: usize,
-    r: &crate::resolve::Resolution,
+    r: &'a crate::resolve::Resolution,
     lock: &serde_json::Value,
     out_dir: Option<&Path>,
     dry_run: bool,
     printer: &Printer,
-) -> Result<serde_json::Value, CliError> {
-    let packages: serde_json::Map<String, serde_json::Value> = r
+) -> Result<StackEntry<'a>, CliError> {
+    let packages = r
         .packages
         .iter()
-        .map(|p| (p.name.clone(), json!(p.version.to_string())))
+        .map(|p| (p.name.as_str(), p.version.to_string()))
         .collect();
     let path = out_dir.map(|d| d.join(n.to_string()).join("Pipfile.lock"));
     if let (Some(path), false) = (&path, dry_run) {
@@ -119,14 +124,43 @@ fn write_stack(
             .collect::<Vec<_>>()
             .join(" ")
     ));
-    Ok(json!({
-        "stack": n,
-        "lock": path.map(|p| p.display().to_string()),
-        "score": r.score,
-        "packages": packages,
-        "requirements": crate::graph::StackGraph::from_resolution(r, "the project").steps(),
-        "justification": r.justification,
-    }))
+    Ok(StackEntry {
+        stack: n,
+        lock: path.map(|p| p.display().to_string()),
+        score: r.score,
+        packages,
+        requirements: crate::graph::StackGraph::from_resolution(r, "the project").steps(),
+        justification: &r.justification,
+    })
+}
+
+/// `summary.json` (and `--json`): what was asked, what was found.
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    decision_type: crate::policy::DecisionType,
+    predictor: &'a str,
+    requested: u64,
+    found: u64,
+    episodes: u64,
+    seed: u64,
+    stacks: Vec<StackEntry<'a>>,
+    /// The run's messages (the first stack's; every stack shares them).
+    stack_info: &'a [Message],
+}
+
+/// One stack of the summary.
+#[derive(serde::Serialize)]
+struct StackEntry<'a> {
+    /// Its number, from 1.
+    stack: usize,
+    /// Where its Pipfile.lock was written (`None` on a dry run).
+    lock: Option<String>,
+    score: f64,
+    /// Name → version.
+    packages: std::collections::BTreeMap<&'a str, String>,
+    /// Who requires what.
+    requirements: Vec<crate::graph::Step>,
+    justification: &'a [Message],
 }
 
 /// `provenance-check`: the lock's packages, hashes and indexes against the
