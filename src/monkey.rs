@@ -10,7 +10,7 @@ use crate::lock::{self, LockContext};
 use crate::policy::DecisionType;
 use crate::predict;
 use crate::prescription::Prescriptions;
-use crate::prescription::eval::Pipeline as Workflow;
+use crate::prescription::eval::Workflow;
 use crate::resolve::{Budget, Resolution, ResolveError};
 use crate::settings::AdviseSettings;
 

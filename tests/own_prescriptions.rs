@@ -6,7 +6,7 @@ use std::path::Path;
 
 use thoth_rs::environment::TargetEnvironment;
 use thoth_rs::policy::{DecisionType, RecommendationType};
-use thoth_rs::prescription::eval::{Context, ImageFacts, PackageRef, Pipeline, unit_fires};
+use thoth_rs::prescription::eval::{Context, ImageFacts, PackageRef, Workflow, unit_fires};
 use thoth_rs::prescription::{Prescriptions, UnitKind, load};
 use thoth_rs::python::{Version, parse_version};
 
@@ -22,7 +22,7 @@ fn ours() -> Prescriptions {
 struct Scenario {
     env: TargetEnvironment,
     rtype: RecommendationType,
-    pipeline: Pipeline,
+    workflow: Workflow,
     library: Option<BTreeMap<String, Vec<String>>>,
     image: Option<ImageFacts>,
     package: Option<(&'static str, &'static str)>,
@@ -33,7 +33,7 @@ fn base() -> Scenario {
     Scenario {
         env: TargetEnvironment::from_runtime(None, Some("3.11")),
         rtype: RecommendationType::Stable,
-        pipeline: Pipeline::Adviser,
+        workflow: Workflow::Adviser,
         library: None,
         image: None,
         package: None,
@@ -66,7 +66,7 @@ impl Scenario {
         self
     }
     fn monkey(mut self) -> Self {
-        self.pipeline = Pipeline::DependencyMonkey;
+        self.workflow = Workflow::DependencyMonkey;
         self
     }
     fn uses(mut self, lib: &str, symbol: &str) -> Self {
@@ -105,7 +105,7 @@ fn fires(rx: &Prescriptions, unit: &str, s: &Scenario) -> bool {
     let labels = BTreeMap::new();
     let included = BTreeSet::new();
     let ctx = Context {
-        pipeline: s.pipeline,
+        workflow: s.workflow,
         recommendation_type: s.rtype,
         decision_type: DecisionType::All,
         labels: &labels,

@@ -14,7 +14,7 @@ use crate::lock::{self, LockContext};
 use crate::policy::{DecisionType, OutputFormat, PredictorKind, RecommendationType};
 use crate::predict;
 use crate::prescription::Prescriptions;
-use crate::prescription::eval::{Context, ImageFacts, Pipeline as Workflow};
+use crate::prescription::eval::{Context, ImageFacts, Workflow};
 use crate::prescription::schema::{Message, MessageType};
 use crate::resolve::{
     self, Budget, Exploration, NewestFirst, Pipeline, Predictor, Request, Resolution, ResolveError,
@@ -280,7 +280,7 @@ pub fn explore_in(
 ) -> Result<Exploration, AdviseError> {
     let included = BTreeSet::new();
     let ctx = Context {
-        pipeline: run.workflow,
+        workflow: run.workflow,
         recommendation_type: run.recommendation_type,
         decision_type: run.decision_type,
         labels: run.labels,

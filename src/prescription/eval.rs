@@ -19,7 +19,7 @@ use crate::python::{Version, parse_version};
 
 /// Which workflow a unit would run in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pipeline {
+pub enum Workflow {
     /// `advise`.
     Adviser,
     /// `dependency-monkey`.
@@ -34,7 +34,7 @@ pub use crate::environment::ImageFacts;
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
     /// Workflow.
-    pub pipeline: Pipeline,
+    pub workflow: Workflow,
     /// Recommendation type (advise).
     pub recommendation_type: RecommendationType,
     /// Decision type (Dependency Monkey).
@@ -231,11 +231,11 @@ pub fn should_include(unit: &Unit, ctx: &Context) -> bool {
     if s.times == 0 {
         return false;
     }
-    let pipeline_ok = match ctx.pipeline {
-        Pipeline::Adviser => {
+    let pipeline_ok = match ctx.workflow {
+        Workflow::Adviser => {
             s.adviser_pipeline && admits(&s.recommendation_types, &ctx.recommendation_type)
         }
-        Pipeline::DependencyMonkey => {
+        Workflow::DependencyMonkey => {
             s.dependency_monkey_pipeline && admits(&s.decision_types, &ctx.decision_type)
         }
     };
