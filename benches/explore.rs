@@ -56,7 +56,8 @@ fn bench_explore(c: &mut Criterion) {
         distinct: None,
         polish: false,
     };
-    let run = Run::adviser(&env, None, RecommendationType::Stable, &labels);
+    let target = thoth_rs::environment::Target::new(env.clone()).unwrap();
+    let run = Run::adviser(&target, None, RecommendationType::Stable, &labels);
     let rules = || SearchRules {
         index_url: kb.meta().index_url.clone().unwrap_or_default(),
         security: Security::for_run(RecommendationType::Stable, &labels),

@@ -79,9 +79,10 @@ fn resolve_once(
         index_url: kb.meta().index_url.clone().unwrap_or_default(),
         ..SearchRules::default()
     };
+    let target = thoth_rs::environment::Target::new(env.clone()).unwrap();
     let r = resolve_roots(
         kb,
-        &Run::adviser(env, None, RecommendationType::Latest, &labels),
+        &Run::adviser(&target, None, RecommendationType::Latest, &labels),
         roots(set),
         rules,
         p,

@@ -35,12 +35,9 @@ pub fn dependency_monkey(
     decision: DecisionType,
     count: u64,
 ) -> Result<Monkey, AdviseError> {
-    let markers = s
-        .environment
-        .marker_environment()
-        .map_err(|e| AdviseError::Target(e.to_string()))?;
+    let markers = &s.target.markers;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
-    let mut search_rules = rules(s, kb, &markers);
+    let mut search_rules = rules(s, kb, markers);
     // Scores do not pick stacks here, but every stack carries its own:
     // advisories count as under `stable` (a penalty and a warning each,
     // accepted ones warned about), and never remove a release.
@@ -57,7 +54,7 @@ pub fn dependency_monkey(
         image: facts.as_ref(),
         library_usage: s.library_usage.as_ref().map(|u| &u.usage),
         ..Run::adviser(
-            &s.environment,
+            &s.target,
             s.exclude_newer,
             s.recommendation_type.0,
             &s.labels,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::environment::TargetEnvironment;
+use crate::environment::Target;
 use crate::input::thoth_yaml::ThothConfig;
 use crate::input::{DeclaredRequirement, Project};
 use crate::policy::{OutputFormat, PredictorKind, RecommendationType};
@@ -51,7 +51,7 @@ pub struct AdviseSettings {
     /// `.thoth.yaml`, when present.
     pub thoth_config: Option<ThothConfig>,
     /// The environment resolved for.
-    pub environment: TargetEnvironment,
+    pub target: Target,
     /// Recommendation type and where it came from.
     pub recommendation_type: (RecommendationType, Provenance),
     /// Extra prescription directories.
@@ -113,8 +113,9 @@ impl AdviseSettings {
     /// interpreter.
     pub fn image_target(&self) -> Option<(&crate::image::Interpreter, crate::image::ImageMode)> {
         let image = self.image.as_ref()?;
-        let interpreter = image.interpreter_for(&self.environment.python_version)?;
+        let interpreter = image.interpreter_for(&self.target.environment.python_version)?;
         let mode = self
+            .target
             .environment
             .base_image_mode
             .unwrap_or_else(|| crate::image::ImageMode::default_for(interpreter));
@@ -125,7 +126,7 @@ impl AdviseSettings {
     pub fn image_installed(&self) -> Vec<&crate::image::PythonPackage> {
         match (self.image.as_ref(), self.image_target()) {
             (Some(image), Some((_, mode))) => {
-                image.installed(&self.environment.python_version, mode)
+                image.installed(&self.target.environment.python_version, mode)
             }
             _ => Vec::new(),
         }

@@ -12,7 +12,7 @@ use common::thoth;
 use thoth_rs::environment::TargetEnvironment;
 use thoth_rs::index::{IndexSettings, configure};
 use thoth_rs::kb::layered::{LayeredKb, LiveOptions};
-use thoth_rs::kb::{KnowledgeBase, Lookup, MetadataAnswer, Target, Wanted};
+use thoth_rs::kb::{KnowledgeBase, Lookup, MetadataAnswer, PrefetchTarget, Wanted};
 use thoth_rs::python::{parse_specifiers, parse_version};
 
 /// A layered knowledge base over `server`'s `/simple/` only (no base
@@ -26,9 +26,9 @@ fn live_kb(server: &IndexServer, dir: &Path, options: LiveOptions) -> LayeredKb 
     LayeredKb::open(None, false, &dir.join("kb.sqlite"), indexes, options).unwrap()
 }
 
-fn target() -> Arc<Target> {
+fn target() -> Arc<PrefetchTarget> {
     let env = TargetEnvironment::from_runtime(None, Some("3.11"));
-    Arc::new(Target {
+    Arc::new(PrefetchTarget {
         query: thoth_rs::advise::candidate_query(&env, None).unwrap(),
         markers: env.marker_environment().unwrap(),
     })

@@ -104,12 +104,13 @@ fn fires(rx: &Prescriptions, unit: &str, s: &Scenario) -> bool {
         .unwrap_or_else(|| panic!("no unit {unit}"));
     let labels = BTreeMap::new();
     let included = BTreeSet::new();
+    let target = thoth_rs::environment::Target::new(s.env.clone()).unwrap();
     let ctx = Context {
         workflow: s.workflow,
         recommendation_type: s.rtype,
         decision_type: DecisionType::All,
         labels: &labels,
-        environment: &s.env,
+        target: &target,
         authenticated: false,
         library_usage: s.library.as_ref(),
         image: s.image.as_ref(),

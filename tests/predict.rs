@@ -205,9 +205,10 @@ fn best_score(kb: &MemoryKb, units: &Path, kind: PredictorKind, seed: u64, limit
         })
         .collect();
     let mut predictor = predict::build(kind, seed, &PredictorOptions::default());
+    let target = thoth_rs::environment::Target::new(env.clone()).unwrap();
     let found = explore_roots(
         kb,
-        &Run::adviser(&env, None, RecommendationType::Stable, &labels),
+        &Run::adviser(&target, None, RecommendationType::Stable, &labels),
         roots,
         SearchRules {
             index_url: INDEX.trim_end_matches('/').into(),

@@ -111,9 +111,10 @@ fn run(
         constraints: HashMap::new(),
         ..SearchRules::default()
     };
+    let target = thoth_rs::environment::Target::new(env.clone()).unwrap();
     let resolution = resolve_roots(
         kb,
-        &Run::adviser(env, None, RecommendationType::Latest, &labels),
+        &Run::adviser(&target, None, RecommendationType::Latest, &labels),
         reqs,
         rules,
         &Prescriptions::default(),

@@ -41,9 +41,10 @@ fn resolve(
             )
         })
         .collect();
+    let target = thoth_rs::environment::Target::new(env.clone()).unwrap();
     resolve_roots(
         kb,
-        &Run::adviser(&env, None, kind, &labels),
+        &Run::adviser(&target, None, kind, &labels),
         reqs,
         SearchRules {
             index_url: INDEX.trim_end_matches('/').into(),
@@ -117,9 +118,10 @@ fn explore(
         seed,
         &thoth_rs::predict::PredictorOptions::default(),
     );
+    let target = thoth_rs::environment::Target::new(env.clone()).unwrap();
     thoth_rs::advise::explore_roots(
         kb,
-        &Run::adviser(env, None, kind, &labels),
+        &Run::adviser(&target, None, kind, &labels),
         roots,
         SearchRules {
             index_url: INDEX.trim_end_matches('/').into(),
@@ -220,7 +222,8 @@ fn a_pseudonym_offers_an_alternative_when_the_package_cannot_fit() {
         index_url: INDEX.trim_end_matches('/').into(),
         ..SearchRules::default()
     };
-    let run = |kind| Run::adviser(&env, None, kind, &labels);
+    let target = thoth_rs::environment::Target::new(env.clone()).unwrap();
+    let run = |kind| Run::adviser(&target, None, kind, &labels);
     let r = resolve_roots(
         &kb,
         &run(RecommendationType::Performance),

@@ -174,7 +174,7 @@ pub fn note_image_packages(
     let Some((interpreter, mode)) = s.image_target() else {
         return;
     };
-    let how = if s.environment.base_image_mode.is_some() {
+    let how = if s.target.environment.base_image_mode.is_some() {
         "chosen"
     } else {
         "the default for this interpreter; set base_image_mode or --base-image-mode to change it"

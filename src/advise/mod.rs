@@ -7,8 +7,7 @@ pub mod image;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::environment::TargetEnvironment;
-use crate::kb::tags::{Platform, WheelTarget, glibc_for_os};
+use crate::environment::{Target, TargetEnvironment};
 use crate::kb::{CandidateQuery, KnowledgeBase};
 use crate::lock::{self, LockContext};
 use crate::policy::{DecisionType, OutputFormat, PredictorKind, RecommendationType};
@@ -89,37 +88,14 @@ pub enum AdviseError {
     Resolve(#[from] ResolveError),
 }
 
-/// The wheel target and Requires-Python query for the settings' environment.
+/// The wheel target and Requires-Python query for `env` (parsed here;
+/// a run parses its target once, into [`Target`]).
 pub fn candidate_query(
     env: &TargetEnvironment,
     exclude_newer: Option<crate::time::Timestamp>,
 ) -> Result<CandidateQuery, AdviseError> {
-    let mut parts = env.python_version.split('.');
-    let major = parts.next().and_then(|p| p.parse::<u16>().ok());
-    let minor = parts.next().and_then(|p| p.parse::<u16>().ok());
-    let (Some(major), Some(minor)) = (major, minor) else {
-        return Err(AdviseError::Target(format!(
-            "python version `{}` is not of the form X.Y",
-            env.python_version
-        )));
-    };
-    let glibc = env
-        .glibc
-        .as_deref()
-        .and_then(|g| {
-            let (a, b) = g.split_once('.')?;
-            Some((a.parse().ok()?, b.parse().ok()?))
-        })
-        .unwrap_or_else(|| glibc_for_os(env.os_name.as_deref(), env.os_version.as_deref()));
-    Ok(CandidateQuery {
-        target: WheelTarget {
-            python: (major, minor),
-            platform: Platform::from_sysconfig(&env.platform, glibc),
-        },
-        python_full_version: crate::python::parse_version(&env.python_full_version)
-            .map_err(|e| AdviseError::Target(format!("python version: {e}")))?,
-        exclude_newer: exclude_newer.map(|t| t.to_string()),
-    })
+    let target = Target::new(env.clone()).map_err(|e| AdviseError::Target(e.to_string()))?;
+    Ok(target.query(exclude_newer))
 }
 
 /// The project's requirements (and dev requirements with `--dev`).
@@ -175,8 +151,8 @@ pub fn rules(
 
 /// What a run is resolved for, beyond the requirements.
 pub struct Run<'a> {
-    /// Target environment.
-    pub environment: &'a TargetEnvironment,
+    /// The target, parsed.
+    pub target: &'a Target,
     /// Upload-time cutoff.
     pub exclude_newer: Option<crate::time::Timestamp>,
     /// Recommendation type (selects prescriptions).
@@ -199,13 +175,13 @@ pub struct Run<'a> {
 impl<'a> Run<'a> {
     /// An adviser run.
     pub fn adviser(
-        environment: &'a TargetEnvironment,
+        target: &'a Target,
         exclude_newer: Option<crate::time::Timestamp>,
         recommendation_type: RecommendationType,
         labels: &'a BTreeMap<String, String>,
     ) -> Self {
         Self {
-            environment,
+            target,
             exclude_newer,
             recommendation_type,
             labels,
@@ -249,12 +225,8 @@ pub fn explore_roots(
     predictor: &mut dyn Predictor,
     budget: &Budget,
 ) -> Result<Exploration, AdviseError> {
-    let query = candidate_query(run.environment, run.exclude_newer)?;
-    let markers = run
-        .environment
-        .marker_environment()
-        .map_err(|e| AdviseError::Target(e.to_string()))?;
-    let mut universe = Universe::new(kb, query, markers);
+    let query = run.target.query(run.exclude_newer);
+    let mut universe = Universe::new(kb, query, run.target.markers.clone());
     universe.set_installed(run.installed);
     explore_in(
         &mut universe,
@@ -284,7 +256,7 @@ pub fn explore_in(
         recommendation_type: run.recommendation_type,
         decision_type: run.decision_type,
         labels: run.labels,
-        environment: run.environment,
+        target: run.target,
         authenticated: false,
         library_usage: run.library_usage,
         image: run.image,
@@ -330,9 +302,9 @@ fn render(
         OutputFormat::PipfileLock => Ok(lock::render_pipfile_lock(pipfile_lock)),
         OutputFormat::Requirements => lock::requirements_txt(resolution, lock_ctx).map_err(kb_err),
         OutputFormat::Pylock => {
-            let env = &s.environment;
-            let (sys_platform, _, machine, _) = env.platform_parts();
-            let (python, requires_python) = env.python_bounds();
+            let (sys_platform, _, machine, _) =
+                crate::environment::target::marker_parts(&s.target.wheels.platform);
+            let (python, requires_python) = s.target.environment.python_bounds();
             let marker = format!(
                 "sys_platform == '{sys_platform}' and platform_machine == '{machine}' and {python}"
             );
@@ -348,10 +320,7 @@ pub fn advise(
     kb: &dyn KnowledgeBase,
     prescriptions: &Prescriptions,
 ) -> Result<Advice, AdviseError> {
-    let markers = s
-        .environment
-        .marker_environment()
-        .map_err(|e| AdviseError::Target(e.to_string()))?;
+    let markers = &s.target.markers;
     let index_url = kb.meta().index_url.clone().unwrap_or_default();
     let (facts, installed) = crate::advise::image::run_inputs(s);
     let run = Run {
@@ -359,13 +328,13 @@ pub fn advise(
         image: facts.as_ref(),
         library_usage: s.library_usage.as_ref().map(|u| &u.usage),
         ..Run::adviser(
-            &s.environment,
+            &s.target,
             s.exclude_newer,
             s.recommendation_type.0,
             &s.labels,
         )
     };
-    let rules = rules(s, kb, &markers);
+    let rules = rules(s, kb, markers);
     let existing = if s.keep_lock {
         score_existing_lock(s, kb, prescriptions, &run, &rules)
     } else {

@@ -162,7 +162,7 @@ fn describe_project(s: &AdviseSettings, printer: &Printer) {
 /// The environment's lines of the header: target, image, type, constraints,
 /// labels, library usage.
 fn describe_environment(s: &AdviseSettings, printer: &Printer) {
-    let env = &s.environment;
+    let env = &s.target.environment;
     printer.info(format!(
         "environment  {}python {} on {}{}",
         env.name
@@ -292,8 +292,8 @@ fn report_human(
     printer.info(format!(
         "resolved {} packages for Python {} on {} ({}, score {:.2}; {} of {} episodes by {}{}, {} decisions, {} backtracks, {:.2} s)",
         r.packages.len(),
-        s.environment.python_version,
-        s.environment.platform,
+        s.target.environment.python_version,
+        s.target.environment.platform,
         s.recommendation_type.0,
         r.score,
         r.statistics.found_in_episode,

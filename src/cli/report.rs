@@ -225,7 +225,7 @@ impl<'a> Inputs<'a> {
                     develop: l.develop.len(),
                 }),
             },
-            environment: &s.environment,
+            environment: &s.target.environment,
             base_image: s.image.as_ref().map(|a| BaseImage {
                 reference: &a.reference,
                 source: &a.source,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::CliError;
 use super::args::{LockArgs, ResolveArgs};
-use crate::environment::TargetEnvironment;
+use crate::environment::{Target, TargetEnvironment};
 use crate::input::constraints::read_constraints;
 use crate::input::labels::parse_labels;
 use crate::input::thoth_yaml::ThothConfig;
@@ -65,10 +65,10 @@ pub fn advise_settings(
         environment.base_image_mode = crate::image::ImageMode::parse(mode);
     }
     let image = base_image(dir, args.project.base_image.as_deref(), &mut environment)?;
-    environment
-        .marker_environment()
+    // Every input that describes the target has been read: parse it once.
+    let target = Target::new(environment)
         .map_err(|e| InputError::file(&yaml_path, e.to_string()).key("python_version"))?;
-    if let Some(warning) = end_of_life(&environment, crate::kb::store::now()) {
+    if let Some(warning) = end_of_life(&target, crate::kb::store::now()) {
         project.warnings.push(warning);
     }
 
@@ -115,7 +115,7 @@ pub fn advise_settings(
         project_dir,
         project,
         thoth_config,
-        environment,
+        target,
         recommendation_type,
         prescriptions,
         knowledge,
@@ -396,7 +396,7 @@ pub fn default_output(
 /// When each CPython minor release stopped getting security fixes (end of
 /// October of its fifth year after release, as the release team schedules
 /// it), as (minor, year, month).
-const PYTHON_END_OF_LIFE: &[(u32, i64, u32)] = &[
+const PYTHON_END_OF_LIFE: &[(u16, i64, u32)] = &[
     (6, 2021, 12),
     (7, 2023, 6),
     (8, 2024, 10),
@@ -411,10 +411,9 @@ const PYTHON_END_OF_LIFE: &[(u32, i64, u32)] = &[
 /// A warning when the target interpreter no longer gets security fixes at
 /// `now` (Unix seconds), saying where the version came from and how to
 /// pick another.
-pub fn end_of_life(env: &TargetEnvironment, now: i64) -> Option<String> {
-    let mut parts = env.python_version.split('.');
-    let major: u32 = parts.next()?.parse().ok()?;
-    let minor: u32 = parts.next()?.parse().ok()?;
+pub fn end_of_life(target: &Target, now: i64) -> Option<String> {
+    let env = &target.environment;
+    let (major, minor) = target.wheels.python;
     let (year, month) = if major < 3 || (major == 3 && minor < 6) {
         (2020, 1)
     } else if major == 3 {

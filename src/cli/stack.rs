@@ -51,13 +51,8 @@ fn build(
                 marker: d.requirement.marker.as_ref().map(|m| m.text.clone()),
             })
             .collect();
-        let markers = s
-            .environment
-            .marker_environment()
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        let query = crate::advise::candidate_query(&s.environment, s.exclude_newer)
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        let graph = StackGraph::from_lock(kb, &label, &roots, &locked, &markers, &query)
+        let query = s.target.query(s.exclude_newer);
+        let graph = StackGraph::from_lock(kb, &label, &roots, &locked, &s.target.markers, &query)
             .map_err(CliError::from);
         kb.finish();
         return Ok((graph?, s, path.display().to_string()));

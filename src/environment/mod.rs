@@ -5,6 +5,9 @@
 //! defaulted, and derives the PEP 508 marker environment.
 
 pub mod detect;
+pub mod target;
+
+pub use target::{Target, TargetError};
 
 use crate::input::thoth_yaml::RuntimeEnvironment;
 use crate::python::MarkerEnvironment;
@@ -159,43 +162,16 @@ impl TargetEnvironment {
         }
     }
 
-    /// (sys_platform, platform_system, platform_machine, os_name) for the platform.
-    pub fn platform_parts(&self) -> (&'static str, &'static str, String, &'static str) {
-        let p = self.platform.as_str();
-        let machine = p.rsplit(['-', '_']).next().unwrap_or("x86_64");
-        if p.starts_with("macosx") {
-            ("darwin", "Darwin", machine.to_string(), "posix")
-        } else if p.starts_with("win") {
-            let machine = match p {
-                "win32" => "x86".to_string(),
-                _ if p.ends_with("amd64") => "AMD64".to_string(),
-                _ if p.ends_with("arm64") => "ARM64".to_string(),
-                _ => machine.to_string(),
-            };
-            ("win32", "Windows", machine, "nt")
-        } else {
-            let machine = p.strip_prefix("linux-").unwrap_or(machine).to_string();
-            ("linux", "Linux", machine, "posix")
-        }
+    /// The platform as wheel tags and markers see it (`glibc` only
+    /// matters to Linux wheels).
+    pub fn parsed_platform(&self, glibc: (u16, u16)) -> crate::kb::tags::Platform {
+        crate::kb::tags::Platform::from_sysconfig(&self.platform, glibc)
     }
 
-    /// The PEP 508 marker environment (CPython assumed).
+    /// The PEP 508 marker environment (CPython assumed). A run parses it
+    /// once, into [`Target::markers`].
     pub fn marker_environment(&self) -> Result<MarkerEnvironment, BadPythonVersion> {
-        let (sys_platform, platform_system, machine, os_name) = self.platform_parts();
-        MarkerEnvironment::try_from(pep508_rs::MarkerEnvironmentBuilder {
-            implementation_name: "cpython",
-            implementation_version: &self.python_full_version,
-            os_name,
-            platform_machine: &machine,
-            platform_python_implementation: "CPython",
-            platform_release: "",
-            platform_system,
-            platform_version: "",
-            python_full_version: &self.python_full_version,
-            python_version: &self.python_version,
-            sys_platform,
-        })
-        .map_err(BadPythonVersion)
+        target::markers(self, &self.parsed_platform(crate::kb::tags::DEFAULT_GLIBC))
     }
 }
 
@@ -230,6 +206,19 @@ mod tests {
         assert_eq!(env.python_full_version, "3.9.0");
         assert_eq!(env.platform, "linux-x86_64");
         assert_eq!(env.defaulted.len(), 2);
+    }
+
+    #[test]
+    fn an_intel_mac_is_x86_64_not_64() {
+        let mut env = TargetEnvironment::from_runtime(None, Some("3.11"));
+        env.platform = "macosx-10.9-x86_64".into();
+        let markers = env.marker_environment().unwrap();
+        assert!(
+            parse_marker("sys_platform == 'darwin' and platform_machine == 'x86_64'")
+                .unwrap()
+                .tree
+                .evaluate(&markers, &[])
+        );
     }
 
     #[test]

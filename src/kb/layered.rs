@@ -27,8 +27,8 @@ use super::remote::Remote;
 use super::sqlite::{AdvisoryRule, SqliteKb};
 use super::store::Store;
 use super::{
-    Advisory, Distribution, KbError, KnowledgeBase, Lookup, MetadataAnswer, ProjectRecord,
-    Requires, SnapshotMeta, Target, Wanted,
+    Advisory, Distribution, KbError, KnowledgeBase, Lookup, MetadataAnswer, PrefetchTarget,
+    ProjectRecord, Requires, SnapshotMeta, Wanted,
 };
 use crate::index::IndexConfig;
 use crate::index::http::Waited;
@@ -605,7 +605,7 @@ impl KnowledgeBase for LayeredKb {
         }
     }
 
-    fn prefetch(&self, target: &Arc<Target>, wanted: &[Wanted]) {
+    fn prefetch(&self, target: &Arc<PrefetchTarget>, wanted: &[Wanted]) {
         self.hint_wanted(target, wanted);
     }
 

@@ -412,7 +412,7 @@ pub fn metadata_of(record: &ProjectRecord, release: usize) -> MetadataAnswer {
 /// The environment a resolution is for, as prefetching needs it to guess
 /// which releases the search will try.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct PrefetchTarget {
     /// Interpreter, platform and cutoff.
     pub query: CandidateQuery,
     /// Marker values.
@@ -453,7 +453,7 @@ pub trait KnowledgeBase {
     /// A hint: the search has met these requirements and will soon ask
     /// about them. Knowledge bases that fetch can start now; the default
     /// does nothing.
-    fn prefetch(&self, _target: &Arc<Target>, _wanted: &[Wanted]) {}
+    fn prefetch(&self, _target: &Arc<PrefetchTarget>, _wanted: &[Wanted]) {}
 
     /// A hint: these projects will be looked up soon (only their pages;
     /// nothing is guessed from them).

@@ -23,7 +23,7 @@ use super::layered::{Delivery, Key, Layers, PageAnswer};
 use super::metadata::CoreMetadata;
 use super::store::{Store, StoredMetadata, StoredPage};
 use super::{
-    Distribution, KbError, MetadataAnswer, ProjectRecord, ReleaseMetadata, Target, Wanted,
+    Distribution, KbError, MetadataAnswer, PrefetchTarget, ProjectRecord, ReleaseMetadata, Wanted,
 };
 use crate::index::http::{CacheHeaders, Client, ClientOptions, Get, PAGE_CAP, Priority, Reply};
 use crate::index::metadata::{MetadataError, MetadataSource};
@@ -38,7 +38,7 @@ enum Job {
         priority: Priority,
     },
     Crawl {
-        target: Arc<Target>,
+        target: Arc<PrefetchTarget>,
         wanted: Vec<Wanted>,
     },
 }
@@ -204,7 +204,7 @@ impl Remote {
     }
 
     /// Start guessing ahead from requirements the search has met.
-    pub fn crawl(&self, target: Arc<Target>, wanted: Vec<Wanted>) {
+    pub fn crawl(&self, target: Arc<PrefetchTarget>, wanted: Vec<Wanted>) {
         self.send(Job::Crawl { target, wanted });
     }
 
@@ -554,13 +554,13 @@ impl Ctx {
 
     fn crawl_one(
         self: Arc<Self>,
-        target: Arc<Target>,
+        target: Arc<PrefetchTarget>,
         wanted: Wanted,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         Box::pin(async move { self.crawl(target, wanted).await })
     }
 
-    async fn crawl(self: Arc<Self>, target: Arc<Target>, wanted: Wanted) {
+    async fn crawl(self: Arc<Self>, target: Arc<PrefetchTarget>, wanted: Wanted) {
         {
             let mut crawled = lock(&self.crawled);
             match crawled.get_mut(&wanted.name) {
@@ -624,7 +624,7 @@ impl Ctx {
 }
 
 /// The release a newest-first search would try first for `wanted`.
-fn likely(record: &ProjectRecord, target: &Target, wanted: &Wanted) -> Option<usize> {
+fn likely(record: &ProjectRecord, target: &PrefetchTarget, wanted: &Wanted) -> Option<usize> {
     let candidates = super::candidates(record, &target.query);
     let pre_ok = wanted.spec.iter().any(|s| s.version().any_prerelease());
     let fits = |pre: bool| {

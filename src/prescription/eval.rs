@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::schema::{
     HardwareMatch, PackageMatcher, RuntimeMatch, Selector, ShouldInclude, Unit, VersionCheck,
 };
-use crate::environment::TargetEnvironment;
+use crate::environment::target::Stated;
+use crate::environment::{Target, TargetEnvironment};
 use crate::policy::{DecisionType, RecommendationType};
 use crate::python::{Version, parse_version};
 
@@ -41,8 +42,8 @@ pub struct Context<'a> {
     pub decision_type: DecisionType,
     /// Run labels.
     pub labels: &'a BTreeMap<String, String>,
-    /// Target environment.
-    pub environment: &'a TargetEnvironment,
+    /// The target, parsed.
+    pub target: &'a Target,
     /// Authenticated run?
     pub authenticated: bool,
     /// Library → used symbols, when static analysis was supplied.
@@ -57,13 +58,11 @@ fn admits<T: PartialEq>(sel: &Option<Selector<T>>, value: &T) -> bool {
     sel.as_ref().is_none_or(|s| s.admits(value))
 }
 
-fn version_ok(check: &VersionCheck, value: Option<&str>) -> bool {
-    match check {
-        VersionCheck::Any => true,
-        VersionCheck::NotPresent => value.is_none(),
-        VersionCheck::Spec(spec) => value
-            .and_then(|v| parse_version(v).ok())
-            .is_some_and(|v| spec.contains(&v)),
+fn version_ok(check: &VersionCheck, value: &Stated) -> bool {
+    match (check, value) {
+        (VersionCheck::Any, _) | (VersionCheck::NotPresent, Stated::Absent) => true,
+        (VersionCheck::Spec(spec), Stated::Version(v)) => spec.contains(v),
+        (VersionCheck::NotPresent | VersionCheck::Spec(_), _) => false,
     }
 }
 
@@ -117,7 +116,8 @@ fn image_matches(pattern: &str, image: &str) -> bool {
 }
 
 fn runtime_ok(rt: &RuntimeMatch, ctx: &Context) -> bool {
-    let env = ctx.environment;
+    let env = &ctx.target.environment;
+    let versions = &ctx.target.versions;
     if let Some(oses) = &rt.operating_systems {
         let ok = oses.iter().any(|os| {
             let name_ok = os.name.as_ref().is_none_or(|n| {
@@ -141,12 +141,12 @@ fn runtime_ok(rt: &RuntimeMatch, ctx: &Context) -> bool {
     {
         return false;
     }
-    if !(version_ok(&rt.python_version, Some(&env.python_version))
-        && version_ok(&rt.cuda_version, env.cuda_version.as_deref())
-        && version_ok(&rt.cudnn_version, env.cudnn_version.as_deref())
-        && version_ok(&rt.openblas_version, env.openblas_version.as_deref())
-        && version_ok(&rt.openmpi_version, env.openmpi_version.as_deref())
-        && version_ok(&rt.mkl_version, env.mkl_version.as_deref()))
+    if !(version_ok(&rt.python_version, &versions.python)
+        && version_ok(&rt.cuda_version, &versions.cuda)
+        && version_ok(&rt.cudnn_version, &versions.cudnn)
+        && version_ok(&rt.openblas_version, &versions.openblas)
+        && version_ok(&rt.openmpi_version, &versions.openmpi)
+        && version_ok(&rt.mkl_version, &versions.mkl))
     {
         return false;
     }

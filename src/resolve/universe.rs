@@ -12,8 +12,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::kb::{
-    Advisory, CandidateQuery, KbError, KnowledgeBase, Lookup, MetadataAnswer, ProjectRecord,
-    Rejection, Target, Wanted,
+    Advisory, CandidateQuery, KbError, KnowledgeBase, Lookup, MetadataAnswer, PrefetchTarget,
+    ProjectRecord, Rejection, Wanted,
 };
 use crate::python::{ExtraName, MarkerEnvironment, MarkerTree, Version, VersionSpecifiers};
 
@@ -227,7 +227,7 @@ fn parse_edges(deps: &[crate::kb::Dependency]) -> Rc<[Edge]> {
 /// Cached per-target view of a knowledge base.
 pub struct Universe<'k> {
     kb: &'k dyn KnowledgeBase,
-    target: std::sync::Arc<Target>,
+    target: std::sync::Arc<PrefetchTarget>,
     views: HashMap<String, Rc<ProjectView>>,
     advisories: HashMap<String, Option<Rc<Advisory>>>,
     /// Releases already installed where the stack goes (a base image's),
@@ -246,7 +246,7 @@ impl<'k> Universe<'k> {
     ) -> Self {
         Self {
             kb,
-            target: std::sync::Arc::new(Target { query, markers }),
+            target: std::sync::Arc::new(PrefetchTarget { query, markers }),
             views: HashMap::new(),
             advisories: HashMap::new(),
             installed: HashMap::new(),

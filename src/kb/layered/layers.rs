@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::super::store::{Store, StoredMetadata, StoredPage};
-use super::super::{Distribution, KbError, MetadataAnswer, ProjectRecord, ReleaseMetadata, Target};
+use super::super::{
+    Distribution, KbError, MetadataAnswer, PrefetchTarget, ProjectRecord, ReleaseMetadata,
+};
 use super::{LiveOptions, Refresh};
 use crate::index::IndexConfig;
 use crate::kb::sqlite::SqliteKb;
@@ -68,7 +70,7 @@ pub(crate) struct Layers {
     pub ready: Mutex<HashMap<Key, Delivery>>,
     pub arrived: Condvar,
     pub counters: Counters,
-    pub target: Mutex<Option<Arc<Target>>>,
+    pub target: Mutex<Option<Arc<PrefetchTarget>>>,
     /// What the base snapshot knows of each project's release metadata
     /// (asked once per project; the whole record is not kept).
     pub base_known: Mutex<HashMap<String, Arc<crate::kb::sqlite::KnownMetadata>>>,

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use super::{Key, LayeredKb};
-use crate::kb::{ProjectRecord, Requires, Target, Wanted};
+use crate::kb::{PrefetchTarget, ProjectRecord, Requires, Wanted};
 
 impl LayeredKb {
-    pub(super) fn hint_wanted(&self, target: &Arc<Target>, wanted: &[Wanted]) {
+    pub(super) fn hint_wanted(&self, target: &Arc<PrefetchTarget>, wanted: &[Wanted]) {
         {
             let mut t = self
                 .layers

@@ -5,16 +5,15 @@
 
 use std::rc::Rc;
 
-use super::{Bits, Exclusion, Req, Solver};
+use super::{Bits, Exclusion, Req, Ruled, Solver};
 use crate::kb::KbError;
 use crate::python::Version;
+use crate::resolve::universe::ProjectView;
 
 /// Why a release is excluded, borrowed (see [`Exclusion`] for the text).
 pub(super) enum Why<'a> {
     Target(&'a crate::kb::Rejection),
-    Sieve(&'a str),
-    Advisory(&'a str),
-    Constraint(&'a str),
+    Ruled(&'a Ruled),
     Requirement(&'a Req),
 }
 
@@ -23,9 +22,7 @@ impl Why<'_> {
     pub(super) fn same(&self, other: &Why<'_>) -> bool {
         match (self, other) {
             (Why::Target(a), Why::Target(b)) => a == b,
-            (Why::Sieve(a), Why::Sieve(b))
-            | (Why::Advisory(a), Why::Advisory(b))
-            | (Why::Constraint(a), Why::Constraint(b)) => a == b,
+            (Why::Ruled(a), Why::Ruled(b)) => a == b,
             (Why::Requirement(a), Why::Requirement(b)) => std::ptr::eq(*a, *b),
             _ => false,
         }
@@ -52,14 +49,8 @@ impl Solver<'_, '_, '_> {
                     .any(|q| q.edge().exact && q.edge().spec.contains(version)) => {}
             Some(rej) => return Some(Why::Target(rej)),
         }
-        if let Some(unit) = node.sieved.as_ref().and_then(|s| s[r].as_deref()) {
-            return Some(Why::Sieve(unit));
-        }
-        if let Some(ids) = node.vulnerable.as_ref().and_then(|s| s[r].as_deref()) {
-            return Some(Why::Advisory(ids));
-        }
-        if let Some(Some(text)) = node.constrained.get(r) {
-            return Some(Why::Constraint(text));
+        if let Some(ruled) = node.ruled.as_ref().and_then(|s| s[r].as_ref()) {
+            return Some(Why::Ruled(ruled));
         }
         node.reqs
             .iter()
@@ -77,13 +68,42 @@ impl Solver<'_, '_, '_> {
     pub(super) fn exclusion_of(&self, why: Why<'_>) -> Exclusion {
         match why {
             Why::Target(rej) => Exclusion::Target(rej.to_string()),
-            Why::Sieve(unit) => Exclusion::Sieve(unit.to_string()),
-            Why::Advisory(ids) => Exclusion::Advisory(ids.to_string()),
-            Why::Constraint(text) => Exclusion::Constraint(text.to_string()),
+            Why::Ruled(Ruled::Sieve(unit)) => Exclusion::Sieve(unit.clone()),
+            Why::Ruled(Ruled::Advisory(ids)) => Exclusion::Advisory(ids.clone()),
+            Why::Ruled(Ruled::Constraint(text)) => Exclusion::Constraint(text.clone()),
             Why::Requirement(q) => {
                 Exclusion::Requirement(q.edge().requirement_text(), self.requirer(q))
             }
         }
+    }
+
+    /// What rules each release of `view` out for the whole search: units'
+    /// sieves, then the security sieve, then constraints.
+    fn rule_out(&mut self, view: &ProjectView) -> Result<Rc<[Option<Ruled>]>, KbError> {
+        let versions: Vec<&Version> = (0..view.releases.len()).map(|r| view.version(r)).collect();
+        let sieved = self
+            .pipeline
+            .sieve(&view.name, &versions, &self.rules.index_url);
+        let constraints = self.rules.constraints.get(&view.name);
+        let mut ruled = Vec::with_capacity(versions.len());
+        for (r, (unit, version)) in sieved.into_iter().zip(&versions).enumerate() {
+            if let Some(unit) = unit {
+                ruled.push(Some(Ruled::Sieve(unit)));
+                continue;
+            }
+            if self.rules.security.sieve {
+                let advisories = self.universe.advisories(view, r)?;
+                if let Some(ids) = self.rules.security.sieve_verdict(&advisories) {
+                    ruled.push(Some(Ruled::Advisory(ids)));
+                    continue;
+                }
+            }
+            let constraint = constraints
+                .and_then(|cs| cs.iter().find(|(spec, _)| !spec.contains(version)))
+                .map(|(_, text)| Ruled::Constraint(text.clone()));
+            ruled.push(constraint);
+        }
+        Ok(Rc::from(ruled))
     }
 
     pub(super) fn prereleases_allowed(&self, i: usize) -> bool {
@@ -102,31 +122,9 @@ impl Solver<'_, '_, '_> {
     /// allowed or when nothing else fits (as pip does).
     pub fn candidates(&mut self, i: usize) -> Result<Vec<usize>, KbError> {
         let view = self.view(i)?;
-        if self.nodes[i].sieved.is_none() {
-            let versions: Vec<&Version> =
-                (0..view.releases.len()).map(|r| view.version(r)).collect();
-            let verdict = self
-                .pipeline
-                .sieve(&view.name, &versions, &self.rules.index_url);
-            self.nodes[i].sieved = Some(Rc::new(verdict));
-            if let Some(cs) = self.rules.constraints.get(&view.name) {
-                self.nodes[i].constrained = versions
-                    .iter()
-                    .map(|v| {
-                        cs.iter()
-                            .find(|(spec, _)| !spec.contains(v))
-                            .map(|(_, text)| text.clone())
-                    })
-                    .collect();
-            }
-            if self.rules.security.sieve {
-                let mut verdict = Vec::with_capacity(view.releases.len());
-                for r in 0..view.releases.len() {
-                    let advisories = self.universe.advisories(&view, r)?;
-                    verdict.push(self.rules.security.sieve_verdict(&advisories));
-                }
-                self.nodes[i].vulnerable = Some(Rc::new(verdict));
-            }
+        if self.nodes[i].ruled.is_none() {
+            let ruled = self.rule_out(&view)?;
+            self.nodes[i].ruled = Some(ruled);
         }
         let usable: Vec<usize> = (0..view.releases.len())
             .filter(|&r| self.why_excluded(i, r).is_none())

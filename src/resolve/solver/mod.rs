@@ -175,12 +175,9 @@ pub struct Node {
     pub seq: usize,
     /// The decision, when decided.
     pub decision: Option<Decision>,
-    /// Sieve verdict per release (`Some(unit)` = removed).
-    pub sieved: Option<Rc<Vec<Option<String>>>>,
-    /// Constraint excluding each release (empty: no constraint on the name).
-    pub constrained: Vec<Option<String>>,
-    /// Security sieve verdict per release (`Some(ids)` = removed).
-    pub vulnerable: Option<Rc<Vec<Option<String>>>>,
+    /// What rules each release out for the whole search, computed once
+    /// when the package's candidates are first asked for.
+    pub ruled: Option<Rc<[Option<Ruled>]>>,
     /// `sieve.SkipPackage` verdict.
     pub skip: Option<Option<String>>,
     /// Times the search ran out of versions for it.
@@ -196,6 +193,18 @@ pub struct Node {
     /// Alternatives pseudonym units offer for its releases, computed once
     /// (see [`Alternative`]).
     pub alternatives: Option<Rc<[Alternative]>>,
+}
+
+/// What rules a release out whatever the search decides: the first of a
+/// unit's sieve, the security sieve and a constraint that applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ruled {
+    /// Removed by this sieve unit.
+    Sieve(String),
+    /// Removed by the security sieve for these advisories.
+    Advisory(String),
+    /// Excluded by this constraint.
+    Constraint(String),
 }
 
 /// An alternative a pseudonym unit offers in place of a package: a
@@ -305,9 +314,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             reqs: Vec::new(),
             seq: 0,
             decision: None,
-            sieved: None,
-            constrained: Vec::new(),
-            vulnerable: None,
+            ruled: None,
             skip: None,
             failures: 0,
             conflicts: 0,
