@@ -118,7 +118,7 @@ impl AdviseSettings {
             .target
             .environment
             .base_image_mode
-            .unwrap_or_else(|| crate::image::ImageMode::default_for(interpreter));
+            .unwrap_or_else(|| crate::image::default_mode(interpreter));
         Some((interpreter, mode))
     }
 

@@ -55,7 +55,7 @@ pub struct TargetEnvironment {
     /// How the project goes onto the base image (`None`: the default for
     /// its interpreter).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub base_image_mode: Option<crate::image::ImageMode>,
+    pub base_image_mode: Option<ImageMode>,
     /// glibc of the base image (`X.Y`), when analysed; otherwise the OS's
     /// is assumed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,7 +156,7 @@ impl TargetEnvironment {
             base_image: env.and_then(|e| e.base_image.value().cloned()),
             base_image_mode: env
                 .and_then(|e| e.base_image_mode.value())
-                .and_then(|m| crate::image::ImageMode::parse(m)),
+                .and_then(|m| ImageMode::parse(m)),
             glibc: None,
             defaulted,
         }
@@ -172,6 +172,66 @@ impl TargetEnvironment {
     /// once, into [`Target::markers`].
     pub fn marker_environment(&self) -> Result<MarkerEnvironment, BadPythonVersion> {
         target::markers(self, &self.parsed_platform(crate::kb::tags::DEFAULT_GLIBC))
+    }
+}
+
+/// How a project is installed on top of a base image, which decides what
+/// of the image's Python the stack must live with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageMode {
+    /// A new virtual environment from the image's interpreter: the image's
+    /// Python packages are not in it. The interpreter, glibc, CUDA and the
+    /// system packages still count. The default for an externally managed
+    /// (PEP 668) interpreter.
+    NewVenv,
+    /// A new virtual environment with `--system-site-packages`: the image's
+    /// packages are installed already; the stack may upgrade one over the
+    /// image's copy, and the report says which it keeps and which it
+    /// replaces.
+    SystemSitePackages,
+    /// Into the interpreter's own environment (a virtual environment the
+    /// image made, or a plain install): its packages are pinned, with
+    /// their requirements as installed. The default for those.
+    IntoImage,
+}
+
+impl ImageMode {
+    /// All modes with their names (`.thoth.yaml`'s `base_image_mode`,
+    /// `--base-image-mode`).
+    pub const NAMES: [(&'static str, ImageMode); 3] = [
+        ("new-venv", ImageMode::NewVenv),
+        ("system-site-packages", ImageMode::SystemSitePackages),
+        ("into-image", ImageMode::IntoImage),
+    ];
+
+    /// The mode named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| *m)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("", |(n, _)| n)
+    }
+
+    /// In words, for the run's output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NewVenv => {
+                "a new virtual environment (the image's Python packages are not in it)"
+            }
+            Self::SystemSitePackages => {
+                "a new virtual environment with the system site packages (the image's packages are kept unless the stack replaces them)"
+            }
+            Self::IntoImage => "into the image's environment (its packages are pinned)",
+        }
     }
 }
 

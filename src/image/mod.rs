@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::environment::ImageFacts;
+pub use crate::environment::ImageMode;
 use crate::environment::TargetEnvironment;
 pub use python::{Interpreter, InterpreterKind, PythonPackage};
 pub use rpmdb::RpmPackage;
@@ -74,72 +75,14 @@ pub struct DebPackage {
     pub architecture: Option<String>,
 }
 
-/// How a project is installed on top of a base image, which decides what
-/// of the image's Python the stack must live with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImageMode {
-    /// A new virtual environment from the image's interpreter: the image's
-    /// Python packages are not in it. The interpreter, glibc, CUDA and the
-    /// system packages still count. The default for an externally managed
-    /// (PEP 668) interpreter.
-    NewVenv,
-    /// A new virtual environment with `--system-site-packages`: the image's
-    /// packages are installed already; the stack may upgrade one over the
-    /// image's copy, and the report says which it keeps and which it
-    /// replaces.
-    SystemSitePackages,
-    /// Into the interpreter's own environment (a virtual environment the
-    /// image made, or a plain install): its packages are pinned, with
-    /// their requirements as installed. The default for those.
-    IntoImage,
-}
-
-impl ImageMode {
-    /// All modes with their names (`.thoth.yaml`'s `base_image_mode`,
-    /// `--base-image-mode`).
-    pub const NAMES: [(&'static str, ImageMode); 3] = [
-        ("new-venv", ImageMode::NewVenv),
-        ("system-site-packages", ImageMode::SystemSitePackages),
-        ("into-image", ImageMode::IntoImage),
-    ];
-
-    /// The mode named `name`.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, m)| *m)
-    }
-
-    /// Its name.
-    pub fn name(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(_, m)| *m == self)
-            .map_or("", |(n, _)| n)
-    }
-
-    /// The mode that fits `interpreter` when none is chosen.
-    pub fn default_for(interpreter: &Interpreter) -> Self {
-        if interpreter.kind == InterpreterKind::System && interpreter.externally_managed {
-            Self::NewVenv
-        } else {
-            Self::IntoImage
-        }
-    }
-
-    /// In words, for the run's output.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::NewVenv => {
-                "a new virtual environment (the image's Python packages are not in it)"
-            }
-            Self::SystemSitePackages => {
-                "a new virtual environment with the system site packages (the image's packages are kept unless the stack replaces them)"
-            }
-            Self::IntoImage => "into the image's environment (its packages are pinned)",
-        }
+/// The mode that fits `interpreter` when none is chosen: a new virtual
+/// environment for an externally managed (PEP 668) system interpreter,
+/// otherwise into the image.
+pub fn default_mode(interpreter: &Interpreter) -> ImageMode {
+    if interpreter.kind == InterpreterKind::System && interpreter.externally_managed {
+        ImageMode::NewVenv
+    } else {
+        ImageMode::IntoImage
     }
 }
 

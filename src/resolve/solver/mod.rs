@@ -178,8 +178,8 @@ pub struct Node {
     /// What rules each release out for the whole search, computed once
     /// when the package's candidates are first asked for.
     pub ruled: Option<Rc<[Option<Ruled>]>>,
-    /// `sieve.SkipPackage` verdict.
-    pub skip: Option<Option<String>>,
+    /// Whether a unit leaves it out (`sieve.SkipPackage`), asked once.
+    pub skip: Skip,
     /// Times the search ran out of versions for it.
     pub failures: usize,
     /// Times one of its versions conflicted with a package decided before
@@ -193,6 +193,17 @@ pub struct Node {
     /// Alternatives pseudonym units offer for its releases, computed once
     /// (see [`Alternative`]).
     pub alternatives: Option<Rc<[Alternative]>>,
+}
+
+/// Whether units leave a package out of the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// Not asked yet (the units are asked when the package is picked).
+    Unasked,
+    /// Kept.
+    Kept,
+    /// Left out by this unit.
+    By(String),
 }
 
 /// What rules a release out whatever the search decides: the first of a
@@ -315,7 +326,7 @@ impl<'u, 'k, 'p> Solver<'u, 'k, 'p> {
             seq: 0,
             decision: None,
             ruled: None,
-            skip: None,
+            skip: Skip::Unasked,
             failures: 0,
             conflicts: 0,
             boosted: false,

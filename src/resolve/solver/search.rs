@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use super::{
     Alternative, Backtrack, Bits, Cause, Choice, Edge, Pinned, Policy, ProjectView, ReleaseDeps,
-    Req, Solver, StepOutcome, caught,
+    Req, Skip, Solver, StepOutcome, caught,
 };
 use crate::kb::KbError;
 
@@ -99,11 +99,16 @@ impl Solver<'_, '_, '_> {
 
     /// The unit that leaves package `p` out, if one does (asked once).
     fn skip_unit(&mut self, p: usize) -> Option<String> {
-        if self.nodes[p].skip.is_none() {
-            let skip = self.pipeline.skip_package(&self.nodes[p].key.clone());
-            self.nodes[p].skip = Some(skip);
+        if self.nodes[p].skip == Skip::Unasked {
+            self.nodes[p].skip = match self.pipeline.skip_package(&self.nodes[p].key.clone()) {
+                Some(unit) => Skip::By(unit),
+                None => Skip::Kept,
+            };
         }
-        self.nodes[p].skip.clone().flatten()
+        match &self.nodes[p].skip {
+            Skip::By(unit) => Some(unit.clone()),
+            Skip::Kept | Skip::Unasked => None,
+        }
     }
 
     fn search_skipped(
