@@ -90,17 +90,7 @@ pub fn advise_settings(
         .transpose()
         .map_err(|e| CliError::Usage(format!("--exclude-newer: {e}")))?;
 
-    let mut prescriptions = Vec::new();
-    for p in &args.project.prescriptions {
-        let p = resolve_path(dir, p);
-        if !p.is_dir() {
-            return Err(CliError::Usage(format!(
-                "--prescriptions {}: not a directory",
-                p.display()
-            )));
-        }
-        prescriptions.push(p);
-    }
+    let prescriptions = prescription_dirs(dir, &args.project.prescriptions)?;
     let knowledge = super::knowledge::settings(dir, &args.project.knowledge, Some(&project))?;
 
     let (format, output) = default_output(dir, &project, lock.format, lock.output.as_deref());
@@ -135,6 +125,24 @@ pub fn advise_settings(
         output,
         image,
     })
+}
+
+/// The `--prescriptions` directories, relative to `dir`; each must be one.
+fn prescription_dirs(dir: &Path, given: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
+    given
+        .iter()
+        .map(|p| {
+            let p = resolve_path(dir, p);
+            if p.is_dir() {
+                Ok(p)
+            } else {
+                Err(CliError::Usage(format!(
+                    "--prescriptions {}: not a directory",
+                    p.display()
+                )))
+            }
+        })
+        .collect()
 }
 
 /// `--limit`, `--count`, `--beam-width` and `--time-budget`, checked.
