@@ -7,10 +7,12 @@
 //!    validated with precise error locations;
 //! 2. [`environment`] — the runtime environment the stack is resolved for,
 //!    detected from the machine (`thoth-rs config`) or read from `.thoth.yaml`,
-//!    completed by [`image`]'s analysis of a base container image;
+//!    completed by [`image`]'s analysis of a base container image, and parsed
+//!    once into a [`environment::Target`];
 //! 3. [`prescription`] — Thoth v1 prescriptions compiled into units;
-//! 4. [`kb`] — the knowledge base (SQLite snapshot behind a trait) and
-//!    [`sync`], which builds snapshots from an index;
+//! 4. [`kb`] — the knowledge base (SQLite snapshot behind a trait) over
+//!    [`record`]'s data (project records, wheel tags, core metadata), which
+//!    [`index`] reads from package indexes; [`sync`] builds snapshots;
 //! 5. [`resolve`] — the complete, unit-driven search, run as a series of
 //!    episodes that [`predict`]'s predictors steer towards better stacks;
 //! 6. [`graph`] — the resolved stack (or an existing lock read back) as a
@@ -64,6 +66,7 @@ pub mod predict;
 pub mod prescription;
 pub mod provenance;
 pub mod python;
+pub mod record;
 pub mod resolve;
 pub mod settings;
 pub mod sync;

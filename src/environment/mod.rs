@@ -164,14 +164,17 @@ impl TargetEnvironment {
 
     /// The platform as wheel tags and markers see it (`glibc` only
     /// matters to Linux wheels).
-    pub fn parsed_platform(&self, glibc: (u16, u16)) -> crate::kb::tags::Platform {
-        crate::kb::tags::Platform::from_sysconfig(&self.platform, glibc)
+    pub fn parsed_platform(&self, glibc: (u16, u16)) -> crate::record::tags::Platform {
+        crate::record::tags::Platform::from_sysconfig(&self.platform, glibc)
     }
 
     /// The PEP 508 marker environment (CPython assumed). A run parses it
     /// once, into [`Target::markers`].
     pub fn marker_environment(&self) -> Result<MarkerEnvironment, BadPythonVersion> {
-        target::markers(self, &self.parsed_platform(crate::kb::tags::DEFAULT_GLIBC))
+        target::markers(
+            self,
+            &self.parsed_platform(crate::record::tags::DEFAULT_GLIBC),
+        )
     }
 }
 

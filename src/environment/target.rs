@@ -9,7 +9,7 @@
 
 use super::{BadPythonVersion, TargetEnvironment};
 use crate::kb::CandidateQuery;
-use crate::kb::tags::{Platform, WheelTarget, glibc_for_os};
+use crate::record::tags::{Platform, WheelTarget, glibc_for_os};
 
 use crate::python::{MarkerEnvironment, Version, parse_version};
 

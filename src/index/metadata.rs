@@ -10,10 +10,10 @@ use std::io::Read as _;
 use super::http::{Client, Get, HttpError, METADATA_CAP, Priority, RANGE_CAP, Reply};
 use super::sdist::{self, SdistFiles, SdistSource};
 use super::zipmeta::{self, Entry, Window};
-use crate::kb::Distribution;
-use crate::kb::metadata::{CoreMetadata, parse_metadata};
-use crate::kb::tags::{WheelTarget, is_sdist, parse_wheel_filename};
 use crate::python::{Version, parse_name, parse_version};
+use crate::record::Distribution;
+use crate::record::metadata::{CoreMetadata, parse_metadata};
+use crate::record::tags::{WheelTarget, is_sdist, parse_wheel_filename};
 
 /// How a release's metadata was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

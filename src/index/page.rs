@@ -9,8 +9,8 @@ use std::sync::Arc;
 use reqwest::Url;
 use serde::Deserialize;
 
-use crate::kb::{Distribution, ProjectRecord, Release, Requires, normalise_time};
 use crate::python::{Version, is_valid_name, parse_name, parse_version};
+use crate::record::{Distribution, ProjectRecord, Release, Requires, normalise_time};
 
 /// `Accept` header for project pages: PEP 691 JSON first, HTML otherwise.
 pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";

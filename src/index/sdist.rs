@@ -19,8 +19,8 @@
 
 use std::io::Read;
 
-use crate::kb::Dependency;
-use crate::kb::metadata::{CoreMetadata, dependency_from_requirement, parse_metadata};
+use crate::record::Dependency;
+use crate::record::metadata::{CoreMetadata, dependency_from_requirement, parse_metadata};
 
 /// Compressed bytes of a source archive read at most (64 MiB).
 pub const SDIST_CAP: u64 = 64 << 20;
