@@ -64,7 +64,7 @@ pub fn advise_settings(
     if let Some(mode) = args.project.base_image_mode.as_deref() {
         environment.base_image_mode = crate::image::ImageMode::parse(mode);
     }
-    let image = base_image(dir, args.project.base_image.as_deref(), &mut environment)?;
+    let (environment, image) = base_image(dir, args.project.base_image.as_deref(), environment)?;
     // Every input that describes the target has been read: parse it once.
     let target = Target::new(environment)
         .map_err(|e| InputError::file(&yaml_path, e.to_string()).key("python_version"))?;
@@ -316,19 +316,20 @@ fn library_usage(
 }
 
 /// The base image of a run (`--base-image`, else `.thoth.yaml`'s
-/// `base_image`), analysed or loaded from the saved analyses, completing
-/// `environment` with its facts. A name from `.thoth.yaml` without a saved
-/// analysis still selects prescriptions by name (with a warning); one given
-/// on the command line must be found.
+/// `base_image`), analysed or loaded from the saved analyses, and
+/// `environment` completed with its facts. A name from `.thoth.yaml`
+/// without a saved analysis still selects prescriptions by name (with a
+/// warning); one given on the command line must be found.
 fn base_image(
     dir: &Path,
     flag: Option<&str>,
-    environment: &mut TargetEnvironment,
-) -> Result<Option<crate::image::ImageAnalysis>, CliError> {
+    environment: TargetEnvironment,
+) -> Result<(TargetEnvironment, Option<crate::image::ImageAnalysis>), CliError> {
+    let mut environment = environment;
     let (spec, explicit) = match (flag, &environment.base_image) {
         (Some(f), _) => (f.to_string(), true),
         (None, Some(b)) => (b.clone(), false),
-        (None, None) => return Ok(None),
+        (None, None) => return Ok((environment, None)),
     };
     if explicit && spec.len() > crate::image::MAX_REFERENCE_LEN {
         return Err(CliError::Usage(format!(
@@ -349,15 +350,16 @@ fn base_image(
             "base_image {spec}: no saved analysis of that image; prescriptions select on its name \
              only (save one with `thoth-rs image inspect PATH --save {spec}`)"
         );
-        return Ok(None);
+        return Ok((environment, None));
     };
     if explicit {
         environment.base_image = Some(analysis.reference.clone().unwrap_or_else(|| spec.clone()));
     }
-    for warning in analysis.complete(environment) {
+    let (environment, warnings) = analysis.complete(environment);
+    for warning in warnings {
         tracing::warn!("{warning}");
     }
-    Ok(Some(analysis))
+    Ok((environment, Some(analysis)))
 }
 
 /// The lock format and file when the user did not say: what the project's

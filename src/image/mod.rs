@@ -298,10 +298,11 @@ impl ImageAnalysis {
         }
     }
 
-    /// Complete `env` with what the image tells: its name, OS, Python
+    /// `env` completed with what the image tells: its name, OS, Python
     /// (when the environment left it to the default), CUDA, cuDNN and
-    /// glibc. Returns warnings about disagreements.
-    pub fn complete(&self, env: &mut TargetEnvironment) -> Vec<String> {
+    /// glibc; and warnings about disagreements.
+    pub fn complete(&self, env: TargetEnvironment) -> (TargetEnvironment, Vec<String>) {
+        let mut env = env;
         let mut warnings = Vec::new();
         if env.base_image.is_none() {
             env.base_image.clone_from(&self.reference);
@@ -370,7 +371,7 @@ impl ImageAnalysis {
                 "base image: {note}; prescriptions that check RPM packages are not applied"
             ));
         }
-        warnings
+        (env, warnings)
     }
 
     /// A human summary.
