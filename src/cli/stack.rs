@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::args::{LockArgs, StackArgs, TreeArgs, WhyArgs};
 use super::{CliError, Printer};
-use crate::graph::{RootRequirement, StackGraph, TreeOptions, read_lock, render_tree};
+use crate::graph::{ProjectRequirement, StackGraph, TreeOptions, read_lock, render_tree};
 use crate::settings::AdviseSettings;
 
 /// The graph `args` asks for, with the settings it was built under and
@@ -30,7 +30,7 @@ fn build(
         let path = super::settings::resolve_path(dir, lock);
         let kb = super::knowledge::open(&s.knowledge, printer.quiet)?;
         let locked = read_lock(&path, s.dev)?;
-        let roots: Vec<RootRequirement> = s
+        let roots: Vec<ProjectRequirement> = s
             .project
             .requirements
             .iter()
@@ -39,7 +39,7 @@ fn build(
             } else {
                 &[]
             })
-            .map(|d| RootRequirement {
+            .map(|d| ProjectRequirement {
                 name: d.requirement.name.to_string(),
                 extras: d
                     .requirement

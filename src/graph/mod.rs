@@ -116,7 +116,7 @@ pub struct Step {
 /// A project requirement the lock must satisfy: name, extras, specifier,
 /// marker.
 #[derive(Debug, Clone)]
-pub struct RootRequirement {
+pub struct ProjectRequirement {
     /// Normalised name.
     pub name: String,
     /// Extras.
@@ -201,7 +201,7 @@ impl StackGraph {
     pub fn from_lock(
         kb: &dyn KnowledgeBase,
         project: &str,
-        roots: &[RootRequirement],
+        roots: &[ProjectRequirement],
         locked: &[Locked],
         markers: &MarkerEnvironment,
         query: &CandidateQuery,

@@ -29,12 +29,12 @@ pub struct Derivation {
     pub required_by: Vec<String>,
     /// Its releases, grouped by why they could not be taken, newest
     /// group first.
-    pub rejected: Vec<Step>,
+    pub rejected: Vec<RejectedGroup>,
 }
 
 /// Releases of one package that failed for one reason.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Step {
+pub struct RejectedGroup {
     /// The versions, newest first.
     pub versions: Vec<String>,
     /// Why, in words.
@@ -63,7 +63,7 @@ enum Key {
 /// The group for `key`, added (with the failure below that `below` gives)
 /// when it is new.
 fn group_of(
-    groups: &mut Vec<(Key, Step)>,
+    groups: &mut Vec<(Key, RejectedGroup)>,
     key: Key,
     below: impl FnOnce() -> Option<Box<Derivation>>,
 ) -> usize {
@@ -71,14 +71,14 @@ fn group_of(
         return g;
     }
     let step = match &key {
-        Key::Text(text) => Step {
+        Key::Text(text) => RejectedGroup {
             versions: Vec::new(),
             reason: text.clone(),
             requires: None,
             below: None,
             clashes_with: Vec::new(),
         },
-        Key::Below(package, wanted, others) => Step {
+        Key::Below(package, wanted, others) => RejectedGroup {
             versions: Vec::new(),
             reason: match wanted {
                 Some(req) => format!("requires {req}"),
@@ -107,7 +107,7 @@ impl Derivation {
     /// Group `record`'s releases by reason (one step per reason, newest
     /// group first), following failures below for `depth` more levels.
     fn build(record: &Exhausted, depth: usize) -> Self {
-        let mut groups: Vec<(Key, Step)> = Vec::new();
+        let mut groups: Vec<(Key, RejectedGroup)> = Vec::new();
         // (release, group) for every release with a reason.
         let mut members: Vec<(usize, usize)> = Vec::new();
         for (exclusion, releases) in &record.excluded {
@@ -149,7 +149,8 @@ impl Derivation {
             }
             step.versions.push(record.view.version(r).to_string());
         }
-        let mut steps: Vec<Option<Step>> = groups.into_iter().map(|(_, s)| Some(s)).collect();
+        let mut steps: Vec<Option<RejectedGroup>> =
+            groups.into_iter().map(|(_, s)| Some(s)).collect();
         Derivation {
             package: record.package.clone(),
             required_by: record.demands.iter().map(|d| d.chain.clone()).collect(),

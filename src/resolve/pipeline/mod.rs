@@ -82,18 +82,18 @@ impl Pinned {
 
 /// An alternative package a pseudonym offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alternative {
+pub struct Offer {
     /// Unit that offered it.
     pub unit: String,
     /// Name of the alternative.
     pub name: String,
     /// Required version: the matched version, or a specifier.
-    pub version: AlternativeVersion,
+    pub version: OfferedVersion,
 }
 
 /// Which versions of an alternative are offered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AlternativeVersion {
+pub enum OfferedVersion {
     /// The same version as the package it replaces.
     Same(Version),
     /// Versions in this specifier.
@@ -345,12 +345,7 @@ impl<'p> Pipeline<'p> {
     }
 
     /// Alternatives pseudonyms offer for `name` at `version`.
-    pub fn pseudonyms(
-        &mut self,
-        name: &str,
-        version: &Version,
-        index_url: &str,
-    ) -> Vec<Alternative> {
+    pub fn pseudonyms(&mut self, name: &str, version: &Version, index_url: &str) -> Vec<Offer> {
         let units: Vec<&Unit> = self
             .units_for(name, &[UnitKind::Pseudonym])
             .map(|(_, u)| u)
@@ -370,12 +365,12 @@ impl<'p> Pipeline<'p> {
                 continue;
             }
             self.acted(unit, Some(name), InfoOrigin::about_name(name));
-            out.push(Alternative {
+            out.push(Offer {
                 unit: unit.name.clone(),
                 name: y.name.clone(),
                 version: match (&y.locked_version, y.yield_matched_version) {
-                    (Some(spec), _) => AlternativeVersion::Spec(spec.clone()),
-                    (None, _) => AlternativeVersion::Same(version.clone()),
+                    (Some(spec), _) => OfferedVersion::Spec(spec.clone()),
+                    (None, _) => OfferedVersion::Same(version.clone()),
                 },
             });
         }

@@ -449,10 +449,10 @@ impl Solver<'_, '_, '_> {
                 .pseudonyms(&view.name, view.version(r), &self.rules.index_url)
             {
                 let spec = match alt.version {
-                    super::super::pipeline::AlternativeVersion::Same(v) => {
+                    super::super::pipeline::OfferedVersion::Same(v) => {
                         crate::python::parse_specifiers(&format!("=={v}")).unwrap_or_default()
                     }
-                    super::super::pipeline::AlternativeVersion::Spec(s) => s,
+                    super::super::pipeline::OfferedVersion::Spec(s) => s,
                 };
                 let edge = Edge::new(&alt.name, Vec::new(), spec, None);
                 match out
