@@ -90,6 +90,31 @@ fn stable_scores_advisories_and_explores_to_the_clean_release() {
 }
 
 #[test]
+fn stable_stops_when_no_stack_can_beat_the_first() {
+    // flask-app: no unit included under stable can raise a score, and the
+    // newest-first stack has no advisory, so it scores the most any stack
+    // can (0) and is the nearest to the newest releases.
+    let (report, lock, _t) = advise(&example("flask-app"), &["-t", "stable", "--seed", "1"]);
+    assert_eq!(report["statistics"]["episodes"], 1);
+    assert_eq!(report["products"][0]["score"], 0.0);
+    // Exploring anyway (two stacks asked for) finds nothing better: the
+    // best of 60 episodes is the same stack.
+    let (explored, explored_lock, _t2) = advise(
+        &example("flask-app"),
+        &[
+            "-t", "stable", "--seed", "1", "--limit", "60", "--count", "2",
+        ],
+    );
+    assert!(explored["statistics"]["episodes"].as_u64().unwrap() > 1);
+    assert_eq!(explored["products"][0]["score"], 0.0);
+    assert_eq!(
+        explored["products"][0]["packages"], report["products"][0]["packages"],
+        "a longer exploration found a different best stack"
+    );
+    assert_eq!(explored_lock, lock);
+}
+
+#[test]
 fn every_predictor_returns_stacks_the_checker_accepts() {
     for name in [
         "adaptive-simulated-annealing",

@@ -268,6 +268,9 @@ fn episodes(
         if predictor.finished() || budget.distinct.is_some_and(|d| seen.len() as u64 >= d) {
             break;
         }
+        if unbeatable(solver, budget, &episode, episodes) {
+            break;
+        }
     }
     if best.kept.is_empty()
         && let Some(problems) = best.invalid
@@ -281,6 +284,19 @@ fn episodes(
         accepted,
         distinct: seen.len() as u64,
     })
+}
+
+/// The first stack cannot be beaten, so exploring further only costs time
+/// (and, online, fetches): one stack is asked for, no included unit can
+/// raise a score above 0, and the newest-first stack scored 0. Any other
+/// stack scores at most that and lies further from the newest releases,
+/// which decides ties.
+fn unbeatable(solver: &Solver, budget: &Budget, episode: &super::Episode, episodes: u64) -> bool {
+    episodes == 1
+        && budget.count <= 1
+        && budget.distinct.is_none()
+        && !solver.pipeline.rewards
+        && episode.score >= 0.0
 }
 
 /// The best stacks an exploration keeps.

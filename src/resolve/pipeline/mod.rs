@@ -120,6 +120,9 @@ pub struct Pipeline<'p> {
     pub ran: BTreeMap<String, (UnitKind, usize)>,
     /// Set when a unit asked to stop the pipeline.
     pub eager_stop: Option<Refusal>,
+    /// Some included step can raise a stack's score. Without one no score
+    /// exceeds 0: steps and advisories only lower it.
+    pub rewards: bool,
 }
 
 fn clamp(score: f64) -> f64 {
@@ -185,7 +188,15 @@ impl<'p> Pipeline<'p> {
         for &i in prescriptions.generic.iter().filter(|&&i| included[i]) {
             generic[list_of(prescriptions.units[i].kind)].push(i);
         }
+        let rewards = prescriptions
+            .units
+            .iter()
+            .zip(&included)
+            .any(|(unit, &inc)| {
+                inc && is_step(unit.kind) && unit.run().score.is_some_and(|s| clamp(s) > 0.0)
+            });
         Self {
+            rewards,
             prescriptions,
             included_count: included.iter().filter(|b| **b).count(),
             by_state_name,
