@@ -115,6 +115,34 @@ fn stable_stops_when_no_stack_can_beat_the_first() {
 }
 
 #[test]
+fn stable_stops_when_every_admitted_release_has_the_advisory() {
+    // requests 2.28 to 2.30 all carry PYSEC-2023-74: the project's own
+    // requirement makes the penalty unavoidable, so the newest-first stack
+    // (-0.2) is the best there is, and exploring finds nothing better.
+    let dir = project_with("requests>=2.28,<2.31\n");
+    let (report, lock, _t) = advise(dir.path(), &["-t", "stable", "--seed", "1"]);
+    assert_eq!(report["statistics"]["episodes"], 1);
+    assert_eq!(report["products"][0]["score"], -0.2);
+    let (explored, explored_lock, _t2) = advise(
+        dir.path(),
+        &[
+            "-t", "stable", "--seed", "1", "--limit", "60", "--count", "2",
+        ],
+    );
+    assert!(explored["statistics"]["episodes"].as_u64().unwrap() > 1);
+    assert_eq!(explored["products"][0]["score"], -0.2);
+    assert_eq!(explored_lock, lock);
+    // When an older admitted release is clean (flask 2.2.5 below 2.3.0's
+    // advisory), exploring goes on.
+    let dir = project_with(FLASK);
+    let (report, _, _t3) = advise(
+        dir.path(),
+        &["-t", "stable", "--seed", "1", "--limit", "30"],
+    );
+    assert!(report["statistics"]["episodes"].as_u64().unwrap() > 1);
+}
+
+#[test]
 fn every_predictor_returns_stacks_the_checker_accepts() {
     for name in [
         "adaptive-simulated-annealing",

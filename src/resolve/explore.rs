@@ -264,11 +264,12 @@ fn episodes(
             best.offer(solver, &episode, develop_of_root, &reference, episodes);
         }
         predictor.learn(&episode);
+        let unbeatable = episodes == 1 && one_stack(budget) && solver.cannot_be_beaten()?;
         solver.restart(start);
-        if predictor.finished() || budget.distinct.is_some_and(|d| seen.len() as u64 >= d) {
-            break;
-        }
-        if unbeatable(solver, budget, &episode, episodes) {
+        if unbeatable
+            || predictor.finished()
+            || budget.distinct.is_some_and(|d| seen.len() as u64 >= d)
+        {
             break;
         }
     }
@@ -286,17 +287,10 @@ fn episodes(
     })
 }
 
-/// The first stack cannot be beaten, so exploring further only costs time
-/// (and, online, fetches): one stack is asked for, no included unit can
-/// raise a score above 0, and the newest-first stack scored 0. Any other
-/// stack scores at most that and lies further from the newest releases,
-/// which decides ties.
-fn unbeatable(solver: &Solver, budget: &Budget, episode: &super::Episode, episodes: u64) -> bool {
-    episodes == 1
-        && budget.count <= 1
-        && budget.distinct.is_none()
-        && !solver.pipeline.rewards
-        && episode.score >= 0.0
+/// Only the best stack is asked for (so exploring stops once the first
+/// cannot be beaten; see `solver/bound.rs`).
+fn one_stack(budget: &Budget) -> bool {
+    budget.count <= 1 && budget.distinct.is_none()
 }
 
 /// The best stacks an exploration keeps.

@@ -11,6 +11,7 @@
 
 use std::rc::Rc;
 
+mod bound;
 mod candidates;
 mod decide;
 mod record;
