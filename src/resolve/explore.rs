@@ -264,7 +264,12 @@ fn episodes(
             best.offer(solver, &episode, develop_of_root, &reference, episodes);
         }
         predictor.learn(&episode);
-        let unbeatable = episodes == 1 && one_stack(budget) && solver.cannot_be_beaten()?;
+        // Only a stack that was kept (it passed the final check) ends the
+        // search this way.
+        let unbeatable = episodes == 1
+            && one_stack(budget)
+            && !best.kept.is_empty()
+            && solver.cannot_be_beaten()?;
         solver.restart(start);
         if unbeatable
             || predictor.finished()
