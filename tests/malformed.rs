@@ -210,6 +210,17 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        // A version but not X.Y: the error names the Pipfile it came from,
+        // not a .thoth.yaml there is none of.
+        name: "pipfile: python_version without a minor version",
+        files: &[(
+            "Pipfile",
+            "[packages]\nflask = \"*\"\n\n[requires]\npython_version = \"3\"\n",
+        )],
+        args: ADVISE,
+        needles: &["Pipfile: key `python_version`", "not of the form X.Y"],
+    },
+    Case {
         name: "pipfile: duplicate after normalisation",
         files: &[("Pipfile", "[packages]\nFlask = \"*\"\nflask = \">=2\"\n")],
         args: ADVISE,

@@ -66,8 +66,18 @@ pub fn advise_settings(
     }
     let (environment, image) = base_image(dir, args.project.base_image.as_deref(), environment)?;
     // Every input that describes the target has been read: parse it once.
-    let target = Target::new(environment)
-        .map_err(|e| InputError::file(&yaml_path, e.to_string()).key("python_version"))?;
+    let from_yaml = runtime
+        .as_ref()
+        .is_some_and(|r| r.python_version.value().is_some());
+    let python_from = if from_yaml {
+        Some(yaml_path.as_path())
+    } else {
+        project
+            .python_version
+            .as_ref()
+            .map(|_| project.path.as_path())
+    };
+    let target = parse_target(environment, python_from)?;
     if let Some(warning) = end_of_life(&target, crate::kb::store::now()) {
         project.warnings.push(warning);
     }
@@ -124,6 +134,20 @@ pub fn advise_settings(
         keep_lock: lock.keep_lock,
         output,
         image,
+    })
+}
+
+/// The target, parsed once every input that describes it has been read; a
+/// bad Python version names the file it came from (`python_from`).
+fn parse_target(
+    environment: TargetEnvironment,
+    python_from: Option<&Path>,
+) -> Result<Target, CliError> {
+    Target::new(environment).map_err(|e| match python_from {
+        Some(file) => InputError::file(file, e.to_string())
+            .key("python_version")
+            .into(),
+        None => CliError::Usage(e.to_string()),
     })
 }
 
