@@ -81,6 +81,16 @@ impl Security {
         self.penalty.is_some() || !self.allowed.is_empty()
     }
 
+    /// The score the advisory step gives a release with `advisories`: the
+    /// penalty per advisory not accepted, floored at −1 (0 without a
+    /// penalty).
+    pub fn penalty_for(&self, advisories: &[std::rc::Rc<Advisory>]) -> f64 {
+        self.penalty.map_or(0.0, |per| {
+            let counted = advisories.iter().filter(|a| !self.is_allowed(a)).count();
+            (per * counted as f64).max(-1.0)
+        })
+    }
+
     /// The advisory step for `name` `version` with `advisories`: its score
     /// (the penalty per advisory not accepted) and one warning per
     /// advisory, the accepted ones included: accepting an advisory with
@@ -95,9 +105,7 @@ impl Security {
             .iter()
             .map(AsRef::as_ref)
             .partition(|a| self.is_allowed(a));
-        let score = self
-            .penalty
-            .map_or(0.0, |per| (per * counted.len() as f64).max(-1.0));
+        let score = self.penalty_for(advisories);
         let counted = if self.penalty.is_some() {
             counted
         } else {

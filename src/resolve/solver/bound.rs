@@ -72,8 +72,7 @@ impl Solver<'_, '_, '_> {
             .collect();
         let penalty = |solver: &mut Self, r: usize| -> Result<f64, KbError> {
             let advisories = solver.universe.advisories(&view, r)?;
-            let version = view.version(r).to_string();
-            Ok(solver.rules.security.step(&name, &version, &advisories).0)
+            Ok(solver.rules.security.penalty_for(&advisories))
         };
         if penalty(self, chosen)? != score {
             return Ok(false);
