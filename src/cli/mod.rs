@@ -60,6 +60,14 @@ impl From<crate::kb::KbError> for CliError {
     }
 }
 
+/// A JSON document as the commands print and write it: pretty, with its
+/// keys sorted.
+pub(crate) fn json_text(value: &impl serde::Serialize) -> Result<String, CliError> {
+    serde_json::to_value(value)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .map_err(|e| CliError::Failure(e.to_string()))
+}
+
 impl CliError {
     /// The error for a knowledge-base failure, with `message` (which may
     /// add context to `e`'s own text): damaged data is bad input (2), a

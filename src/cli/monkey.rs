@@ -65,9 +65,7 @@ pub fn dependency_monkey(
             .map(|(r, _)| r.stack_info.as_slice())
             .unwrap_or_default(),
     };
-    let value = serde_json::to_value(&summary).map_err(|e| CliError::Failure(e.to_string()))?;
-    let text =
-        serde_json::to_string_pretty(&value).map_err(|e| CliError::Failure(e.to_string()))?;
+    let text = super::json_text(&summary)?;
     if let (Some(d), false) = (&out_dir, args.dry_run) {
         let path = d.join("summary.json");
         crate::write::write_atomic(&path, format!("{text}\n").as_bytes())
@@ -224,8 +222,7 @@ pub fn provenance_check(
             "stack_info": findings.iter().map(crate::provenance::Finding::to_message).collect::<Vec<_>>(),
             "error": errors > 0,
         });
-        let text =
-            serde_json::to_string_pretty(&report).map_err(|e| CliError::Failure(e.to_string()))?;
+        let text = super::json_text(&report)?;
         printer.stdout(&text)?;
     }
     Ok(if errors > 0 {

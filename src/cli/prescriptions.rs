@@ -48,9 +48,7 @@ pub fn check(
             "errors": compiled.errors,
             "warnings": compiled.warnings,
         });
-        printer.stdout(
-            &serde_json::to_string_pretty(&report).map_err(|e| CliError::Failure(e.to_string()))?,
-        )?;
+        printer.stdout(&super::json_text(&report)?)?;
     } else {
         let mut out = vec![format!(
             "{} files, {} units in {:.2} s",

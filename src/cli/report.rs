@@ -441,7 +441,6 @@ impl<'a> Report<'a> {
 
     /// The report as printed: pretty JSON with sorted keys.
     pub fn render(&self) -> Result<String, CliError> {
-        let value = serde_json::to_value(self).map_err(|e| CliError::Failure(e.to_string()))?;
-        serde_json::to_string_pretty(&value).map_err(|e| CliError::Failure(e.to_string()))
+        super::json_text(self)
     }
 }

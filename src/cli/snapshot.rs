@@ -76,9 +76,7 @@ fn show_info(
     let kb = open_snapshot(dir, snapshot)?;
     let info = info(&kb)?;
     if as_json {
-        printer.stdout(
-            &serde_json::to_string_pretty(&info).map_err(|e| CliError::Failure(e.to_string()))?,
-        )?;
+        printer.stdout(&super::json_text(&info)?)?;
     } else {
         let mut lines = Vec::new();
         for key in [

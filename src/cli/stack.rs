@@ -93,12 +93,11 @@ pub fn tree(dir: &Path, args: &TreeArgs, printer: &Printer) -> Result<ExitCode, 
         )));
     };
     if args.stack.json {
-        let text = serde_json::to_string_pretty(&json!({
+        let text = super::json_text(&json!({
             "from": from,
             "invert": args.invert,
             "tree": tree,
-        }))
-        .map_err(|e| CliError::Failure(e.to_string()))?;
+        }))?;
         printer.stdout(&text)?;
     } else {
         printer.info(format!("stack from {from}"));
@@ -136,7 +135,7 @@ pub fn why(dir: &Path, args: &WhyArgs, printer: &Printer) -> Result<ExitCode, Cl
     let paths = graph.paths_to(&name, MAX_PATHS);
     let newer = graph.newer_rejected.get(&name).cloned().unwrap_or_default();
     if args.stack.json {
-        let text = serde_json::to_string_pretty(&json!({
+        let text = super::json_text(&json!({
             "from": from,
             "package": name,
             "version": version,
@@ -151,8 +150,7 @@ pub fn why(dir: &Path, args: &WhyArgs, printer: &Printer) -> Result<ExitCode, Cl
                 .iter()
                 .map(|(v, why)| json!({"version": v, "why": why}))
                 .collect::<Vec<_>>(),
-        }))
-        .map_err(|e| CliError::Failure(e.to_string()))?;
+        }))?;
         printer.stdout(&text)?;
         return Ok(ExitCode::SUCCESS);
     }

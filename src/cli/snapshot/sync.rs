@@ -223,14 +223,13 @@ pub(super) fn sync_project(
     printer.info(super::super::advise::describe_knowledge(&knowledge));
     printer.info(written(&output, &report, started));
     if p.json {
-        let text = serde_json::to_string_pretty(&json!({
+        let text = super::super::json_text(&json!({
             "output": output.display().to_string(),
             "snapshot": report,
             "runs": runs,
             "knowledge_base": knowledge,
             "seconds": started.elapsed().as_secs_f64(),
-        }))
-        .map_err(|e| CliError::Failure(e.to_string()))?;
+        }))?;
         printer.stdout(&text)?;
     }
     Ok(if failed > 0 {
@@ -451,13 +450,12 @@ pub(super) fn sync_roots(
         printer.info(written(&output, s, started));
     }
     if r.json {
-        let text = serde_json::to_string_pretty(&json!({
+        let text = super::super::json_text(&json!({
             "output": output.display().to_string(),
             "outcome": outcome,
             "knowledge_base": knowledge,
             "seconds": started.elapsed().as_secs_f64(),
-        }))
-        .map_err(|e| CliError::Failure(e.to_string()))?;
+        }))?;
         printer.stdout(&text)?;
     }
     match outcome.refused {
