@@ -274,35 +274,31 @@ mod tests {
     #[test]
     fn markers_follow_platform_and_python() {
         let mut env = TargetEnvironment::from_runtime(None, Some("3.11"));
-        let markers = env.marker_environment().unwrap();
-        assert!(parse_marker("sys_platform == 'linux' and platform_machine == 'x86_64' and python_version >= '3.10'")
-            .unwrap()
-            .tree
-            .evaluate(&markers, &[]));
-        env.platform = "macosx-11.0-arm64".into();
-        let markers = env.marker_environment().unwrap();
-        assert!(
-            parse_marker("sys_platform == 'darwin' and platform_machine == 'arm64'")
-                .unwrap()
-                .tree
-                .evaluate(&markers, &[])
-        );
-        // An Intel Mac's machine is x86_64 (not the `64` after its last `_`).
-        env.platform = "macosx-10.9-x86_64".into();
-        let markers = env.marker_environment().unwrap();
-        assert!(
-            parse_marker("sys_platform == 'darwin' and platform_machine == 'x86_64'")
-                .unwrap()
-                .tree
-                .evaluate(&markers, &[])
-        );
-        env.platform = "win-amd64".into();
-        let markers = env.marker_environment().unwrap();
-        assert!(
-            parse_marker("os_name == 'nt' and platform_machine == 'AMD64'")
-                .unwrap()
-                .tree
-                .evaluate(&markers, &[])
-        );
+        for (platform, holds) in [
+            (
+                "linux-x86_64",
+                "sys_platform == 'linux' and platform_machine == 'x86_64' and python_version >= '3.10'",
+            ),
+            (
+                "macosx-11.0-arm64",
+                "sys_platform == 'darwin' and platform_machine == 'arm64'",
+            ),
+            // An Intel Mac's machine is x86_64 (not the `64` after its last `_`).
+            (
+                "macosx-10.9-x86_64",
+                "sys_platform == 'darwin' and platform_machine == 'x86_64'",
+            ),
+            (
+                "win-amd64",
+                "os_name == 'nt' and platform_machine == 'AMD64'",
+            ),
+        ] {
+            env.platform = platform.into();
+            let markers = env.marker_environment().unwrap();
+            assert!(
+                parse_marker(holds).unwrap().tree.evaluate(&markers, &[]),
+                "{platform}: {holds}"
+            );
+        }
     }
 }

@@ -93,19 +93,10 @@ pub fn should_include(r: &mut Reader, v: &Value) -> ShouldInclude {
 /// `should_include.labels`: label = value.
 fn labels(r: &mut Reader, v: &Value) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    match v {
-        Value::Mapping(map) => {
-            for (k, val) in map {
-                let key = k.as_str().unwrap_or("?").to_string();
-                if let Some(val) = r.string(val, &format!("should_include.labels.{key}")) {
-                    out.insert(key, val);
-                }
-            }
+    for (key, val) in entries(r, v, "should_include.labels", "a map of label = value") {
+        if let Some(val) = r.string(val, &format!("should_include.labels.{key}")) {
+            out.insert(key, val);
         }
-        other => r.error(
-            "should_include.labels",
-            format!("expected a map of label = value, found {}", describe(other)),
-        ),
     }
     out
 }
@@ -113,30 +104,40 @@ fn labels(r: &mut Reader, v: &Value) -> BTreeMap<String, String> {
 /// `should_include.library_usage`: library = symbols.
 fn library_usage(r: &mut Reader, v: &Value) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
-    match v {
-        Value::Mapping(map) => {
-            for (k, syms) in map {
-                let key = k.as_str().unwrap_or("?").to_string();
-                let path = format!("should_include.library_usage.{key}");
-                match syms {
-                    Value::Sequence(items) if !items.is_empty() => {
-                        let list = items
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(i, s)| r.string(s, &format!("{path}[{i}]")))
-                            .collect();
-                        out.insert(key, list);
-                    }
-                    _ => r.error(&path, "expected a non-empty list of symbols"),
-                }
+    for (key, syms) in entries(r, v, "should_include.library_usage", "a map") {
+        let path = format!("should_include.library_usage.{key}");
+        match syms {
+            Value::Sequence(items) if !items.is_empty() => {
+                out.insert(key, strings(r, items, &path));
             }
+            _ => r.error(&path, "expected a non-empty list of symbols"),
         }
-        other => r.error(
-            "should_include.library_usage",
-            format!("expected a map, found {}", describe(other)),
-        ),
     }
     out
+}
+
+/// The entries of the map `v` at `path` (`what` it should be, for the
+/// error when it is not a map).
+fn entries<'v>(r: &mut Reader, v: &'v Value, path: &str, what: &str) -> Vec<(String, &'v Value)> {
+    match v {
+        Value::Mapping(map) => map
+            .iter()
+            .map(|(k, val)| (k.as_str().unwrap_or("?").to_string(), val))
+            .collect(),
+        other => {
+            r.error(path, format!("expected {what}, found {}", describe(other)));
+            Vec::new()
+        }
+    }
+}
+
+/// The strings of the list `items` at `path` (`path[i]` for each).
+fn strings(r: &mut Reader, items: &[Value], path: &str) -> Vec<String> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| r.string(s, &format!("{path}[{i}]")))
+        .collect()
 }
 
 /// `should_include.dependencies`: unit kind = unit names.
@@ -154,12 +155,7 @@ fn dependencies(r: &mut Reader, v: &Value) -> BTreeMap<String, Vec<String>> {
         let path = format!("should_include.dependencies.{key}");
         match names {
             Value::Sequence(items) => {
-                let list = items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, s)| r.string(s, &format!("{path}[{i}]")))
-                    .collect();
-                out.insert(key, list);
+                out.insert(key, strings(r, items, &path));
             }
             other => r.error(
                 &path,
